@@ -1,0 +1,44 @@
+"""hteformula: R-style formulas for heterogeneous treatment effects.
+
+>>> import hteformula as hf
+>>> df = hf.datasets.engagement_trial(n=1000, seed=0)
+>>> res = hf.ols("Y ~ T * (age + engagement) + income", df)
+>>> res.treatment, res.modifiers, res.controls
+('T', ('age', 'engagement'), ('age', 'engagement', 'income'))
+"""
+
+from hteformula import datasets
+from hteformula.api import fit, ols
+from hteformula.errors import (
+    ColumnNotFoundError,
+    DataError,
+    FormulaError,
+    HTEError,
+    HTEWarning,
+    RankDeficientError,
+    TreatmentError,
+    UnseenLevelError,
+)
+from hteformula.inference import Estimate, WaldTest
+from hteformula.results import ArmEstimates, HTEResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArmEstimates",
+    "ColumnNotFoundError",
+    "DataError",
+    "Estimate",
+    "FormulaError",
+    "HTEError",
+    "HTEResult",
+    "HTEWarning",
+    "RankDeficientError",
+    "TreatmentError",
+    "UnseenLevelError",
+    "WaldTest",
+    "__version__",
+    "datasets",
+    "fit",
+    "ols",
+]

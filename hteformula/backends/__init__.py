@@ -1,0 +1,16 @@
+"""Estimators that turn a design into an effect fit, and the registry that names them.
+
+Importing this package registers the built-in backends.
+"""
+
+from hteformula.backends import ols  # noqa: F401  (registers "ols")
+from hteformula.backends.base import (
+    Backend,
+    EffectFit,
+    backend_names,
+    backends_accepting,
+    get_backend,
+    register,
+)
+
+__all__ = ["Backend", "EffectFit", "backend_names", "backends_accepting", "get_backend", "register"]

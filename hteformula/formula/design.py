@@ -1,0 +1,637 @@
+"""Materialize a formula into the arrays a backend fits, and rebuild them on new data.
+
+This is the only module that calls formulaic's materializer. It keeps the
+``ModelSpec`` of the right-hand side and two subsets of it (the effect terms
+and the controls), so a fitted model rebuilds exactly the same columns on new
+data, one row included.
+
+The *effect design* ``M`` holds, per row, the modifier columns that multiply
+the treatment: for ``Y ~ T * (age + engagement)`` it is ``[1, age, engagement]``
+and the conditional effect is ``M @ beta`` for the coefficients of ``T``,
+``T:age`` and ``T:engagement``. It is read off the model spec itself by
+setting the treatment to each arm, so it matches the fitted columns whatever
+the coding.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from formulaic import ModelSpec, model_matrix
+from formulaic.errors import FormulaicError
+
+from hteformula.errors import (
+    DataError,
+    FormulaError,
+    RankDeficientError,
+    TreatmentError,
+    UnseenLevelError,
+)
+from hteformula.formula.frame import collect_rows, to_pandas, unknown_names_in
+from hteformula.formula.parse import (
+    EffectStructure,
+    ParsedFormula,
+    parse_formula,
+    split_terms,
+)
+from hteformula.formula.treatment import (
+    TreatmentInfo,
+    encode_treatment,
+    identify_treatment,
+    treatment_matrix,
+)
+
+try:  # formulaic warns (rather than fails) on unseen categorical levels
+    from formulaic.transforms.contrasts import DataMismatchWarning
+except ImportError:  # pragma: no cover - older formulaic
+    DataMismatchWarning = UserWarning  # type: ignore[misc,assignment]
+
+
+@dataclass(frozen=True, eq=False)
+class DesignSpec:
+    """Everything needed to rebuild a fit's columns on new data; pickles with the result.
+
+    Attributes
+    ----------
+    formula : ParsedFormula
+    structure : EffectStructure
+        Effect, modifier and control terms.
+    treatment : TreatmentInfo
+    rhs_spec : formulaic.ModelSpec
+        The whole right-hand side, as fitted by interacted OLS.
+    effect_spec : formulaic.ModelSpec
+        The subset of ``rhs_spec`` with the effect terms.
+    control_spec : formulaic.ModelSpec or None
+        The subset with the controls (no intercept); None without controls.
+    effect_columns : ndarray of int, shape (n_contrasts, n_modifiers)
+        For each contrast, the columns of ``effect_spec`` that form its effect design.
+    effect_names : tuple of str, length n_contrasts * n_modifiers
+        formulaic's names of the effect coefficients, contrast by contrast (``T:age``).
+    modifier_names : tuple of str, length n_modifiers
+        The effect design's columns (``Intercept``, ``age``).
+    modifier_variables : tuple of frozenset of str
+        The data columns behind each modifier column (empty for the intercept).
+    control_names : tuple of str
+        The control columns.
+    """
+
+    formula: ParsedFormula
+    structure: EffectStructure
+    treatment: TreatmentInfo
+    rhs_spec: ModelSpec
+    effect_spec: ModelSpec
+    control_spec: ModelSpec | None
+    effect_columns: np.ndarray
+    effect_names: tuple[str, ...]
+    modifier_names: tuple[str, ...]
+    modifier_variables: tuple[frozenset[str], ...]
+    control_names: tuple[str, ...]
+
+    @property
+    def contrasts(self) -> tuple[str, ...]:
+        return self.treatment.contrasts
+
+    @property
+    def n_modifiers(self) -> int:
+        return len(self.modifier_names)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The columns nuisance models and learners see: controls, then new modifier columns."""
+        extra = [m for m in self.modifier_names if m != "Intercept" and m not in self.control_names]
+        return (*self.control_names, *extra)
+
+    def modifier_design(self, data: object) -> np.ndarray:
+        """The effect design ``M`` of new data.
+
+        Rows with a missing modifier value get NaN. The treatment column is not needed.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_modifiers)
+        """
+        frame = self._new_frame(data, self._modifier_variables())
+        return self._effect_block(frame)
+
+    def features(self, data: object) -> np.ndarray:
+        """The feature matrix (``feature_names``) of new data; NaN rows where a value is missing.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_features)
+        """
+        variables = self._modifier_variables() | self._control_variables()
+        frame = self._new_frame(data, variables)
+        return self._features_of(frame)
+
+    # -- internals -----------------------------------------------------------
+
+    def _modifier_variables(self) -> set[str]:
+        used: set[str] = set()
+        for variables in self.modifier_variables:
+            used |= variables
+        return used
+
+    def _control_variables(self) -> set[str]:
+        terms = {term.name: term for term in self.formula.terms}
+        used: set[str] = set()
+        for name in self.structure.control_terms:
+            used |= terms[name].variables
+        return used
+
+    def _new_frame(self, data: object, variables: set[str]) -> pd.DataFrame:
+        return to_pandas(data, sorted(variables), what="newdata")
+
+    def _effect_block(self, frame: pd.DataFrame) -> np.ndarray:
+        """M for the complete rows of ``frame``, NaN rows elsewhere."""
+        complete = ~frame.isna().any(axis=1).to_numpy()
+        out = np.full((len(frame), self.n_modifiers), np.nan)
+        if complete.any():
+            rows = frame.loc[complete] if not complete.all() else frame
+            at_arm = _set_treatment(rows, self.treatment, self.treatment.arms[0])
+            block = _materialize(self.effect_spec, at_arm, "newdata")
+            out[complete] = block[:, self.effect_columns[0]]
+        return out
+
+    def _features_of(self, frame: pd.DataFrame) -> np.ndarray:
+        complete = ~frame.isna().any(axis=1).to_numpy()
+        out = np.full((len(frame), len(self.feature_names)), np.nan)
+        if complete.any():
+            rows = frame.loc[complete] if not complete.all() else frame
+            controls = (
+                _materialize(self.control_spec, rows, "newdata")
+                if self.control_spec is not None
+                else np.empty((len(rows), 0))
+            )
+            modifiers = self._effect_block(rows)
+            out[complete] = _join_features(controls, modifiers, self)
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class Design:
+    """The arrays of one fit, for the rows it uses.
+
+    Attributes
+    ----------
+    spec : DesignSpec
+    y : ndarray, shape (n,)
+        The outcome.
+    X : ndarray, shape (n, p)
+        The whole right-hand side (formulaic's columns, ``x_names``).
+    x_names : tuple of str
+    x_effect_columns : ndarray of int, shape (n_contrasts, n_modifiers)
+        Where the effect coefficients sit among the columns of ``X``.
+    treatment : ndarray, shape (n, n_contrasts)
+        The treatment as numbers: its values, or one indicator per non-reference arm.
+    modifiers : ndarray, shape (n, n_modifiers)
+        The effect design ``M``.
+    features : ndarray, shape (n, n_features)
+        Controls and modifiers without the intercept, for nuisance models.
+    weights : ndarray, shape (n,) or None
+    clusters : ndarray of int, shape (n,) or None
+        Cluster codes 0..G-1.
+    index : pandas.Index
+        The labels of the rows used, as in the caller's data.
+    n_dropped : int
+        Rows dropped for missing values.
+    missing : dict of str to int
+        Missing values per column.
+    cluster_name : str or None
+    weights_name : str or None
+    """
+
+    spec: DesignSpec
+    y: np.ndarray
+    X: np.ndarray
+    x_names: tuple[str, ...]
+    x_effect_columns: np.ndarray
+    treatment: np.ndarray
+    modifiers: np.ndarray
+    features: np.ndarray
+    weights: np.ndarray | None
+    clusters: np.ndarray | None
+    index: pd.Index
+    n_dropped: int
+    missing: dict[str, int] = field(default_factory=dict)
+    cluster_name: str | None = None
+    weights_name: str | None = None
+
+    @property
+    def nobs(self) -> int:
+        return len(self.y)
+
+    @property
+    def outcome_is_binary(self) -> bool:
+        """True when the outcome only takes the values 0 and 1."""
+        return bool(np.isin(self.y, (0.0, 1.0)).all())
+
+    @property
+    def effect_design(self) -> np.ndarray:
+        """The treatment times the effect design, for every contrast side by side.
+
+        This is ``X[:, x_effect_columns.ravel()]`` rebuilt from its parts; the
+        orthogonalised backend uses it with residualised treatments.
+
+        Returns
+        -------
+        ndarray of shape (n, n_contrasts * n_modifiers)
+        """
+        return interact(self.treatment, self.modifiers)
+
+
+def interact(treatment: np.ndarray, modifiers: np.ndarray) -> np.ndarray:
+    """Each treatment column times every modifier column, contrast by contrast.
+
+    Parameters
+    ----------
+    treatment : ndarray, shape (n, n_contrasts)
+    modifiers : ndarray, shape (n, n_modifiers)
+
+    Returns
+    -------
+    ndarray of shape (n, n_contrasts * n_modifiers)
+
+    Examples
+    --------
+    >>> interact(np.array([[1.0], [0.0]]), np.array([[1.0, 2.0], [1.0, 3.0]]))
+    array([[1., 2.],
+           [0., 0.]])
+    """
+    n = treatment.shape[0]
+    return (treatment[:, :, None] * modifiers[:, None, :]).reshape(n, -1)
+
+
+def build_design(
+    formula: str,
+    data: object,
+    treatment: str | None = None,
+    reference: object = None,
+    weights: object = None,
+    cluster: object = None,
+    missing: str = "drop",
+) -> Design:
+    """Parse ``formula``, choose the treatment and materialize the design on ``data``.
+
+    Parameters
+    ----------
+    formula : str
+        For example ``"Y ~ T * (age + engagement) + income"``.
+    data : pandas or polars DataFrame
+    treatment : str, optional
+        The treatment column; inferred from the interactions when omitted.
+    reference : optional
+        Reference level of a categorical treatment.
+    weights, cluster : str or array-like, optional
+        A column name or one value per row.
+    missing : {"drop", "raise"}
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"Y": [1.0, 2, 3, 5, 4, 7], "T": [0, 1, 0, 1, 0, 1],
+    ...                    "age": [20.0, 30, 40, 50, 60, 70]})
+    >>> design = build_design("Y ~ T * age", df)
+    >>> design.spec.effect_names, design.spec.modifier_names
+    (('T', 'T:age'), ('Intercept', 'age'))
+    """
+    parsed = parse_formula(formula)
+    variables = sorted(parsed.variables)
+    error = unknown_names_in(formula, variables, _columns_of(data))
+    if error is not None:
+        raise error
+    rows, extra = collect_rows(data, variables, {"weights": weights, "cluster": cluster}, missing)
+    frame = rows.frame
+    if len(frame) == 0:
+        raise DataError(
+            f"no rows left: every one of the {rows.n_dropped} rows has a missing value "
+            f"({', '.join(f'{c}: {n}' for c, n in rows.missing.items())})."
+        )
+    _require_numeric_outcome(parsed, frame)
+
+    info = identify_treatment(parsed, frame, treatment, reference, rows.original)
+    structure = split_terms(parsed, info.factor)
+    _require_treatment_only_in_effect_terms(parsed, structure, info)
+    frame = encode_treatment(_outcome_as_float(parsed, frame), info)
+
+    y, X, rhs_spec = _materialize_formula(parsed, frame)
+    x_names = tuple(rhs_spec.column_names)
+    effect_spec = rhs_spec.subset(list(structure.effect_terms))
+    control_spec = (
+        rhs_spec.subset(list(structure.control_terms)) if structure.control_terms else None
+    )
+    effect_columns, modifiers = _effect_columns(effect_spec, frame, info, structure)
+    effect_names = tuple(effect_spec.column_names[j] for j in effect_columns.ravel())
+    x_effect_columns = np.array([[x_names.index(n) for n in effect_names]]).reshape(
+        effect_columns.shape
+    )
+    modifier_names = _modifier_names(effect_names[: effect_columns.shape[1]], info)
+    control_names = tuple(control_spec.column_names) if control_spec is not None else ()
+    spec = DesignSpec(
+        formula=parsed,
+        structure=structure,
+        treatment=info,
+        rhs_spec=rhs_spec,
+        effect_spec=effect_spec,
+        control_spec=control_spec,
+        effect_columns=effect_columns,
+        effect_names=effect_names,
+        modifier_names=modifier_names,
+        modifier_variables=_modifier_variables(
+            effect_spec, effect_columns[0], parsed, structure, info
+        ),
+        control_names=control_names,
+    )
+    controls = X[:, [x_names.index(n) for n in control_names]]
+    weights_array = _weights(frame, extra.get("weights"), weights)
+    clusters = _clusters(frame, extra.get("cluster"), cluster)
+    return Design(
+        spec=spec,
+        y=y,
+        X=X,
+        x_names=x_names,
+        x_effect_columns=x_effect_columns,
+        treatment=treatment_matrix(frame[info.name], info),
+        modifiers=modifiers,
+        features=_join_features(controls, modifiers, spec),
+        weights=weights_array,
+        clusters=clusters,
+        index=frame.index,
+        n_dropped=rows.n_dropped,
+        missing=rows.missing,
+        cluster_name=cluster
+        if isinstance(cluster, str)
+        else ("cluster" if cluster is not None else None),
+        weights_name=weights
+        if isinstance(weights, str)
+        else ("weights" if weights is not None else None),
+    )
+
+
+# -- materialization -----------------------------------------------------------
+
+
+def _materialize_formula(
+    parsed: ParsedFormula, frame: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, ModelSpec]:
+    """Outcome vector, right-hand side matrix and its model spec, all finite."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # log(0) etc.: reported below
+            matrices = model_matrix(parsed.text, frame, na_action="ignore", output="pandas")
+    except FormulaicError as error:
+        raise FormulaError(
+            f"cannot build the design of {parsed.text!r}: {_first_line(error)}"
+        ) from None
+    lhs, rhs = matrices.lhs, matrices.rhs
+    if lhs.shape[1] != 1:
+        raise DataError(
+            f"outcome {parsed.outcome!r} is not numeric: it expands to {lhs.shape[1]} columns "
+            f"({', '.join(lhs.columns[:4])}); use a numeric outcome (0/1 for a binary one)."
+        )
+    y = np.asarray(lhs, dtype=float).ravel()
+    X = np.asarray(rhs, dtype=float)
+    _require_finite(y[:, None], (parsed.outcome,), frame.index)
+    _require_finite(X, tuple(rhs.columns), frame.index)
+    return y, X, rhs.model_spec
+
+
+def _materialize(spec: ModelSpec, frame: pd.DataFrame, what: str) -> np.ndarray:
+    """Columns of ``spec`` on ``frame``; an unseen categorical level is an error."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DataMismatchWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            matrix = spec.get_model_matrix(frame, na_action="ignore", output="pandas")
+    except DataMismatchWarning as warning:
+        raise UnseenLevelError(_describe_unseen(str(warning), spec, frame, what)) from None
+    except FormulaicError as error:
+        raise FormulaError(f"cannot rebuild the design on {what}: {_first_line(error)}") from None
+    return np.asarray(matrix, dtype=float)
+
+
+def _set_treatment(frame: pd.DataFrame, info: TreatmentInfo, value: object) -> pd.DataFrame:
+    """``frame`` with every row given treatment ``value`` (a copy)."""
+    if info.categorical:
+        column = pd.Categorical([value] * len(frame), categories=list(info.levels))
+    else:
+        column = np.full(len(frame), float(value))
+    return frame.assign(**{info.name: column})
+
+
+def _effect_columns(
+    effect_spec: ModelSpec, frame: pd.DataFrame, info: TreatmentInfo, structure: EffectStructure
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each contrast, the effect-spec columns that form its effect design, and ``M``.
+
+    A numeric treatment enters every effect column linearly, so the columns at
+    ``T = 1`` are ``M`` itself. For a categorical treatment every non-reference
+    arm lights up its own block of columns; those blocks are found by setting
+    the treatment to each arm in turn, and the reference arm must light up none.
+    """
+    n_columns = len(effect_spec.column_names)
+    if not info.categorical:
+        modifiers = _materialize(effect_spec, _set_treatment(frame, info, 1.0), "data")
+        return np.arange(n_columns)[None, :], modifiers
+
+    at_reference = _materialize(effect_spec, _set_treatment(frame, info, info.reference), "data")
+    if np.any(at_reference != 0):
+        bad = [
+            effect_spec.column_names[j] for j in np.flatnonzero(np.any(at_reference != 0, axis=0))
+        ]
+        raise FormulaError(
+            f"effect term column(s) {', '.join(bad)} are not contrasts with the reference arm "
+            f"{info.reference!r}, because a lower-order term is missing from the formula; write "
+            f"the interaction with '*' (e.g. '{info.factor} * x') so each modifier also enters "
+            "on its own."
+        )
+    blocks, designs = [], []
+    for arm in info.arms:
+        at_arm = _materialize(effect_spec, _set_treatment(frame, info, arm), "data")
+        columns = np.flatnonzero(np.any(at_arm != 0, axis=0))
+        blocks.append(columns)
+        designs.append(at_arm[:, columns])
+    sizes = {len(b) for b in blocks}
+    covered = np.sort(np.concatenate(blocks))
+    if len(sizes) != 1 or not np.array_equal(covered, np.arange(n_columns)):
+        unused = sorted(set(range(n_columns)) - set(covered.tolist()))
+        names = [effect_spec.column_names[j] for j in unused] or list(effect_spec.column_names)
+        raise RankDeficientError(
+            f"effect column(s) {', '.join(names)} are zero in every row, so their coefficients "
+            "cannot be estimated; drop the modifier or the level that never occurs."
+        )
+    return np.vstack(blocks), designs[0]
+
+
+def _modifier_names(first_block: tuple[str, ...], info: TreatmentInfo) -> tuple[str, ...]:
+    """Effect names without the treatment: ``T:age`` -> ``age``, ``T`` -> ``Intercept``."""
+    label = f"{info.factor}[T.{info.arms[0]}]" if info.categorical else info.factor
+    names = []
+    for name in first_block:
+        if name == label:
+            names.append("Intercept")
+        elif name.startswith(label + ":"):
+            names.append(name[len(label) + 1 :])
+        elif name.endswith(":" + label):
+            names.append(name[: -len(label) - 1])
+        elif f":{label}:" in name:
+            names.append(name.replace(f":{label}:", ":", 1))
+        else:
+            names.append(name)
+    return tuple(names)
+
+
+def _modifier_variables(
+    effect_spec: ModelSpec,
+    columns: np.ndarray,
+    parsed: ParsedFormula,
+    structure: EffectStructure,
+    info: TreatmentInfo,
+) -> tuple[frozenset[str], ...]:
+    """The data columns behind each modifier column (the treatment removed)."""
+    variables_of = {term.name: term.variables for term in parsed.terms}
+    by_column: dict[int, frozenset[str]] = {}
+    for term, indices in effect_spec.term_indices.items():
+        for j in indices:
+            by_column[j] = frozenset(variables_of[str(term)] - {info.name})
+    return tuple(by_column[j] for j in columns)
+
+
+def _join_features(controls: np.ndarray, modifiers: np.ndarray, spec: DesignSpec) -> np.ndarray:
+    """Controls, then the modifier columns that are not already controls or the intercept."""
+    keep = [
+        j
+        for j, name in enumerate(spec.modifier_names)
+        if name != "Intercept" and name not in spec.control_names
+    ]
+    return np.column_stack([controls, modifiers[:, keep]]) if keep else controls
+
+
+# -- checks --------------------------------------------------------------------
+
+
+def _require_numeric_outcome(parsed: ParsedFormula, frame: pd.DataFrame) -> None:
+    for name in sorted(parsed.outcome_variables):
+        dtype = frame[name].dtype
+        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
+            raise DataError(
+                f"outcome {name!r} is not numeric (dtype {dtype}); convert it to numbers "
+                "(0/1 for a binary outcome)."
+            )
+
+
+def _outcome_as_float(parsed: ParsedFormula, frame: pd.DataFrame) -> pd.DataFrame:
+    """Booleans in the outcome become 0.0/1.0 so formulaic does not treat them as levels."""
+    bools = {n: frame[n].astype(float) for n in parsed.outcome_variables if frame[n].dtype == bool}
+    return frame.assign(**bools) if bools else frame
+
+
+def _require_treatment_only_in_effect_terms(
+    parsed: ParsedFormula, structure: EffectStructure, info: TreatmentInfo
+) -> None:
+    for term in parsed.terms:
+        if term.name in structure.control_terms and info.name in term.variables:
+            raise TreatmentError(
+                f"term {term.name!r} uses the treatment {info.name!r} but not as {info.factor}; "
+                f"the treatment may only enter as {info.factor} and its interactions."
+            )
+    if not structure.effect_terms:  # pragma: no cover - factor_for_treatment guarantees one
+        raise TreatmentError(f"no term of {parsed.text!r} contains the treatment {info.name!r}.")
+
+
+def _require_finite(matrix: np.ndarray, names: tuple[str, ...], index: pd.Index) -> None:
+    bad = ~np.isfinite(matrix)
+    if not bad.any():
+        return
+    column = int(np.flatnonzero(bad.any(axis=0))[0])
+    rows = np.flatnonzero(bad[:, column])
+    kind = "infinite" if np.isinf(matrix[rows[0], column]) else "NaN"
+    raise DataError(
+        f"column {names[column]!r} has non-finite values ({kind}) in {len(rows)} row(s), first at "
+        f"row {index[rows[0]]!r}; fix or drop those rows (a transform such as np.log(0) "
+        "gives -inf)."
+    )
+
+
+def _weights(frame: pd.DataFrame, column: str | None, argument: object) -> np.ndarray | None:
+    if column is None:
+        return None
+    name = argument if isinstance(argument, str) else "weights="
+    values = frame[column]
+    if not pd.api.types.is_numeric_dtype(values.dtype) or values.dtype == bool:
+        raise DataError(f"weights {name!r} are not numeric (dtype {values.dtype}).")
+    weights = np.asarray(values, dtype=float)
+    if not np.isfinite(weights).all():
+        raise DataError(
+            f"weights {name!r} have non-finite values; weights must be positive numbers."
+        )
+    if (weights <= 0).any():
+        bad = int((weights <= 0).sum())
+        raise DataError(
+            f"weights {name!r} have {bad} non-positive value(s) (smallest {weights.min():g}); "
+            "weights must be positive: drop rows with zero weight first."
+        )
+    return weights
+
+
+def _clusters(frame: pd.DataFrame, column: str | None, argument: object) -> np.ndarray | None:
+    if column is None:
+        return None
+    codes, uniques = pd.factorize(frame[column], sort=True)
+    if len(uniques) < 2:
+        name = argument if isinstance(argument, str) else "cluster="
+        raise DataError(
+            f"cluster {name!r} has a single cluster; cluster-robust standard errors need at "
+            "least two (and are only reliable with many more)."
+        )
+    return codes.astype(np.int64)
+
+
+def _columns_of(data: object) -> list[str]:
+    if isinstance(data, Mapping):
+        return [str(c) for c in data]
+    columns = getattr(data, "columns", None)
+    if columns is None:
+        raise DataError(
+            "data must be a pandas or polars DataFrame (or a dict of columns), got "
+            f"{type(data).__name__}."
+        )
+    return [str(c) for c in columns]
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().split("\n", 1)[0]
+
+
+def _describe_unseen(message: str, spec: ModelSpec, frame: pd.DataFrame, what: str) -> str:
+    """Name the column and the level a model never saw."""
+    for factor, (_kind, state) in spec.encoder_state.items():
+        levels = state.get("categories") if isinstance(state, dict) else None
+        if not levels:
+            continue
+        for variable in sorted(spec.factor_variables.get(_factor_by_expr(spec, factor), ()) or ()):
+            if variable not in frame:
+                continue
+            seen = {str(level) for level in levels}
+            new = [v for v in pd.unique(frame[variable].astype(str)) if v not in seen]
+            if new:
+                shown = ", ".join(repr(v) for v in new[:5])
+                return (
+                    f"column {variable!r} in {what} has level(s) {shown} not seen when fitting "
+                    f"(known: {', '.join(repr(level) for level in levels[:10])}); map them to a "
+                    "known level or drop those rows."
+                )
+    return f"{what} has categorical levels not seen when fitting: {message}"
+
+
+def _factor_by_expr(spec: ModelSpec, expr: str) -> object:
+    for factor in spec.factor_variables:
+        if str(factor) == expr:
+            return factor
+    return expr
+
+
+__all__ = ["Design", "DesignSpec", "build_design", "interact"]

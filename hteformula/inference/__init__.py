@@ -1,0 +1,44 @@
+"""Covariance estimators, Wald tests and linear-combination inference on plain arrays."""
+
+from hteformula.inference.covariance import (
+    VCOV_TYPES,
+    ClusterRobust,
+    CovarianceEstimator,
+    HeteroskedasticityRobust,
+    Homoskedastic,
+    Regression,
+    covariance_estimator,
+    leverage,
+)
+from hteformula.inference.least_squares import least_squares
+from hteformula.inference.linear import (
+    Estimate,
+    combination_std_errors,
+    critical_value,
+    estimate_from,
+    format_p_value,
+    p_phrase,
+    two_sided_p,
+)
+from hteformula.inference.wald import WaldTest, wald_test
+
+__all__ = [
+    "VCOV_TYPES",
+    "ClusterRobust",
+    "CovarianceEstimator",
+    "Estimate",
+    "HeteroskedasticityRobust",
+    "Homoskedastic",
+    "Regression",
+    "WaldTest",
+    "combination_std_errors",
+    "covariance_estimator",
+    "critical_value",
+    "estimate_from",
+    "format_p_value",
+    "least_squares",
+    "leverage",
+    "p_phrase",
+    "two_sided_p",
+    "wald_test",
+]

@@ -1,0 +1,224 @@
+"""Covariance estimators for least-squares coefficients, as small interchangeable objects.
+
+Every estimator takes a :class:`Regression` (regressors, residuals and the
+inverse Gram matrix of a least-squares fit, weights already applied) and
+returns the covariance of the coefficients. They know nothing about formulas
+or treatment effects, so interacted OLS, the orthogonalised final stage and
+the learners' best linear projection all use them.
+
+The small-sample factors follow statsmodels (and Stata): HC1 scales by
+``n / (n - k)``; the cluster-robust CR1 by ``G / (G - 1) * (n - 1) / (n - k)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from hteformula.errors import DataError, HTEError
+
+_CHUNK_ROWS = 65_536  # rows per block when a step would otherwise copy the whole design
+
+
+@dataclass(frozen=True, eq=False)
+class Regression:
+    """The pieces of a least-squares fit a sandwich needs.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n, k)
+        Regressors, multiplied by the square root of the weights if any.
+    resid : ndarray, shape (n,)
+        Residuals, multiplied by the square root of the weights if any.
+    bread : ndarray, shape (k, k)
+        ``inv(X' X)``.
+    """
+
+    X: np.ndarray
+    resid: np.ndarray
+    bread: np.ndarray
+
+    @property
+    def nobs(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def k(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def df_resid(self) -> int:
+        return self.nobs - self.k
+
+
+class CovarianceEstimator(Protocol):
+    """What every covariance estimator offers."""
+
+    label: str
+
+    def __call__(self, fit: Regression) -> np.ndarray:
+        """The (k, k) covariance of the coefficients."""
+        ...
+
+    def df(self, fit: Regression) -> float:
+        """Degrees of freedom of the t reference distribution."""
+        ...
+
+
+@dataclass(frozen=True)
+class Homoskedastic:
+    """The classical covariance ``s^2 inv(X'X)`` with ``s^2 = e'e / (n - k)``."""
+
+    label: str = "iid"
+
+    def __call__(self, fit: Regression) -> np.ndarray:
+        sigma2 = float(fit.resid @ fit.resid) / fit.df_resid
+        return sigma2 * fit.bread
+
+    def df(self, fit: Regression) -> float:
+        return float(fit.df_resid)
+
+
+@dataclass(frozen=True)
+class HeteroskedasticityRobust:
+    """White's sandwich HC0-HC3 (MacKinnon & White 1985), as statsmodels computes them."""
+
+    kind: int = 1
+
+    @property
+    def label(self) -> str:
+        return f"HC{self.kind}"
+
+    def __call__(self, fit: Regression) -> np.ndarray:
+        resid = fit.resid
+        if self.kind in (2, 3):
+            one_minus_h = 1.0 - leverage(fit.X, fit.bread)
+            if np.any(one_minus_h <= 1e-12):
+                raise DataError(
+                    f"{self.label} is undefined: some rows have leverage 1 (they alone determine "
+                    "a coefficient); use HC1 or drop those rows."
+                )
+            resid = resid / (one_minus_h ** (0.5 if self.kind == 2 else 1.0))
+        meat = scaled_cross_product(fit.X, resid)
+        cov = fit.bread @ meat @ fit.bread
+        if self.kind == 1:
+            cov *= fit.nobs / fit.df_resid
+        return cov
+
+    def df(self, fit: Regression) -> float:
+        return float(fit.df_resid)
+
+
+@dataclass(frozen=True, eq=False)
+class ClusterRobust:
+    """Liang-Zeger cluster-robust covariance; CR1 with statsmodels' small-sample factor.
+
+    Attributes
+    ----------
+    groups : ndarray of int, shape (n,)
+        Cluster codes 0..G-1.
+    name : str
+        The clustering variable, for labels.
+    small_sample : bool
+        True for CR1 (``G/(G-1) * (n-1)/(n-k)``), False for CR0.
+    """
+
+    groups: np.ndarray
+    name: str = "cluster"
+    small_sample: bool = True
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.groups.max()) + 1
+
+    @property
+    def label(self) -> str:
+        kind = "CR1" if self.small_sample else "CR0"
+        return f"{kind} clustered by {self.name} ({self.n_clusters:,} clusters)"
+
+    def __call__(self, fit: Regression) -> np.ndarray:
+        G = self.n_clusters
+        scores = np.empty((G, fit.k))
+        for j in range(fit.k):
+            scores[:, j] = np.bincount(self.groups, weights=fit.X[:, j] * fit.resid, minlength=G)
+        cov = fit.bread @ (scores.T @ scores) @ fit.bread
+        if self.small_sample:
+            cov *= G / (G - 1) * (fit.nobs - 1) / fit.df_resid
+        return cov
+
+    def df(self, fit: Regression) -> float:
+        return float(self.n_clusters - 1)
+
+
+VCOV_TYPES = ("iid", "HC0", "HC1", "HC2", "HC3")
+_ESTIMATORS: dict[str, CovarianceEstimator] = {
+    "iid": Homoskedastic(),
+    "HC0": HeteroskedasticityRobust(0),
+    "HC1": HeteroskedasticityRobust(1),
+    "HC2": HeteroskedasticityRobust(2),
+    "HC3": HeteroskedasticityRobust(3),
+}
+
+
+def covariance_estimator(
+    vcov: str, clusters: np.ndarray | None = None, cluster_name: str = "cluster"
+) -> CovarianceEstimator:
+    """The estimator named by ``vcov``, clustered when ``clusters`` is given.
+
+    With clusters, ``"HC1"`` (the default) and ``"CR1"`` give CR1 and
+    ``"HC0"`` / ``"CR0"`` give CR0; other types cannot be clustered.
+
+    Examples
+    --------
+    >>> covariance_estimator("HC3").label
+    'HC3'
+    >>> covariance_estimator("HC1", np.array([0, 0, 1, 1]), "school").label
+    'CR1 clustered by school (2 clusters)'
+    """
+    if clusters is not None:
+        small_sample = {"HC1": True, "CR1": True, "HC0": False, "CR0": False}.get(vcov)
+        if small_sample is None:
+            raise HTEError(
+                f"vcov={vcov!r} cannot be combined with cluster=; use vcov='CR1' (the default "
+                "with clusters, as statsmodels' cov_type='cluster') or 'CR0'."
+            )
+        return ClusterRobust(np.asarray(clusters), cluster_name, small_sample)
+    if vcov not in _ESTIMATORS:
+        if vcov in ("CR0", "CR1"):
+            raise HTEError(f"vcov={vcov!r} needs cluster= (the column that defines the clusters).")
+        raise HTEError(
+            f"vcov={vcov!r} is not a covariance type; use one of {', '.join(VCOV_TYPES)} "
+            "(or pass cluster= for cluster-robust errors)."
+        )
+    return _ESTIMATORS[vcov]
+
+
+def leverage(X: np.ndarray, bread: np.ndarray) -> np.ndarray:
+    """The diagonal of the hat matrix, ``h_i = x_i' inv(X'X) x_i``, in blocks of rows.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
+    out = np.empty(X.shape[0])
+    for start in range(0, X.shape[0], _CHUNK_ROWS):
+        block = X[start : start + _CHUNK_ROWS]
+        out[start : start + _CHUNK_ROWS] = np.einsum("ij,ij->i", block @ bread, block)
+    return out
+
+
+def scaled_cross_product(X: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``X' diag(scale**2) X`` without forming ``X * scale`` for all rows at once.
+
+    Returns
+    -------
+    ndarray of shape (k, k)
+    """
+    k = X.shape[1]
+    out = np.zeros((k, k))
+    for start in range(0, X.shape[0], _CHUNK_ROWS):
+        block = X[start : start + _CHUNK_ROWS] * scale[start : start + _CHUNK_ROWS, None]
+        out += block.T @ block
+    return out

@@ -1,0 +1,124 @@
+"""Estimates, intervals and tests of linear combinations of coefficients.
+
+The delta method for a linear function ``a' beta`` is exact: its variance is
+``a' V a``. Average effects, per-row conditional effects and contrasts are all
+such combinations, so one function serves them all.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+_CHUNK_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A scalar estimate with its standard error, test and interval.
+
+    Attributes
+    ----------
+    estimate, std_error, statistic, p_value : float
+    conf_low, conf_high : float
+        The ``level`` confidence interval.
+    df : float
+        Degrees of freedom of the t reference distribution (``inf``: normal).
+    level : float
+    label : str
+
+    Examples
+    --------
+    >>> e = estimate_from(2.0, 0.5, df=float("inf"), label="ATE")
+    >>> round(e.conf_low, 3), round(e.conf_high, 3)
+    (1.02, 2.98)
+    """
+
+    estimate: float
+    std_error: float
+    statistic: float
+    p_value: float
+    conf_low: float
+    conf_high: float
+    df: float
+    level: float = 0.95
+    label: str = ""
+
+    @property
+    def conf_int(self) -> tuple[float, float]:
+        return (self.conf_low, self.conf_high)
+
+    def __str__(self) -> str:
+        name = f"{self.label}: " if self.label else ""
+        return (
+            f"{name}{self.estimate:.4g} (std. error {self.std_error:.3g}; "
+            f"{self.level:.0%} CI {self.conf_low:.4g} to {self.conf_high:.4g}; "
+            f"p {p_phrase(self.p_value)})"
+        )
+
+
+def estimate_from(
+    estimate: float, std_error: float, df: float, level: float = 0.95, label: str = ""
+) -> Estimate:
+    """Build an :class:`Estimate` with a t (or normal, ``df=inf``) test and interval."""
+    est, se = float(estimate), float(std_error)
+    statistic = est / se if se > 0 else math.nan
+    half = critical_value(df, level) * se
+    return Estimate(
+        estimate=est,
+        std_error=se,
+        statistic=statistic,
+        p_value=float(two_sided_p(np.array(statistic), df)),
+        conf_low=est - half,
+        conf_high=est + half,
+        df=float(df),
+        level=level,
+        label=label,
+    )
+
+
+def critical_value(df: float, level: float = 0.95) -> float:
+    """The two-sided critical value of t(df), or of the normal when ``df`` is infinite."""
+    q = 0.5 + level / 2
+    return float(stats.norm.ppf(q) if math.isinf(df) else stats.t.ppf(q, df))
+
+
+def two_sided_p(statistic: np.ndarray, df: float) -> np.ndarray:
+    """Two-sided p-values of t statistics (normal when ``df`` is infinite)."""
+    dist = stats.norm if math.isinf(df) else stats.t(df)
+    return 2 * dist.sf(np.abs(statistic))
+
+
+def combination_std_errors(A: np.ndarray, vcov: np.ndarray) -> np.ndarray:
+    """Standard errors of every row of ``A @ beta``: ``sqrt(diag(A V A'))``, in blocks.
+
+    Parameters
+    ----------
+    A : ndarray, shape (n, k)
+    vcov : ndarray, shape (k, k)
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
+    out = np.empty(A.shape[0])
+    for start in range(0, A.shape[0], _CHUNK_ROWS):
+        block = A[start : start + _CHUNK_ROWS]
+        out[start : start + _CHUNK_ROWS] = np.einsum("ij,ij->i", block @ vcov, block)
+    return np.sqrt(np.maximum(out, 0.0))
+
+
+def p_phrase(p: float) -> str:
+    """``= 0.032`` or ``< 0.001``, to follow a "p"."""
+    text = format_p_value(p)
+    return text if text.startswith("<") else f"= {text}"
+
+
+def format_p_value(p: float) -> str:
+    """p-values as people read them: ``< 0.001`` below a thousandth."""
+    if not np.isfinite(p):
+        return "NA"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"

@@ -1,0 +1,327 @@
+"""HTEResult: the one answer every backend gives.
+
+A result joins the design (what was fitted, and how to rebuild its columns on
+new data) with the backend's :class:`~hteformula.backends.base.EffectFit`.
+Everything a user asks of it is computed here from those two, the same way
+for every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hteformula.backends.base import EffectFit
+from hteformula.errors import HTEError
+from hteformula.formula.design import Design, DesignSpec
+from hteformula.inference import (
+    Estimate,
+    WaldTest,
+    combination_std_errors,
+    critical_value,
+    estimate_from,
+    two_sided_p,
+    wald_test,
+)
+
+TIDY_COLUMNS = ["estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
+EFFECT_COLUMNS = ["estimate", "std_error", "conf_low", "conf_high"]
+
+
+class ArmEstimates(Mapping[str, Estimate]):
+    """Average effects of a multi-arm treatment, one :class:`Estimate` per non-reference arm.
+
+    Behaves as a read-only dict keyed by arm; ``to_frame()`` gives a table.
+    """
+
+    def __init__(self, estimates: Mapping[str, Estimate]) -> None:
+        self._estimates = dict(estimates)
+
+    def __getitem__(self, arm: str) -> Estimate:
+        if arm not in self._estimates:
+            raise HTEError(f"arm {arm!r} is not a contrast; arms: {', '.join(self._estimates)}.")
+        return self._estimates[arm]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._estimates)
+
+    def __len__(self) -> int:
+        return len(self._estimates)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per arm: estimate, std_error, statistic, p_value, conf_low, conf_high."""
+        rows = {arm: [getattr(e, c) for c in TIDY_COLUMNS] for arm, e in self._estimates.items()}
+        return pd.DataFrame.from_dict(rows, orient="index", columns=TIDY_COLUMNS).rename_axis("arm")
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self._estimates.values())
+
+    def __repr__(self) -> str:
+        return f"ArmEstimates({self._estimates!r})"
+
+
+@dataclass(frozen=True, eq=False)
+class HTEResult:
+    """The fitted heterogeneous treatment effect of one formula and one backend.
+
+    Attributes
+    ----------
+    method : str
+        The backend's name (``"ols"``).
+    method_label : str
+        What the summary calls it (``"interacted OLS"``).
+    design : Design
+        The fitted rows as arrays, and ``design.spec`` to rebuild columns on new data.
+    fit : EffectFit
+        The backend's coefficients, covariance and diagnostics.
+    options : mapping
+        The options of the call, for the summary (``vcov``, ``cluster``, ...).
+
+    Examples
+    --------
+    >>> import hteformula as hf
+    >>> df = hf.datasets.engagement_trial(n=500, seed=1)
+    >>> res = hf.ols("Y ~ T * (age + engagement)", df)
+    >>> list(res.tidy().index)
+    ['T', 'T:age', 'T:engagement']
+    """
+
+    method: str
+    method_label: str
+    design: Design
+    fit: EffectFit
+    options: Mapping[str, Any]
+
+    # -- what was fitted -------------------------------------------------------
+
+    @property
+    def spec(self) -> DesignSpec:
+        return self.design.spec
+
+    @property
+    def formula(self) -> str:
+        return self.spec.formula.text
+
+    @property
+    def treatment(self) -> str:
+        """The treatment column."""
+        return self.spec.treatment.name
+
+    @property
+    def modifiers(self) -> tuple[str, ...]:
+        """The modifier terms, the effect's intercept excluded (``("age", "engagement")``)."""
+        return tuple(m for m in self.spec.structure.modifier_terms if m != "1")
+
+    @property
+    def controls(self) -> tuple[str, ...]:
+        """The terms that adjust the outcome but do not modify the effect."""
+        return self.spec.structure.control_terms
+
+    @property
+    def nobs(self) -> int:
+        """Rows used by the fit."""
+        return self.design.nobs
+
+    @property
+    def n_dropped(self) -> int:
+        """Rows dropped for missing values."""
+        return self.design.n_dropped
+
+    @property
+    def effect_names(self) -> tuple[str, ...]:
+        return self.spec.effect_names
+
+    # -- coefficients -----------------------------------------------------------
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of the effect coefficients."""
+        names = list(self.effect_names)
+        return pd.DataFrame(self.fit.vcov, index=names, columns=names)
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """The effect coefficients with standard errors, tests and intervals.
+
+        Returns
+        -------
+        DataFrame indexed by effect term with columns estimate, std_error,
+        statistic, p_value, conf_low, conf_high.
+        """
+        coef = self.fit.coef
+        se = np.sqrt(np.diag(self.fit.vcov))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            statistic = coef / se
+        half = critical_value(self.fit.df, level) * se
+        table = pd.DataFrame(
+            {
+                "estimate": coef,
+                "std_error": se,
+                "statistic": statistic,
+                "p_value": two_sided_p(statistic, self.fit.df),
+                "conf_low": coef - half,
+                "conf_high": coef + half,
+            },
+            index=pd.Index(self.effect_names, name="term"),
+        )
+        return table
+
+    # -- average effect ---------------------------------------------------------
+
+    def ate(self, level: float = 0.95) -> Estimate | ArmEstimates:
+        """The average treatment effect over the fitted rows.
+
+        For a continuous treatment, the average marginal effect per unit. For a
+        multi-arm treatment, an :class:`ArmEstimates` with one estimate per
+        non-reference arm. Weighted fits average with the weights.
+
+        Returns
+        -------
+        Estimate
+            With ``estimate``, ``std_error``, ``conf_int``, ``p_value``.
+        """
+        contrasts = self.spec.contrasts
+        if self.fit.ate is not None:
+            estimates = list(self.fit.ate)
+            if level != 0.95 or any(e.level != level for e in estimates):
+                estimates = [
+                    estimate_from(e.estimate, e.std_error, e.df, level, e.label) for e in estimates
+                ]
+        else:
+            weights = self.design.weights
+            mean_design = np.average(self.design.modifiers, axis=0, weights=weights)
+            estimates = []
+            for c, label in enumerate(contrasts):
+                a = self._contrast_row(c, mean_design)
+                se = float(np.sqrt(a @ self.fit.vcov @ a))
+                estimates.append(estimate_from(a @ self.fit.coef, se, self.fit.df, level, label))
+        if len(contrasts) == 1:
+            return estimates[0]
+        return ArmEstimates(dict(zip(contrasts, estimates, strict=True)))
+
+    # -- per-row effects --------------------------------------------------------
+
+    def effect(self, newdata: object = None, level: float = 0.95) -> pd.DataFrame:
+        """Per-row conditional average treatment effects.
+
+        Parameters
+        ----------
+        newdata : pandas or polars DataFrame, optional
+            Rows to score; they need the modifier columns (and, for learners, the
+            controls), not the outcome or the treatment. Omitted: the fitted rows
+            (out-of-fold for cross-fitted learners).
+        level : float
+            Confidence level of the intervals.
+
+        Returns
+        -------
+        DataFrame
+            Columns estimate, std_error, conf_low, conf_high (std_error NaN where
+            the backend has no per-row inference), indexed like the scored rows.
+            A multi-arm treatment adds an ``arm`` column and stacks one block per arm.
+            Rows of ``newdata`` with a missing value get NaN.
+        """
+        if newdata is None:
+            index = self.design.index
+            modifiers = self.design.modifiers
+            nonlinear = self.fit.in_sample
+        else:
+            index = (
+                newdata.index if isinstance(newdata, pd.DataFrame) else pd.RangeIndex(len(newdata))
+            )  # type: ignore[arg-type]
+            modifiers = self.spec.modifier_design(newdata) if self.fit.is_linear else None
+            nonlinear = None if self.fit.is_linear else self._predict(newdata)
+        blocks = []
+        for c, arm in enumerate(self.spec.contrasts):
+            if self.fit.is_linear:
+                block = self._linear_effect(c, modifiers, level)  # type: ignore[arg-type]
+            else:
+                estimate = nonlinear[:, c]  # type: ignore[index]
+                nan = np.full_like(estimate, np.nan)
+                block = {"estimate": estimate, "std_error": nan, "conf_low": nan, "conf_high": nan}
+            frame = pd.DataFrame(block, index=index, columns=EFFECT_COLUMNS)
+            if len(self.spec.contrasts) > 1:
+                frame.insert(0, "arm", arm)
+            blocks.append(frame)
+        return blocks[0] if len(blocks) == 1 else pd.concat(blocks)
+
+    # -- heterogeneity ----------------------------------------------------------
+
+    def heterogeneity_test(self) -> WaldTest:
+        """Joint Wald test that every modifier term is zero (the effect does not vary).
+
+        Raises
+        ------
+        HTEError
+            When the formula has no modifiers.
+        """
+        restricted = [
+            i for i, name in enumerate(self._modifier_of_coefficient()) if name != "Intercept"
+        ]
+        if not restricted:
+            raise HTEError(
+                f"formula {self.formula!r} has no effect modifiers, so the effect is constant by "
+                f"assumption; interact the treatment with variables ({self.treatment} * (x1 + x2)) "
+                "to test for heterogeneity."
+            )
+        R = np.zeros((len(restricted), len(self.fit.coef)))
+        R[np.arange(len(restricted)), restricted] = 1.0
+        names = tuple(self.effect_names[i] for i in restricted)
+        return wald_test(self.fit.coef, self.fit.vcov, R, self.fit.df, terms=names)
+
+    # -- display ----------------------------------------------------------------
+
+    def summary(self, level: float = 0.95):  # type: ignore[no-untyped-def]
+        """A printable summary: ``str()`` for a terminal, ``_repr_html_`` in notebooks."""
+        from hteformula.summary import Summary
+
+        return Summary.of(self, level)
+
+    def __str__(self) -> str:
+        return str(self.summary())
+
+    def __repr__(self) -> str:
+        return (
+            f"<HTEResult {self.method}: {self.formula!r}, treatment {self.treatment!r}, "
+            f"n={self.nobs:,}>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    # -- internals --------------------------------------------------------------
+
+    def _modifier_of_coefficient(self) -> list[str]:
+        """The modifier column behind each effect coefficient."""
+        return list(self.spec.modifier_names) * len(self.spec.contrasts)
+
+    def _contrast_row(self, contrast: int, modifier_values: np.ndarray) -> np.ndarray:
+        """A row of the coefficient space that picks ``modifier_values`` for one contrast."""
+        m = self.spec.n_modifiers
+        row = np.zeros(len(self.fit.coef))
+        row[contrast * m : (contrast + 1) * m] = modifier_values
+        return row
+
+    def _linear_effect(self, contrast: int, modifiers: np.ndarray, level: float) -> dict:
+        m = self.spec.n_modifiers
+        block = slice(contrast * m, (contrast + 1) * m)
+        estimate = modifiers @ self.fit.coef[block]
+        se = combination_std_errors(modifiers, self.fit.vcov[block, block])
+        half = critical_value(self.fit.df, level) * se
+        return {
+            "estimate": estimate,
+            "std_error": se,
+            "conf_low": estimate - half,
+            "conf_high": estimate + half,
+        }
+
+    def _predict(self, newdata: object) -> np.ndarray:
+        features = self.spec.features(newdata)
+        out = np.full((features.shape[0], len(self.spec.contrasts)), np.nan)
+        complete = ~np.isnan(features).any(axis=1)
+        if complete.any():
+            out[complete] = self.fit.predictor.predict(features[complete])  # type: ignore[union-attr]
+        return out

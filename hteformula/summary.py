@@ -1,0 +1,198 @@
+"""The printed summary of a result, for terminals (``str``) and notebooks (``_repr_html_``).
+
+The summary reads only the public API of :class:`~hteformula.results.HTEResult`.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from hteformula.errors import HTEError
+from hteformula.inference import Estimate, WaldTest, format_p_value, p_phrase
+
+if TYPE_CHECKING:
+    from hteformula.results import HTEResult
+
+
+def format_number(value: float, digits: int = 4) -> str:
+    """A number for people: ``digits`` significant digits, thousands separators, no exponent.
+
+    Examples
+    --------
+    >>> format_number(1794.3423), format_number(0.000123456), format_number(-2.5)
+    ('1,794.3', '0.0001235', '-2.5')
+    """
+    if value is None or not math.isfinite(value):
+        return "NA"
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = max(digits - 1 - magnitude, 0)
+    if magnitude >= digits - 1:
+        decimals = 1 if magnitude < 6 else 0
+    text = f"{value:,.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def format_interval(low: float, high: float, level: float = 0.95) -> str:
+    """``95% CI 1.2 to 3.4``."""
+    return f"{level:.0%} CI {format_number(low)} to {format_number(high)}"
+
+
+@dataclass(frozen=True, eq=False)
+class Summary:
+    """A result's summary: header facts, the effect table, the average effect and the test.
+
+    Attributes
+    ----------
+    title : str
+    facts : tuple of (str, str)
+        Label and value rows: formula, treatment, modifiers, observations, covariance.
+    table : DataFrame
+        ``tidy()`` at the summary's level.
+    average : tuple of (str, Estimate)
+        The average effect per contrast.
+    heterogeneity : WaldTest or None
+    notes : tuple of str
+    level : float
+    """
+
+    title: str
+    facts: tuple[tuple[str, str], ...]
+    table: pd.DataFrame
+    average: tuple[tuple[str, Estimate], ...]
+    heterogeneity: WaldTest | None
+    notes: tuple[str, ...]
+    level: float
+
+    @classmethod
+    def of(cls, result: HTEResult, level: float = 0.95) -> Summary:
+        spec = result.spec
+        ate = result.ate(level)
+        average = tuple(ate.items()) if hasattr(ate, "items") else ((spec.treatment.name, ate),)
+        try:
+            heterogeneity: WaldTest | None = result.heterogeneity_test()
+        except HTEError:
+            heterogeneity = None
+        observations = f"{result.nobs:,}"
+        if result.n_dropped:
+            detail = ", ".join(f"{c} {n:,}" for c, n in result.design.missing.items())
+            observations += f" ({result.n_dropped:,} dropped for missing values: {detail})"
+        dist = "normal" if math.isinf(result.fit.df) else f"t with {result.fit.df:,.0f} df"
+        facts = [
+            ("Formula", result.formula),
+            ("Treatment", spec.treatment.describe()),
+            ("Modifiers", ", ".join(result.modifiers) or "none (constant effect)"),
+            ("Controls", ", ".join(result.controls) or "none"),
+            ("Observations", observations),
+            ("Covariance", f"{result.fit.vcov_label}; {dist}"),
+        ]
+        if result.design.weights_name:
+            facts.append(("Weights", result.design.weights_name))
+        return cls(
+            title=f"Heterogeneous treatment effect: {result.method_label}",
+            facts=tuple(facts),
+            table=result.tidy(level),
+            average=average,
+            heterogeneity=heterogeneity,
+            notes=tuple(result.fit.notes),
+            level=level,
+        )
+
+    # -- text ---------------------------------------------------------------------
+
+    def __str__(self) -> str:
+        width = max(len(label) for label, _ in self.facts) + 2
+        lines = [self.title, "=" * len(self.title)]
+        lines += [f"{label:<{width}}{value}" for label, value in self.facts]
+        lines += ["", "Effect coefficients", self._text_table(), ""]
+        for label, estimate in self.average:
+            lines.append(f"Average effect ({label}): {_estimate_sentence(estimate)}")
+        lines.append(_heterogeneity_sentence(self.heterogeneity))
+        lines += [f"Note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _text_table(self) -> str:
+        rows = [["", "estimate", "std.error", "t", "p-value", f"{self.level:.0%} CI"]]
+        for term, row in self.table.iterrows():
+            rows.append(
+                [
+                    str(term),
+                    format_number(row.estimate),
+                    format_number(row.std_error, 3),
+                    f"{row.statistic:.2f}" if math.isfinite(row.statistic) else "NA",
+                    format_p_value(row.p_value),
+                    f"[{format_number(row.conf_low)}, {format_number(row.conf_high)}]",
+                ]
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        out = []
+        for r in rows:
+            cells = [r[0].ljust(widths[0])] + [
+                c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)
+            ]
+            out.append("  ".join(cells).rstrip())
+        return "\n".join(out)
+
+    # -- html ---------------------------------------------------------------------
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        facts = "".join(
+            f"<tr><th style='text-align:left'>{esc(k)}</th>"
+            f"<td style='text-align:left'>{esc(v)}</td></tr>"
+            for k, v in self.facts
+        )
+        header = "".join(
+            f"<th>{esc(h)}</th>"
+            for h in ["", "estimate", "std.error", "t", "p-value", f"{self.level:.0%} CI"]
+        )
+        body = "".join(
+            "<tr>"
+            f"<th style='text-align:left'>{esc(str(term))}</th>"
+            f"<td>{format_number(row.estimate)}</td><td>{format_number(row.std_error, 3)}</td>"
+            f"<td>{row.statistic:.2f}</td><td>{esc(format_p_value(row.p_value))}</td>"
+            f"<td>[{format_number(row.conf_low)}, {format_number(row.conf_high)}]</td>"
+            "</tr>"
+            for term, row in self.table.iterrows()
+        )
+        average = "".join(
+            f"<p><b>Average effect ({esc(label)})</b>: {esc(_estimate_sentence(e))}</p>"
+            for label, e in self.average
+        )
+        notes = "".join(f"<p><i>Note: {esc(n)}</i></p>" for n in self.notes)
+        return (
+            f"<div class='hteformula-summary'><h4>{esc(self.title)}</h4>"
+            f"<table>{facts}</table>"
+            f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+            f"{average}<p>{esc(_heterogeneity_sentence(self.heterogeneity))}</p>{notes}</div>"
+        )
+
+
+def _estimate_sentence(estimate: Estimate) -> str:
+    return (
+        f"{format_number(estimate.estimate)} "
+        f"({format_interval(estimate.conf_low, estimate.conf_high, estimate.level)}; "
+        f"std. error {format_number(estimate.std_error, 3)}; p {p_phrase(estimate.p_value)})"
+    )
+
+
+def _heterogeneity_sentence(test: WaldTest | None) -> str:
+    if test is None:
+        return "Heterogeneity: not tested (no effect modifiers in the formula)."
+    verdict = (
+        "the effect varies with the modifiers"
+        if test.p_value < 0.05
+        else "no clear evidence that the effect varies with the modifiers"
+    )
+    return f"Heterogeneity: {test} ({len(test.terms)} modifier terms): {verdict}."
