@@ -1,0 +1,286 @@
+"""Cross-fitting: out-of-fold predictions of cloned scikit-learn models.
+
+Shared by the orthogonalised (``dml``) backend, the meta-learners and policy
+evaluation. Models are ``clone``d per fold and never mutated; every fold of
+every model is one task, so ``n_jobs`` spreads all of them over the cores at
+once; a progress bar shows on long fits when attached to a terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+
+from hteformula.errors import HTEError
+
+Fold = tuple[np.ndarray, np.ndarray]
+PredictMethod = Literal["predict", "predict_proba"]
+
+# With progress=None, the bar appears once a fit has run this long (seconds).
+PROGRESS_AFTER_SECONDS = 3.0
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """One model to cross-fit.
+
+    Attributes
+    ----------
+    name : str
+        How errors and progress name it (``"model_y"``).
+    estimator : scikit-learn estimator
+        Cloned for every fold; never fitted itself.
+    X : ndarray, shape (n, p)
+    y : ndarray, shape (n,)
+    method : {"predict", "predict_proba"}
+    rows : ndarray of bool, shape (n,), optional
+        Fit only on these rows of each training fold (e.g. one arm for a
+        T-learner); predictions are still made for every test row.
+    sample_weight : ndarray, shape (n,), optional
+    """
+
+    name: str
+    estimator: Any
+    X: np.ndarray
+    y: np.ndarray
+    method: PredictMethod = "predict"
+    rows: np.ndarray | None = None
+    sample_weight: np.ndarray | None = None
+
+
+def make_folds(
+    n: int,
+    folds: int | Any | Sequence[Fold] = 5,
+    *,
+    stratify: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+    seed: int | None = None,
+) -> list[Fold]:
+    """Split ``n`` rows into cross-fitting folds.
+
+    Parameters
+    ----------
+    n : int
+    folds : int, scikit-learn splitter or list of (train, test) index pairs
+        A number gives shuffled K-fold, stratified by ``stratify`` and grouped
+        by ``groups`` when given (no group is split between train and test).
+    stratify : ndarray, shape (n,), optional
+        Labels to balance across folds (a discrete treatment).
+    groups : ndarray, shape (n,), optional
+        Cluster labels.
+    seed : int, optional
+
+    Returns
+    -------
+    list of (train, test) integer index arrays; every row is in exactly one test fold.
+
+    Examples
+    --------
+    >>> folds = make_folds(10, 2, seed=0)
+    >>> sorted(np.concatenate([test for _, test in folds]).tolist()) == list(range(10))
+    True
+    """
+    if isinstance(folds, (int, np.integer)) and not isinstance(folds, bool):
+        splitter = _splitter(int(folds), n, stratify, groups, seed)
+        dummy = np.zeros(n)
+        pairs = list(splitter.split(dummy, stratify if stratify is not None else dummy, groups))
+    elif hasattr(folds, "split") and not isinstance(folds, str):
+        dummy = np.zeros(n)
+        pairs = list(folds.split(dummy, stratify if stratify is not None else dummy, groups))
+    elif isinstance(folds, Sequence) and not isinstance(folds, str):
+        pairs = list(folds)
+    else:
+        raise HTEError(
+            f"folds={folds!r} is not understood; pass a number of folds, a scikit-learn "
+            "splitter or a list of (train, test) index pairs."
+        )
+    checked = [_check_pair(pair, i, n) for i, pair in enumerate(pairs)]
+    _require_partition(checked, n)
+    if groups is not None:
+        _require_groups_kept_whole(checked, groups)
+    return checked
+
+
+def cross_fit(
+    tasks: Sequence[Task],
+    folds: Sequence[Fold],
+    *,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+) -> dict[str, np.ndarray]:
+    """Out-of-fold predictions of every task.
+
+    Parameters
+    ----------
+    tasks : sequence of Task
+    folds : list of (train, test)
+        From :func:`make_folds`.
+    n_jobs : int, optional
+        Parallel workers (joblib); None or 1 runs in this process.
+    progress : bool, optional
+        Show a progress bar; None shows it on a terminal when the fit looks long.
+
+    Returns
+    -------
+    dict of task name to predictions: shape (n,) for ``predict``, (n, n_classes)
+    for ``predict_proba``.
+    """
+    jobs = [(task, f, train, test) for task in tasks for f, (train, test) in enumerate(folds)]
+    results = run_jobs(_fit_predict, jobs, n_jobs=n_jobs, progress=progress, what="cross-fitting")
+    out: dict[str, np.ndarray] = {}
+    for (task, _, _, test), predictions in zip(jobs, results, strict=True):
+        if task.name not in out:
+            shape = (len(task.y), *predictions.shape[1:])
+            out[task.name] = np.full(shape, np.nan)
+        out[task.name][test] = predictions
+    return out
+
+
+def fit_model(task: Task) -> Any:
+    """Clone and fit ``task.estimator`` on all its rows (for predictions on new data)."""
+    return _fit(task, np.arange(len(task.y)), fold=None)
+
+
+def run_jobs(
+    function: Any,
+    jobs: Sequence[tuple],
+    *,
+    n_jobs: int | None,
+    progress: bool | None,
+    what: str,
+) -> list[Any]:
+    """Run ``function(*job)`` for every job, in parallel with joblib when ``n_jobs`` > 1.
+
+    With ``progress=None`` a bar appears on a terminal once the work has run
+    for a few seconds; ``True`` shows it at once, ``False`` never.
+    """
+    if _workers(n_jobs) > 1 and len(jobs) > 1:
+        runner = Parallel(n_jobs=n_jobs, return_as="generator")
+        iterator = runner(delayed(function)(*job) for job in jobs)
+    else:
+        iterator = (function(*job) for job in jobs)
+    show = sys.stderr.isatty() if progress is None else progress
+    if show:
+        from tqdm.auto import tqdm
+
+        delay = PROGRESS_AFTER_SECONDS if progress is None else 0.0
+        iterator = tqdm(iterator, total=len(jobs), desc=what, leave=False, delay=delay)
+    return list(iterator)
+
+
+# -- internals -------------------------------------------------------------------
+
+
+def _fit_predict(task: Task, fold: int, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    model = _fit(task, train, fold)
+    try:
+        predictions = getattr(model, task.method)(task.X[test])
+    except AttributeError:
+        raise HTEError(
+            f"{task.name} ({type(task.estimator).__name__}) has no {task.method}(); "
+            + (
+                "probabilities need a classifier, e.g. HistGradientBoostingClassifier or "
+                "LogisticRegression."
+                if task.method == "predict_proba"
+                else "it must be a scikit-learn regressor or classifier."
+            )
+        ) from None
+    return np.asarray(predictions, dtype=float)
+
+
+def _fit(task: Task, train: np.ndarray, fold: int | None) -> Any:
+    rows = train if task.rows is None else train[task.rows[train]]
+    where = "on all rows" if fold is None else f"in fold {fold + 1}"
+    if len(rows) == 0:
+        raise HTEError(f"{task.name} has no training rows {where}; use fewer folds.")
+    model = clone(task.estimator)
+    kwargs = {} if task.sample_weight is None else {"sample_weight": task.sample_weight[rows]}
+    try:
+        model.fit(task.X[rows], task.y[rows], **kwargs)
+    except HTEError:
+        raise
+    except Exception as error:  # any estimator failure, named with the model and the fold
+        message = " ".join(str(error).split())
+        raise HTEError(
+            f"{task.name} ({type(task.estimator).__name__}) failed to fit {where}: "
+            f"{type(error).__name__}: {message}"
+        ) from error
+    return model
+
+
+def _splitter(k: int, n: int, stratify: np.ndarray | None, groups: np.ndarray | None, seed):  # type: ignore[no-untyped-def]
+    if k < 2:
+        raise HTEError(f"folds={k} is too few; cross-fitting needs at least 2 folds.")
+    if k > n:
+        raise HTEError(f"folds={k} is more than the {n} rows.")
+    if groups is not None:
+        n_groups = len(np.unique(groups))
+        if n_groups < k:
+            raise HTEError(
+                f"folds={k} but there are only {n_groups} clusters; folds keep clusters whole, "
+                f"so use at most {n_groups} folds."
+            )
+        if stratify is not None:
+            return StratifiedGroupKFold(k, shuffle=True, random_state=seed)
+        return GroupKFold(k, shuffle=True, random_state=seed)
+    if stratify is not None:
+        smallest = int(np.min(np.unique(stratify, return_counts=True)[1]))
+        if smallest < k:
+            raise HTEError(
+                f"folds={k} but a treatment arm has only {smallest} row(s); every fold needs "
+                f"rows of every arm, so use at most {smallest} folds or collect more data."
+            )
+        return StratifiedKFold(k, shuffle=True, random_state=seed)
+    return KFold(k, shuffle=True, random_state=seed)
+
+
+def _check_pair(pair: object, i: int, n: int) -> Fold:
+    try:
+        train, test = pair  # type: ignore[misc]
+        train = np.asarray(train, dtype=np.int64)
+        test = np.asarray(test, dtype=np.int64)
+    except (TypeError, ValueError):
+        raise HTEError(f"folds[{i}] is not a (train, test) pair of row indices.") from None
+    outside = [idx for idx in (train, test) if idx.size and (idx.min() < 0 or idx.max() >= n)]
+    if outside:
+        raise HTEError(f"folds[{i}] has row indices outside 0..{n - 1}.")
+    if np.intersect1d(train, test).size:
+        raise HTEError(f"folds[{i}] uses some rows for both training and testing.")
+    return train, test
+
+
+def _require_partition(folds: list[Fold], n: int) -> None:
+    counts = np.bincount(np.concatenate([test for _, test in folds]), minlength=n)
+    if np.any(counts != 1):
+        missing, repeated = int(np.sum(counts == 0)), int(np.sum(counts > 1))
+        raise HTEError(
+            f"folds must put every row in exactly one test fold; {missing} row(s) are in none "
+            f"and {repeated} in several."
+        )
+
+
+def _require_groups_kept_whole(folds: list[Fold], groups: np.ndarray) -> None:
+    for i, (train, test) in enumerate(folds):
+        shared = np.intersect1d(groups[train], groups[test])
+        if shared.size:
+            raise HTEError(
+                f"folds[{i}] splits cluster {shared[0]!r} between training and test rows; with "
+                "cluster= every cluster must stay in one fold (use GroupKFold)."
+            )
+
+
+def _workers(n_jobs: int | None) -> int:
+    if n_jobs is None:
+        return 1
+    if n_jobs < 0:
+        import os
+
+        return max((os.cpu_count() or 1) + 1 + n_jobs, 1)
+    return n_jobs
