@@ -8,7 +8,7 @@
 """
 
 from hteformula import datasets
-from hteformula.api import fit, ols
+from hteformula.api import dml, fit, ols
 from hteformula.errors import (
     ColumnNotFoundError,
     DataError,
@@ -39,6 +39,7 @@ __all__ = [
     "WaldTest",
     "__version__",
     "datasets",
+    "dml",
     "fit",
     "ols",
 ]

@@ -44,6 +44,11 @@ class Task:
         Fit only on these rows of each training fold (e.g. one arm for a
         T-learner); predictions are still made for every test row.
     sample_weight : ndarray, shape (n,), optional
+    classes : ndarray, shape (n_classes,), optional
+        For ``predict_proba``: the order of the output columns. The model's
+        columns are matched to these labels through its ``classes_``, so the
+        order never depends on how a classifier sorts its labels; a class
+        missing from a training fold is an error naming the fold.
     """
 
     name: str
@@ -53,6 +58,7 @@ class Task:
     method: PredictMethod = "predict"
     rows: np.ndarray | None = None
     sample_weight: np.ndarray | None = None
+    classes: np.ndarray | None = None
 
 
 def make_folds(
@@ -132,14 +138,53 @@ def cross_fit(
     dict of task name to predictions: shape (n,) for ``predict``, (n, n_classes)
     for ``predict_proba``.
     """
-    jobs = [(task, f, train, test) for task in tasks for f, (train, test) in enumerate(folds)]
+    return cross_fit_repeated(tasks, [folds], n_jobs=n_jobs, progress=progress)[0]
+
+
+def cross_fit_repeated(
+    tasks: Sequence[Task],
+    fold_sets: Sequence[Sequence[Fold]],
+    *,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+) -> list[dict[str, np.ndarray]]:
+    """Out-of-fold predictions of every task under each of several fold sets.
+
+    Every fold of every task under every fold set is one job, so repeated
+    cross-fitting keeps all workers busy with one progress bar.
+
+    Parameters
+    ----------
+    tasks : sequence of Task
+    fold_sets : sequence of fold lists
+        One list of (train, test) pairs per repetition.
+    n_jobs, progress
+        As in :func:`cross_fit`.
+
+    Returns
+    -------
+    list of dict, one per fold set, as :func:`cross_fit` returns.
+    """
+    jobs = [
+        (task, f, train, test)
+        for folds in fold_sets
+        for task in tasks
+        for f, (train, test) in enumerate(folds)
+    ]
     results = run_jobs(_fit_predict, jobs, n_jobs=n_jobs, progress=progress, what="cross-fitting")
-    out: dict[str, np.ndarray] = {}
-    for (task, _, _, test), predictions in zip(jobs, results, strict=True):
-        if task.name not in out:
-            shape = (len(task.y), *predictions.shape[1:])
-            out[task.name] = np.full(shape, np.nan)
-        out[task.name][test] = predictions
+    out: list[dict[str, np.ndarray]] = []
+    position = 0
+    for folds in fold_sets:
+        predictions: dict[str, np.ndarray] = {}
+        for task in tasks:
+            for _, test in folds:
+                fold_predictions = results[position]
+                position += 1
+                if task.name not in predictions:
+                    shape = (len(task.y), *fold_predictions.shape[1:])
+                    predictions[task.name] = np.full(shape, np.nan)
+                predictions[task.name][test] = fold_predictions
+        out.append(predictions)
     return out
 
 
@@ -192,7 +237,23 @@ def _fit_predict(task: Task, fold: int, train: np.ndarray, test: np.ndarray) -> 
                 else "it must be a scikit-learn regressor or classifier."
             )
         ) from None
-    return np.asarray(predictions, dtype=float)
+    predictions = np.asarray(predictions, dtype=float)
+    if task.method == "predict_proba" and task.classes is not None:
+        predictions = _in_class_order(predictions, model, task, fold)
+    return predictions
+
+
+def _in_class_order(probabilities: np.ndarray, model: Any, task: Task, fold: int) -> np.ndarray:
+    """Columns of ``predict_proba`` reordered to ``task.classes`` through ``model.classes_``."""
+    fitted = list(getattr(model, "classes_", task.classes))
+    missing = [c for c in task.classes if c not in fitted]  # type: ignore[union-attr]
+    if missing or len(fitted) != probabilities.shape[1]:
+        raise HTEError(
+            f"{task.name} ({type(task.estimator).__name__}) saw no rows of class "
+            f"{missing[0] if missing else '?'!r} when fitted in fold {fold + 1}, so it cannot give "
+            "its probability; use fewer folds or collect more rows of that class."
+        )
+    return probabilities[:, [fitted.index(c) for c in task.classes]]  # type: ignore[union-attr]
 
 
 def _fit(task: Task, train: np.ndarray, fold: int | None) -> Any:
