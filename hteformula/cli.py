@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from hteformula import api, datasets
-from hteformula.backends import backend_names
+from hteformula.backends import backend_names, get_backend
 from hteformula.errors import HTEError
 
 EXIT_BAD_INPUT = 2
@@ -62,7 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--method", default="ols", choices=backend_names(), help="estimator (default: ols)"
     )
-    fit.add_argument("--vcov", default="HC1", help="iid, HC0, HC1 (default), HC2, HC3")
+    fit.add_argument(
+        "--vcov", help="covariance: iid, HC0, HC1 (the default), HC2, HC3; CR1 with --cluster"
+    )
+    fit.add_argument("--seed", type=int, help="random seed for methods that cross-fit or sample")
     fit.add_argument("--cluster", help="column with cluster identifiers (cluster-robust errors)")
     fit.add_argument("--weights", help="column with positive weights")
     fit.add_argument(
@@ -82,7 +85,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run_fit(args: argparse.Namespace) -> int:
     data = read_table(args.data)
-    options = {"vcov": args.vcov} if args.method == "ols" else {}
+    accepted = get_backend(args.method).options
+    given = {"vcov": args.vcov, "seed": args.seed}
+    options = {k: v for k, v in given.items() if v is not None and k in accepted}
     result = api.fit(
         args.formula,
         data,
