@@ -8,7 +8,7 @@
 """
 
 from hteformula import datasets
-from hteformula.api import fit, ols
+from hteformula.api import drlearner, fit, ols, slearner, tlearner, xlearner
 from hteformula.errors import (
     ColumnNotFoundError,
     DataError,
@@ -39,6 +39,10 @@ __all__ = [
     "WaldTest",
     "__version__",
     "datasets",
+    "drlearner",
     "fit",
     "ols",
+    "slearner",
+    "tlearner",
+    "xlearner",
 ]

@@ -272,6 +272,53 @@ class HTEResult:
         names = tuple(self.effect_names[i] for i in restricted)
         return wald_test(self.fit.coef, self.fit.vcov, R, self.fit.df, terms=names)
 
+    # -- feature importance -----------------------------------------------------
+
+    def feature_importance(
+        self, n_repeats: int = 5, seed: int | None = 0, max_rows: int | None = 10_000
+    ) -> pd.DataFrame:
+        """How much each feature moves the per-row effects and each arm's outcome model.
+
+        Permutation importance on the models refit on all rows, measured on the
+        training rows: the root mean squared change of the prediction when the
+        feature is shuffled (effect units for effects, outcome units for outcomes).
+
+        Parameters
+        ----------
+        n_repeats : int
+            Shuffles per feature.
+        seed : int, optional
+        max_rows : int, optional
+            Measure on a seeded random subset of at most this many rows.
+
+        Returns
+        -------
+        DataFrame
+            Columns component (``"effect"`` or ``"outcome"``), arm, feature,
+            importance, importance_sd; most important first.
+
+        Raises
+        ------
+        HTEError
+            For backends whose effect is linear in the modifiers (``tidy()``
+            already gives each modifier's contribution).
+        """
+        importance = getattr(self.fit.predictor, "feature_importance", None)
+        if importance is None:
+            raise HTEError(
+                f"method {self.method!r} has no feature importance: its effect is linear in the "
+                "modifiers, so tidy() gives each one's contribution with an interval. Fit a "
+                "learner (method='tlearner', 'slearner', 'xlearner' or 'drlearner') for "
+                "model-based importance."
+            )
+        return importance(
+            self.design.features,
+            self.spec.feature_names,
+            n_repeats=n_repeats,
+            seed=seed,
+            max_rows=max_rows,
+        )
+
     # -- display ----------------------------------------------------------------
 
     def summary(self, level: float = 0.95):  # type: ignore[no-untyped-def]

@@ -44,6 +44,11 @@ class Task:
         Fit only on these rows of each training fold (e.g. one arm for a
         T-learner); predictions are still made for every test row.
     sample_weight : ndarray, shape (n,), optional
+    predict_on : tuple of ndarray, each shape (n, p), optional
+        Predict on each of these versions of ``X`` instead of ``X`` itself
+        (e.g. the treatment set to each arm for an S-learner): one fit per
+        fold, one prediction per version. The output then stacks the
+        versions: shape (len(predict_on), n, ...).
     """
 
     name: str
@@ -53,6 +58,7 @@ class Task:
     method: PredictMethod = "predict"
     rows: np.ndarray | None = None
     sample_weight: np.ndarray | None = None
+    predict_on: tuple[np.ndarray, ...] | None = None
 
 
 def make_folds(
@@ -130,16 +136,21 @@ def cross_fit(
     Returns
     -------
     dict of task name to predictions: shape (n,) for ``predict``, (n, n_classes)
-    for ``predict_proba``.
+    for ``predict_proba``; with ``Task.predict_on``, a leading axis per version.
     """
     jobs = [(task, f, train, test) for task in tasks for f, (train, test) in enumerate(folds)]
     results = run_jobs(_fit_predict, jobs, n_jobs=n_jobs, progress=progress, what="cross-fitting")
     out: dict[str, np.ndarray] = {}
     for (task, _, _, test), predictions in zip(jobs, results, strict=True):
+        stacked = task.predict_on is not None
         if task.name not in out:
-            shape = (len(task.y), *predictions.shape[1:])
-            out[task.name] = np.full(shape, np.nan)
-        out[task.name][test] = predictions
+            lead = predictions.shape[:1] if stacked else ()
+            rest = predictions.shape[2:] if stacked else predictions.shape[1:]
+            out[task.name] = np.full((*lead, len(task.y), *rest), np.nan)
+        if stacked:
+            out[task.name][:, test] = predictions
+        else:
+            out[task.name][test] = predictions
     return out
 
 
@@ -181,7 +192,7 @@ def run_jobs(
 def _fit_predict(task: Task, fold: int, train: np.ndarray, test: np.ndarray) -> np.ndarray:
     model = _fit(task, train, fold)
     try:
-        predictions = getattr(model, task.method)(task.X[test])
+        predict = getattr(model, task.method)
     except AttributeError:
         raise HTEError(
             f"{task.name} ({type(task.estimator).__name__}) has no {task.method}(); "
@@ -192,7 +203,9 @@ def _fit_predict(task: Task, fold: int, train: np.ndarray, test: np.ndarray) -> 
                 else "it must be a scikit-learn regressor or classifier."
             )
         ) from None
-    return np.asarray(predictions, dtype=float)
+    if task.predict_on is None:
+        return np.asarray(predict(task.X[test]), dtype=float)
+    return np.stack([np.asarray(predict(X[test]), dtype=float) for X in task.predict_on])
 
 
 def _fit(task: Task, train: np.ndarray, fold: int | None) -> Any:
