@@ -272,6 +272,36 @@ class HTEResult:
         names = tuple(self.effect_names[i] for i in restricted)
         return wald_test(self.fit.coef, self.fit.vcov, R, self.fit.df, terms=names)
 
+    # -- plain language and reports ---------------------------------------------
+
+    def insights(self, level: float = 0.95, unit: str | None = None):  # type: ignore[no-untyped-def]
+        """Plain-language findings: a list of :class:`~hteformula.insights.Finding`.
+
+        ``str()`` of the answer is a short paragraph: the average effect, whether
+        the effect varies, which variables change it (Holm-adjusted across
+        variables), the shape of non-linear terms, masked heterogeneity and
+        sign changes, and who benefits most; every number with its interval.
+
+        Parameters
+        ----------
+        level : float
+            Confidence level of the intervals.
+        unit : str, optional
+            Unit of the outcome (``"dollars"``); 0/1 outcomes default to
+            percentage points.
+
+        Examples
+        --------
+        >>> import hteformula as hf
+        >>> df = hf.datasets.engagement_trial(n=2000, seed=0)
+        >>> found = hf.ols("Y ~ T * (age + engagement)", df).insights()
+        >>> found.drivers
+        ('engagement',)
+        """
+        from hteformula.insights import insights_of
+
+        return insights_of(self, level, unit)
+
     # -- display ----------------------------------------------------------------
 
     def summary(self, level: float = 0.95):  # type: ignore[no-untyped-def]

@@ -203,6 +203,10 @@ class Design:
         Missing values per column.
     cluster_name : str or None
     weights_name : str or None
+    data : DataFrame or None
+        The fitted rows of the columns the formula reads (``index`` labels), so
+        insights and reports can describe and vary the modifier variables
+        themselves (``age`` behind ``bs(age, df=4)``). A private copy.
     """
 
     spec: DesignSpec
@@ -220,6 +224,7 @@ class Design:
     missing: dict[str, int] = field(default_factory=dict)
     cluster_name: str | None = None
     weights_name: str | None = None
+    data: pd.DataFrame | None = None
 
     @property
     def nobs(self) -> int:
@@ -368,6 +373,7 @@ def build_design(
         weights_name=weights
         if isinstance(weights, str)
         else ("weights" if weights is not None else None),
+        data=frame.loc[:, variables],
     )
 
 
