@@ -10,7 +10,8 @@ For one treatment contrast the (linear, or best-linear-projection) effect is
   enter with their sample means, columns that do are averaged over reference
   rows (all fitted rows up to :data:`REFERENCE_ROWS`, evenly spaced beyond);
 - the average change per unit: ``a = mean_i dM(x_i)/dv`` by central
-  differences inside the observed range (exact for polynomials);
+  differences inside the observed range (exact for polynomials), over all
+  fitted rows up to :data:`SLOPE_ROWS` (evenly spaced beyond);
 - per level of a category: ``a(level) - a(reference)``.
 
 Columns are rebuilt through the fit's formulaic ``ModelSpec``
@@ -30,6 +31,7 @@ from hteformula.formula.design import DesignSpec
 from hteformula.inference import combination_std_errors, critical_value
 
 REFERENCE_ROWS = 1_000
+SLOPE_ROWS = 20_000
 GRID_POINTS = 41
 RANGE_QUANTILES = (0.01, 0.99)
 """Curves and sign changes are described between these quantiles of the data
@@ -112,10 +114,8 @@ class EffectSurface:
         self.data = data
         self.weights = weights
         self.mean_design = np.average(modifiers, axis=0, weights=weights)
-        n = len(data)
-        take = np.unique(np.linspace(0, n - 1, min(n, REFERENCE_ROWS)).round().astype(int))
-        self.reference = data.iloc[take]
-        self.reference_weights = None if weights is None else weights[take]
+        self.reference, self.reference_weights = _evenly_spaced(data, weights, REFERENCE_ROWS)
+        self.slope_rows, self.slope_weights = _evenly_spaced(data, weights, SLOPE_ROWS)
         self.variables = tuple(self._variables())
 
     # -- the variables ---------------------------------------------------------
@@ -176,15 +176,15 @@ class EffectSurface:
 
     def slope_row(self, variable: ModifierVariable) -> np.ndarray:
         """The average derivative of ``M`` along a numeric variable, shape (m,)."""
-        x = np.asarray(self.reference[variable.name], dtype=float)
+        x = np.asarray(self.slope_rows[variable.name], dtype=float)
         low, high = float(np.min(self.data[variable.name])), float(np.max(self.data[variable.name]))
-        h = max(variable.sd, 1e-12) * 1e-3
+        h = max(variable.sd, 1e-12) * 1e-6  # small: one-sided at the range ends
         up, down = np.minimum(x + h, high), np.maximum(x - h, low)
         span = up - down
         usable = span > 0
         if not usable.any():
             return np.zeros(self.spec.n_modifiers)
-        rows = self.reference.iloc[np.flatnonzero(usable)]
+        rows = self.slope_rows.iloc[np.flatnonzero(usable)]
         stacked = pd.concat(
             [
                 rows.assign(**{variable.name: up[usable]}),
@@ -194,7 +194,7 @@ class EffectSurface:
         M = self.spec.modifier_design(stacked)
         k = len(rows)
         derivative = (M[:k] - M[k:]) / span[usable, None]
-        weights = None if self.reference_weights is None else self.reference_weights[usable]
+        weights = None if self.slope_weights is None else self.slope_weights[usable]
         out = np.zeros(self.spec.n_modifiers)
         cols = list(variable.columns)
         out[cols] = np.average(derivative[:, cols], axis=0, weights=weights)
@@ -222,6 +222,17 @@ class EffectSurface:
         out = np.tile(self.mean_design, (len(values), 1))
         out[:, list(columns)] = averaged[:, list(columns)]
         return out
+
+
+def _evenly_spaced(
+    data: pd.DataFrame, weights: np.ndarray | None, limit: int
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """All rows up to ``limit``, else ``limit`` evenly spaced ones (deterministic)."""
+    n = len(data)
+    if n <= limit:
+        return data, weights
+    take = np.unique(np.linspace(0, n - 1, limit).round().astype(int))
+    return data.iloc[take], None if weights is None else weights[take]
 
 
 def estimate_rows(
