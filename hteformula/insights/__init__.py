@@ -23,7 +23,7 @@ from hteformula.insights.records import (
     Quantity,
     grade_evidence,
 )
-from hteformula.insights.wording import Voice, paragraph, sentence
+from hteformula.insights.wording import Voice, paragraph_sentences, sentence
 
 if TYPE_CHECKING:
     from hteformula.results import HTEResult
@@ -59,7 +59,7 @@ def insights_of(result: HTEResult, level: float = 0.95, unit: str | None = None)
     """
     voice = voice_of(result, level, unit)
     findings = [replace(f, sentence=sentence(f, voice)) for f in collect_findings(result, level)]
-    return Insights(findings, paragraph(findings, voice))
+    return Insights(findings, paragraph_sentences(findings, voice))
 
 
 __all__ = [

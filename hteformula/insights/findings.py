@@ -616,3 +616,62 @@ def _sign(low: float, high: float, words: tuple[str, str], unclear: str = "uncle
     if high < 0:
         return words[1]
     return unclear
+
+
+# -- curves for figures ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class EffectCurve:
+    """The effect along one modifier variable for one contrast, with a pointwise band.
+
+    Attributes
+    ----------
+    variable : str
+    arm : str or None
+    categorical : bool
+    x : ndarray, shape (g,)
+        Grid values (numeric, 1st to 99th percentile) or levels (categorical).
+    estimate, low, high : ndarray, shape (g,)
+        The (projected) effect averaged over the other modifiers, and its interval.
+    """
+
+    variable: str
+    arm: str | None
+    categorical: bool
+    x: np.ndarray
+    estimate: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+def effect_curves(result: HTEResult, level: float = 0.95) -> list[EffectCurve]:
+    """The effect along every modifier variable, per contrast (for figures).
+
+    Examples
+    --------
+    >>> import hteformula as hf
+    >>> df = hf.datasets.engagement_trial(n=500, seed=1)
+    >>> curves = effect_curves(hf.ols("Y ~ T * (age + engagement)", df))
+    >>> [c.variable for c in curves]
+    ['age', 'engagement']
+    """
+    if not any(result.spec.modifier_variables):
+        return []
+    surface = surface_of(result)
+    out = []
+    for contrast in contrasts_of(result, level):
+        for variable in surface.variables:
+            curve = contrast.estimate(surface.curve_rows(variable))
+            out.append(
+                EffectCurve(
+                    variable.name,
+                    contrast.arm,
+                    variable.categorical,
+                    variable.grid,
+                    curve.estimate,
+                    curve.low,
+                    curve.high,
+                )
+            )
+    return out

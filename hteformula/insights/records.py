@@ -158,13 +158,16 @@ class Insights(Sequence[Finding]):
 
     Attributes
     ----------
+    sentences : tuple of str
+        The paragraph's sentences (variables without clear evidence share one).
     paragraph : str
-        What ``str()`` returns.
+        What ``str()`` returns: the sentences joined.
     """
 
-    def __init__(self, findings: Sequence[Finding], paragraph: str) -> None:
+    def __init__(self, findings: Sequence[Finding], sentences: Sequence[str]) -> None:
         self._findings = tuple(findings)
-        self.paragraph = paragraph
+        self.sentences = tuple(sentences)
+        self.paragraph = " ".join(self.sentences)
 
     @overload
     def __getitem__(self, index: int) -> Finding: ...

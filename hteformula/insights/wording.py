@@ -378,8 +378,8 @@ def sentence(finding: Finding, voice: Voice) -> str:
 # -- the paragraph -------------------------------------------------------------------
 
 
-def paragraph(findings: Sequence[Finding], voice: Voice) -> str:
-    """The findings as one short paragraph.
+def paragraph_sentences(findings: Sequence[Finding], voice: Voice) -> list[str]:
+    """The sentences of the short paragraph the findings make.
 
     Variables without clear evidence share one sentence; everything else
     keeps its own, in the findings' order.
@@ -399,7 +399,7 @@ def paragraph(findings: Sequence[Finding], voice: Voice) -> str:
             "Changes along variables describe the best linear projection of the estimated "
             "per-person effects."
         )
-    return " ".join(parts)
+    return parts
 
 
 def _unclear_sentence(findings: Sequence[Finding], voice: Voice) -> str:
