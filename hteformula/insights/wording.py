@@ -198,10 +198,11 @@ def modifier_sentence(finding: Finding, voice: Voice) -> str:
     per_unit, per_sd = finding.quantity("per_unit"), finding.quantity("per_sd")
     sd = plain(finding.quantity("sd").value)
     if finding.evidence == "none":
-        change = with_interval(per_sd.value, *per_sd.interval, voice)
+        v, lo, hi = format_estimate(*(x * voice.scale for x in (per_sd.value, *per_sd.interval)))
+        unit = f" {voice.unit}" if voice.unit else ""
         return (
-            f"{lead}here is no clear evidence that {name} changes the effect (change per "
-            f"standard deviation of {name}: {change}; {adjusted(finding)})."
+            f"{lead}here is no clear evidence that {name} changes the effect ({adjusted(finding)}; "
+            f"change per standard deviation of {name} {v}{unit}, {voice.ci} {lo} to {hi})."
         )
     evidence = f"{EVIDENCE_PHRASES[finding.evidence]}, {adjusted(finding)}"
     if finding.direction == "varies":
