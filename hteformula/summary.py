@@ -76,7 +76,11 @@ class Summary:
     def of(cls, result: HTEResult, level: float = 0.95) -> Summary:
         spec = result.spec
         ate = result.ate(level)
-        average = tuple(ate.items()) if hasattr(ate, "items") else ((spec.treatment.name, ate),)
+        if hasattr(ate, "items"):  # multi-arm: one average per arm against the reference
+            reference = spec.treatment.reference
+            average = tuple((f"{arm} vs {reference}", estimate) for arm, estimate in ate.items())
+        else:
+            average = ((spec.treatment.name, ate),)
         try:
             heterogeneity: WaldTest | None = result.heterogeneity_test()
         except HTEError:
