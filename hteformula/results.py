@@ -332,7 +332,7 @@ class HTEResult:
         --------
         >>> import hteformula as hf
         >>> df = hf.datasets.engagement_trial(n=500, seed=0)
-        >>> print(hf.ols("Y ~ T * (age + engagement)", df).report(format="markdown")[:52])
+        >>> print(hf.ols("Y ~ T * (age + engagement)", df).report(format="markdown").splitlines()[0])
         # Heterogeneous treatment effect report: interacted OLS
         """
         from hteformula.report import render_report

@@ -167,7 +167,7 @@ def pricing_churn(n: int = 5000, seed: int | None = 0) -> pd.DataFrame:
     Examples
     --------
     >>> df = pricing_churn(n=2000, seed=0)
-    >>> abs(df["true_effect"].mean()) < 0.01
+    >>> bool(abs(df["true_effect"].mean()) < 0.01)
     True
     """
     rng = np.random.default_rng(seed)

@@ -138,7 +138,7 @@ def treated_share(result: HTEResult) -> str:
     >>> import hteformula as hf
     >>> df = hf.datasets.engagement_trial(n=400, seed=0)
     >>> treated_share(hf.ols("Y ~ T * age", df))
-    '49.8% (199 of 400)'
+    '51.0% (204 of 400)'
     """
     info = result.spec.treatment
     values = result.design.treatment
