@@ -332,7 +332,8 @@ class HTEResult:
         --------
         >>> import hteformula as hf
         >>> df = hf.datasets.engagement_trial(n=500, seed=0)
-        >>> print(hf.ols("Y ~ T * (age + engagement)", df).report(format="markdown").splitlines()[0])
+        >>> res = hf.ols("Y ~ T * (age + engagement)", df)
+        >>> print(res.report(format="markdown").splitlines()[0])
         # Heterogeneous treatment effect report: interacted OLS
         """
         from hteformula.report import render_report

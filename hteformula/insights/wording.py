@@ -236,15 +236,23 @@ def _category_sentence(finding: Finding, voice: Voice, lead: str) -> str:
     reference = next(
         q.name.split(":", 1)[1] for q in finding.quantities if q.name.startswith("reference:")
     )
+    levels = [q for q in finding.quantities if q.name.startswith("level:")]
+    if len(levels) > LISTED_LEVELS:
+        # The clearest differences (largest estimate relative to its interval) first.
+        levels = sorted(levels, key=lambda q: -abs(q.value) / max(q.high - q.low, 1e-300))
     parts = [
         f"{with_interval(q.value, q.low, q.high, voice)} for {q.name.split(':', 1)[1]}"
-        for q in finding.quantities
-        if q.name.startswith("level:")
+        for q in levels[:LISTED_LEVELS]
     ]
+    if len(levels) > LISTED_LEVELS:
+        parts.append(f"{len(levels) - LISTED_LEVELS} other levels")
     return (
         f"{lead}he effect differs by {name} ({EVIDENCE_PHRASES[finding.evidence]}, "
         f"{adjusted(finding)}): compared with {name} = {reference}, it differs by {_join(parts)}."
     )
+
+
+LISTED_LEVELS = 4  # a sentence names at most this many levels of a category
 
 
 def shape_sentence(finding: Finding, voice: Voice) -> str:
