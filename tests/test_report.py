@@ -31,6 +31,12 @@ def golden_result():
     return hf.ols(GOLDEN_FORMULA, hf.datasets.engagement_trial(n=2000, seed=0))
 
 
+@pytest.fixture(scope="module")
+def golden_html(golden_result, tmp_path_factory):
+    """The HTML report of the golden example, drawn once for the tests that read it."""
+    return golden_result.report(tmp_path_factory.mktemp("html") / "report.html")
+
+
 @pytest.mark.parametrize(("name", "format"), [("report.txt", "text"), ("report.md", "markdown")])
 def test_golden_reports(golden_result, name, format):
     text = golden_result.report(format=format)
@@ -65,8 +71,8 @@ def test_continuous_treatment_describes_its_spread(trial):
     assert f"mean {trial['dose'].mean():.3g}" in text
 
 
-def test_format_follows_the_extension(golden_result, tmp_path):
-    html_path = golden_result.report(tmp_path / "r.html")
+def test_format_follows_the_extension(golden_result, golden_html, tmp_path):
+    html_path = golden_html
     md_path = golden_result.report(tmp_path / "r.md")
     txt_path = golden_result.report(tmp_path / "r.txt")
     assert html_path.read_text().startswith("<!DOCTYPE html>")
@@ -85,8 +91,8 @@ def test_format_follows_the_extension(golden_result, tmp_path):
     assert all((tmp_path / "r_files" / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
 
 
-def test_html_is_self_contained(golden_result):
-    page = golden_result.report(format="html")
+def test_html_is_self_contained(golden_html):
+    page = golden_html.read_text()
     assert "name='viewport'" in page
     assert "http://" not in page and "https://" not in page and "<script" not in page
     assert page.count("src='data:image/png;base64,") == 5
@@ -171,8 +177,8 @@ def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     CHROMIUM is None,
     reason="Chromium is not installed (Debian: apt-get install chromium); .ci/run installs it",
 )
-def test_html_report_renders_in_headless_chromium(golden_result, tmp_path):
-    report = golden_result.report(tmp_path / "report.html")
+def test_html_report_renders_in_headless_chromium(golden_html, tmp_path):
+    report = golden_html
     probe = tmp_path / "probe.html"
     probe.write_text(report.read_text().replace("</body>", PROBE), encoding="utf-8")
 
@@ -192,3 +198,71 @@ def test_html_report_renders_in_headless_chromium(golden_result, tmp_path):
     assert pixels.shape[1] >= 400
     assert pixels.std() > 10  # text and tables drawn, not a blank page
     assert (pixels < 128).mean() > 0.01
+
+
+# -- every backend, through the public result only -----------------------------------------
+
+
+class _Curved:
+    """Per-row effects that are non-linear in engagement, without standard errors."""
+
+    def __init__(self, column: int) -> None:
+        self.column = column
+
+    def predict(self, features):
+        return (1 + np.abs(features[:, self.column]))[:, None]
+
+
+def _learner_like(design):
+    """A backend shaped like the meta-learners: out-of-fold rows, predictor, AIPW-style ATE."""
+    from hteformula.backends.base import EffectFit
+    from hteformula.inference import estimate_from
+
+    predictor = _Curved(design.spec.feature_names.index("engagement"))
+    effects = predictor.predict(design.features)
+    coef, *_ = np.linalg.lstsq(design.modifiers, effects[:, 0], rcond=None)
+    return EffectFit(
+        coef=coef,
+        vcov=np.eye(len(coef)) * 1e-3,
+        df=float("inf"),
+        vcov_label="HC3 (best linear projection)",
+        in_sample=effects,
+        predictor=predictor,
+        ate=(estimate_from(effects.mean(), 0.05, float("inf"), label="T"),),
+        diagnostics={
+            "outcome_r2": {"control": 0.41, "treated": 0.38},
+            "propensity": {"auc": 0.512, "range": (0.31, 0.69), "share_outside": 0.0},
+        },
+        notes=("Per-person effects have no standard errors.",),
+    )
+
+
+@pytest.fixture
+def learner_like(monkeypatch):
+    from hteformula.backends import base
+
+    backend = base.Backend("learner_like", "learner-like", _learner_like, ())
+    monkeypatch.setitem(base._REGISTRY, "learner_like", backend)
+    return backend
+
+
+def test_a_learner_like_backend_reports_its_diagnostics_and_figures(learner_like, trial):
+    res = hf.fit("Y ~ T * (age + engagement)", trial, method="learner_like")
+    text = res.report()
+    assert "outcome r2: control" in text and "propensity: auc" in text
+    assert "0.31, 0.69" in text and "Per-person effects have no standard errors." in text
+    assert "best linear projection" in " ".join(text.split())
+    page = res.report(format="html")
+    assert page.count("src='data:image/png;base64,") == 4  # distribution, age, engagement, coef
+
+
+@pytest.mark.parametrize(
+    ("formula", "treatment", "figures"),
+    [
+        ("Y ~ C(arm) * (age + engagement)", None, 4),
+        ("Y ~ dose * (engagement + C(region)) + T", "dose", 4),
+    ],
+)
+def test_multi_arm_and_continuous_reports_draw_their_figures(trial, formula, treatment, figures):
+    page = hf.ols(formula, trial, treatment=treatment).report(format="html")
+    assert page.count("src='data:image/png;base64,") == figures
