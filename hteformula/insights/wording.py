@@ -345,8 +345,8 @@ def sign_change_sentence(finding: Finding, voice: Voice) -> str:
 
 
 def benefit_sentence(finding: Finding, voice: Voice) -> str:
+    """Who the effect is largest for, in neutral words (a larger effect need not be better)."""
     top, average = finding.quantity("top_fifth"), finding.quantity("average")
-    arm = f" from {voice.treatment} = {finding.arm}" if finding.arm else ""
     traits = []
     for q in finding.quantities:
         if q.name.startswith("mean_top:"):
@@ -359,13 +359,16 @@ def benefit_sentence(finding: Finding, voice: Voice) -> str:
             key = q.name.split(":", 1)[1]
             overall = finding.quantity(f"share_all:{key}").value
             level = key.replace("=", " = ", 1)
-            traits.append(f"{percent(q.value)} have {level} (vs {percent(overall)} overall)")
-    profile = f"; they have {_join(traits)}" if traits else ""
-    return (
-        f"Those who benefit most{arm}, the fifth of people with the largest estimated effects, "
-        f"have an average effect of {with_interval(top.value, *top.interval, voice)}, against "
-        f"{with_interval(average.value, *average.interval, voice)} for everyone{profile}."
+            traits.append(f"{level} ({percent(q.value)} of them vs {percent(overall)} overall)")
+    subject = f"The effect of {voice.treatment} = {finding.arm}" if finding.arm else "The effect"
+    numbers = (
+        f"the fifth of people with the largest estimated effects average "
+        f"{with_interval(top.value, *top.interval, voice)}, against "
+        f"{with_interval(average.value, *average.interval, voice)} for everyone"
     )
+    if not traits:
+        return f"{subject} is largest for some: {numbers}."
+    return f"{subject} is largest for people with {_join(traits)}: {numbers}."
 
 
 SENTENCES: dict[str, Callable[[Finding, Voice], str]] = {
@@ -417,6 +420,9 @@ def _unclear_sentence(findings: Sequence[Finding], voice: Voice) -> str:
         by_arm.setdefault(f.arm, []).append(f)
     sentences = []
     for arm, group in by_arm.items():
+        if len(group) == 1:
+            sentences.append(group[0].sentence)
+            continue
         names = _join([str(f.variable) for f in group], "or")
         ps = _join([format_p_value(f.adjusted_p_value) for f in group])
         lead = f"For {voice.treatment} = {arm} (vs {voice.reference}), t" if arm else "T"
