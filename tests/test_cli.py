@@ -143,3 +143,14 @@ def test_more_bad_input_is_one_line(csv, tmp_path, capsys, argv, fragment):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert fragment in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv", [["fit"], ["fit", "x.csv", "Y ~ T", "--method", "nope"], ["report", "x.csv", "Y ~ T"]]
+)
+def test_usage_errors_are_one_line_with_exit_2(capsys, argv):
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("hteformula ") and "--help" in err
