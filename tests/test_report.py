@@ -126,9 +126,13 @@ def test_diagnostics_of_any_shape_are_formatted():
                 "scores": np.linspace(0, 1, 50),
                 "overlap_ok": True,
                 "learner": "HistGradientBoostingRegressor",
+                "aipw": object(),
+                "fold_pairs": [(np.arange(3), np.arange(3, 5)), (np.arange(2), np.arange(2, 5))],
             }
         )
     )
+    assert rows["aipw"] == "object (in result.fit.diagnostics['aipw'])"
+    assert rows["fold pairs"] == "list (in result.fit.diagnostics['fold_pairs'])"
     assert rows["r2 y"] == "0.4123"
     assert rows["propensity: auc"] == "0.5123" and rows["propensity: range"] == "0.31, 0.69"
     assert rows["n folds"] == "5" and rows["overlap ok"] == "yes"

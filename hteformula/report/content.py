@@ -178,7 +178,10 @@ def format_diagnostics(diagnostics: Mapping[str, Any]) -> tuple[tuple[str, str],
         if isinstance(value, Mapping):
             rows += [(f"{label}: {sub}", text) for sub, text in format_diagnostics(value)]
         else:
-            rows.append((label, _value(value)))
+            text = _value(value)
+            if text is None:  # an object a table cannot show: say where it is
+                text = f"{type(value).__name__} (in result.fit.diagnostics[{key!r}])"
+            rows.append((label, text))
     return tuple(rows)
 
 
@@ -189,7 +192,8 @@ def _label(key: str) -> str:
     return LABELS.get(key, key.replace("_", " "))
 
 
-def _value(value: object) -> str:
+def _value(value: object) -> str | None:
+    """A diagnostic as text, or None when it is not a number, text or array of numbers."""
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
     if isinstance(value, int | np.integer):
@@ -197,9 +201,9 @@ def _value(value: object) -> str:
     if isinstance(value, float | np.floating):
         return format_number(float(value))
     if isinstance(value, str):
-        return value
-    array = np.asarray(value) if isinstance(value, list | tuple | np.ndarray) else None
-    if array is not None and array.dtype.kind in "if":
+        return value if len(value) <= 200 else value[:197] + "..."
+    array = _numeric_array(value)
+    if array is not None:
         flat = array.ravel().astype(float)
         if flat.size <= 6:
             return ", ".join(format_number(x) for x in flat)
@@ -210,7 +214,17 @@ def _value(value: object) -> str:
             f"{flat.size:,} values from {format_number(finite.min())} to "
             f"{format_number(finite.max())} (median {format_number(float(np.median(finite)))})"
         )
-    return str(value)
+    return None
+
+
+def _numeric_array(value: object) -> np.ndarray | None:
+    if not isinstance(value, list | tuple | np.ndarray):
+        return None
+    try:
+        array = np.asarray(value)
+    except ValueError:  # ragged, e.g. (train, test) index pairs
+        return None
+    return array if array.dtype.kind in "iufb" else None
 
 
 def _option(value: object) -> str:
