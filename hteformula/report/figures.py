@@ -97,12 +97,14 @@ def effect_along_modifiers(result: HTEResult, level: float) -> list[Figure]:
     curves = effect_curves(result, level)
     effects = result.effect()
     data = result.design.data
+    # Non-linear learners: the line is the best linear projection of their per-row effects.
+    line_label = "effect" if result.fit.is_linear else "best linear projection"
     figures = []
     for variable in dict.fromkeys(c.variable for c in curves):
         fig, ax = _axes()
         for i, curve in enumerate(c for c in curves if c.variable == variable):
             color = COLORS[i % len(COLORS)]
-            label = "effect" if curve.arm is None else str(curve.arm)
+            label = line_label if curve.arm is None else f"{curve.arm} ({line_label})"
             if curve.categorical:
                 positions = np.arange(len(curve.x)) + 0.12 * i
                 ax.errorbar(
@@ -129,7 +131,7 @@ def effect_along_modifiers(result: HTEResult, level: float) -> list[Figure]:
                 name=f"effect-along-{_slug(variable)}",
                 title=f"Effect along {variable}",
                 caption=(
-                    f"The estimated effect as {variable} changes, averaged over the other "
+                    f"The estimated {line_label} as {variable} changes, averaged over the other "
                     f"modifiers, with its {level:.0%} pointwise band; dots are per-person "
                     "estimates."
                 ),
