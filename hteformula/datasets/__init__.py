@@ -1,5 +1,10 @@
 """Simulated data sets with a known true effect (the ``true_effect`` column)."""
 
-from hteformula.datasets.simulate import engagement_trial
+from hteformula.datasets.simulate import (
+    constant_effect_trial,
+    engagement_trial,
+    masked_trial,
+    pricing_churn,
+)
 
-__all__ = ["engagement_trial"]
+__all__ = ["constant_effect_trial", "engagement_trial", "masked_trial", "pricing_churn"]

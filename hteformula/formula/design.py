@@ -207,6 +207,10 @@ class Design:
     columns : dict of str to ndarray, shape (n,)
         Further per-row inputs a backend asked for (e.g. a known propensity),
         keyed by the option that named them, on the rows used.
+    data : DataFrame or None
+        The fitted rows of the columns the formula reads (``index`` labels), so
+        insights and reports can describe and vary the modifier variables
+        themselves (``age`` behind ``bs(age, df=4)``). A private copy.
     """
 
     spec: DesignSpec
@@ -225,6 +229,7 @@ class Design:
     cluster_name: str | None = None
     weights_name: str | None = None
     columns: Mapping[str, np.ndarray] = field(default_factory=dict)
+    data: pd.DataFrame | None = None
 
     @property
     def nobs(self) -> int:
@@ -384,6 +389,7 @@ def build_design(
         if isinstance(weights, str)
         else ("weights" if weights is not None else None),
         columns={option: frame[extra[option]].to_numpy() for option in columns},
+        data=frame.loc[:, variables],
     )
 
 
