@@ -8,7 +8,8 @@
 """
 
 from hteformula import datasets
-from hteformula.api import dml, fit, ols
+from hteformula.api import dml, drlearner, fit, ols, slearner, tlearner, xlearner
+from hteformula.compare import Comparison, compare
 from hteformula.errors import (
     ColumnNotFoundError,
     DataError,
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ArmEstimates",
     "ColumnNotFoundError",
+    "Comparison",
     "DataError",
     "Estimate",
     "FormulaError",
@@ -38,8 +40,13 @@ __all__ = [
     "UnseenLevelError",
     "WaldTest",
     "__version__",
+    "compare",
     "datasets",
     "dml",
+    "drlearner",
     "fit",
     "ols",
+    "slearner",
+    "tlearner",
+    "xlearner",
 ]

@@ -4,12 +4,15 @@
 
     formula, data -> build_design -> backend.fit(design, **options) -> HTEResult
 
-``ols``, ``dml`` (and the backends added later) are thin, documented wrappers of ``fit``.
+``ols``, ``dml`` and the learners are thin, documented wrappers of ``fit``.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from hteformula.backends import backends_accepting, get_backend
 from hteformula.errors import HTEError, TreatmentError
@@ -38,8 +41,9 @@ def fit(
         interacted with the effect modifiers, and controls.
     data : pandas or polars DataFrame
     method : str
-        A registered backend: ``"ols"``, ``"dml"`` (more as they are registered;
-        see ``hteformula.backends.backend_names()``).
+        A registered backend: ``"ols"``, ``"dml"``, the meta-learners ``"tlearner"``,
+        ``"slearner"``, ``"xlearner"``, ``"drlearner"`` (see
+        ``hteformula.backends.backend_names()``).
     treatment : str, optional
         The treatment column; inferred from the interactions when omitted.
     reference : optional
@@ -74,7 +78,14 @@ def fit(
             f"method {method!r} does not take the argument(s) {', '.join(unknown)}; "
             f"its options are: {accepted} (plus treatment, reference, weights, cluster, missing)."
         )
-    design = build_design(formula, data, treatment, reference, weights, cluster, missing)
+    columns = {
+        option: options[option]
+        for option in backend.column_options
+        if is_per_row(options.get(option))
+    }
+    design = build_design(
+        formula, data, treatment, reference, weights, cluster, missing, columns=columns
+    )
     kind = design.spec.treatment.kind
     if kind not in backend.treatment_kinds:
         raise TreatmentError(
@@ -91,6 +102,15 @@ def fit(
         fit=effect_fit,
         options={k: v for k, v in shown.items() if v is not None},
     )
+
+
+def is_per_row(value: object) -> bool:
+    """True for an option value that names a column or holds one value per row (1-d array)."""
+    if isinstance(value, str):
+        return True
+    is_polars_series = type(value).__module__.startswith("polars") and hasattr(value, "to_numpy")
+    is_array = isinstance(value, (np.ndarray, pd.Series)) and np.ndim(value) == 1
+    return is_array or is_polars_series
 
 
 def ols(
@@ -247,4 +267,309 @@ def dml(
         seed=seed,
         n_jobs=n_jobs,
         progress=progress,
+    )
+
+
+_LEARNER_PARAMETERS = """formula : str
+        ``"Y ~ T * (age + engagement) + income"``: the modifiers (``age``,
+        ``engagement``) span the effect design of the coefficient table; the
+        models see modifiers and controls.
+    data : pandas or polars DataFrame
+    model : scikit-learn estimator, optional
+        Outcome model, cloned for every arm and fold. Default
+        ``HistGradientBoostingRegressor`` (``HistGradientBoostingClassifier``
+        probabilities for a 0/1 outcome).
+    propensity : float, mapping, str, array or classifier, optional
+        Known assignment probability (``0.5`` in a trial; for several arms a
+        mapping ``{arm: probability}``), a column holding each row's
+        probability of treatment, or a classifier to cross-fit (default
+        ``HistGradientBoostingClassifier``).
+    folds : int, scikit-learn splitter or list of (train, test) pairs
+        Cross-fitting folds, stratified by arm (and keeping clusters whole).
+    seed : int, optional
+        Seeds the folds and every default (or unseeded) model.
+    n_jobs : int, optional
+        Fit the folds in parallel.
+    progress : bool, optional
+        Progress bar (None: on a terminal once the fit runs for a few seconds).
+    cluster, weights : str or array-like, optional
+        Cluster-robust inference (folds keep clusters whole); positive weights,
+        passed to every model as ``sample_weight`` and used to average and
+        project the scores.
+    vcov : str, optional
+        Covariance of the projection: ``"HC3"`` by default (as grf), CR1 with
+        ``cluster``; or ``"iid"``, ``"HC0"``-``"HC2"``.
+    treatment, reference, missing
+        As in :func:`fit`."""
+
+_FINAL_MODEL_PARAMETER = """final_model : scikit-learn regressor, optional
+        The second stage; default ``model`` when it is a regressor, else
+        ``HistGradientBoostingRegressor``."""
+
+_LEARNER_RESULT = """Per-row effects (``effect()``) are out-of-fold on the training rows and come
+    from models refit on all rows for ``effect(newdata)``; they have no standard
+    errors. Inference comes from cross-fitted doubly robust (AIPW) scores:
+    ``ate()`` is their mean and ``tidy()`` their best linear projection on the
+    effect design (as grf's ``best_linear_projection``), so intervals and
+    ``heterogeneity_test()`` work as for OLS. ``feature_importance()`` tells
+    which features move the effects and the outcomes."""
+
+
+def _learner_docstring(function):  # type: ignore[no-untyped-def]
+    """Fill the shared parameter descriptions into a learner wrapper's docstring."""
+    function.__doc__ = function.__doc__.format(
+        parameters=_LEARNER_PARAMETERS,
+        final_model=_FINAL_MODEL_PARAMETER,
+        result=_LEARNER_RESULT,
+    )
+    return function
+
+
+@_learner_docstring
+def tlearner(
+    formula: str,
+    data: object,
+    model: Any = None,
+    propensity: Any = None,
+    folds: Any = 5,
+    seed: int | None = None,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+    cluster: object = None,
+    weights: object = None,
+    vcov: str | None = None,
+    *,
+    treatment: str | None = None,
+    reference: object = None,
+    missing: str = "drop",
+) -> HTEResult:
+    """T-learner: one outcome model per arm; the effect is the difference of their predictions.
+
+    {result}
+
+    Parameters
+    ----------
+    {parameters}
+
+    Returns
+    -------
+    HTEResult
+
+    Examples
+    --------
+    >>> import hteformula as hf
+    >>> from sklearn.linear_model import LinearRegression
+    >>> df = hf.datasets.engagement_trial(n=2000, seed=0)  # true effect 2 + 3 * engagement
+    >>> res = hf.tlearner("Y ~ T * (age + engagement) + income", df,
+    ...                   model=LinearRegression(), propensity=0.5, seed=1)
+    >>> low, high = res.tidy().loc["T:engagement", ["conf_low", "conf_high"]]
+    >>> bool(low < 3 < high)
+    True
+    """
+    return fit(
+        formula,
+        data,
+        method="tlearner",
+        treatment=treatment,
+        reference=reference,
+        weights=weights,
+        cluster=cluster,
+        missing=missing,
+        model=model,
+        propensity=propensity,
+        folds=folds,
+        seed=seed,
+        n_jobs=n_jobs,
+        progress=progress,
+        vcov=vcov,
+    )
+
+
+@_learner_docstring
+def slearner(
+    formula: str,
+    data: object,
+    model: Any = None,
+    propensity: Any = None,
+    folds: Any = 5,
+    seed: int | None = None,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+    cluster: object = None,
+    weights: object = None,
+    vcov: str | None = None,
+    *,
+    treatment: str | None = None,
+    reference: object = None,
+    missing: str = "drop",
+) -> HTEResult:
+    """S-learner: one outcome model with the treatment among the features.
+
+    The effect of an arm is the change in the model's prediction when the
+    treatment is switched from the reference to that arm.
+
+    {result}
+
+    Parameters
+    ----------
+    {parameters}
+
+    Returns
+    -------
+    HTEResult
+
+    Examples
+    --------
+    >>> import hteformula as hf
+    >>> df = hf.datasets.engagement_trial(n=600, seed=0)
+    >>> res = hf.slearner("Y ~ T * (age + engagement)", df, propensity=0.5, folds=3, seed=1)
+    >>> res.effect().shape
+    (600, 4)
+    """
+    return fit(
+        formula,
+        data,
+        method="slearner",
+        treatment=treatment,
+        reference=reference,
+        weights=weights,
+        cluster=cluster,
+        missing=missing,
+        model=model,
+        propensity=propensity,
+        folds=folds,
+        seed=seed,
+        n_jobs=n_jobs,
+        progress=progress,
+        vcov=vcov,
+    )
+
+
+@_learner_docstring
+def xlearner(
+    formula: str,
+    data: object,
+    model: Any = None,
+    propensity: Any = None,
+    final_model: Any = None,
+    folds: Any = 5,
+    seed: int | None = None,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+    cluster: object = None,
+    weights: object = None,
+    vcov: str | None = None,
+    *,
+    treatment: str | None = None,
+    reference: object = None,
+    missing: str = "drop",
+) -> HTEResult:
+    """X-learner (Künzel et al. 2019): imputed effects regressed within each arm, blended.
+
+    Each treated row's effect is imputed with the control outcome model and
+    each control row's with the treated one; the imputed effects are regressed
+    on the features within each arm, and the two regressions are blended with
+    the propensity ``e(x)``: ``e tau_0(x) + (1 - e) tau_1(x)``.
+
+    {result}
+
+    Parameters
+    ----------
+    {parameters}
+    {final_model}
+
+    Returns
+    -------
+    HTEResult
+
+    Examples
+    --------
+    >>> import hteformula as hf
+    >>> from sklearn.linear_model import LinearRegression
+    >>> df = hf.datasets.engagement_trial(n=1000, seed=0)
+    >>> res = hf.xlearner("Y ~ T * (age + engagement)", df, model=LinearRegression(),
+    ...                   propensity=0.5, seed=1)
+    >>> error = res.effect(df.head(3))["estimate"] - df["true_effect"].head(3)
+    >>> bool(error.abs().max() < 0.5)
+    True
+    """
+    return fit(
+        formula,
+        data,
+        method="xlearner",
+        treatment=treatment,
+        reference=reference,
+        weights=weights,
+        cluster=cluster,
+        missing=missing,
+        model=model,
+        propensity=propensity,
+        final_model=final_model,
+        folds=folds,
+        seed=seed,
+        n_jobs=n_jobs,
+        progress=progress,
+        vcov=vcov,
+    )
+
+
+@_learner_docstring
+def drlearner(
+    formula: str,
+    data: object,
+    model: Any = None,
+    propensity: Any = None,
+    final_model: Any = None,
+    folds: Any = 5,
+    seed: int | None = None,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+    cluster: object = None,
+    weights: object = None,
+    vcov: str | None = None,
+    *,
+    treatment: str | None = None,
+    reference: object = None,
+    missing: str = "drop",
+) -> HTEResult:
+    """DR-learner (Kennedy 2023): the cross-fitted AIPW scores regressed on the features.
+
+    {result}
+
+    Parameters
+    ----------
+    {parameters}
+    {final_model}
+
+    Returns
+    -------
+    HTEResult
+
+    Examples
+    --------
+    >>> import hteformula as hf
+    >>> from sklearn.linear_model import LinearRegression, LogisticRegression
+    >>> df = hf.datasets.engagement_trial(n=1000, seed=0)
+    >>> res = hf.drlearner("Y ~ T * (age + engagement)", df, model=LinearRegression(),
+    ...                    propensity=LogisticRegression(), seed=1)
+    >>> res.method, res.fit.diagnostics["folds"]
+    ('drlearner', 5)
+    """
+    return fit(
+        formula,
+        data,
+        method="drlearner",
+        treatment=treatment,
+        reference=reference,
+        weights=weights,
+        cluster=cluster,
+        missing=missing,
+        model=model,
+        propensity=propensity,
+        final_model=final_model,
+        folds=folds,
+        seed=seed,
+        n_jobs=n_jobs,
+        progress=progress,
+        vcov=vcov,
     )

@@ -1,4 +1,4 @@
-"""The ``hteformula`` command: a thin wrapper over the API.
+"""The ``hteformula`` command: a thin wrapper over the API and the reports.
 
 Bad input ends in one line on standard error and exit code 2, never a traceback.
 """
@@ -7,27 +7,42 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 import pandas as pd
 
 from hteformula import api, datasets
 from hteformula.backends import backend_names, get_backend
+from hteformula.compare import compare
 from hteformula.errors import HTEError
+from hteformula.report import render_report
+from hteformula.report.content import check_level
 
 EXIT_BAD_INPUT = 2
+WRAP = 88
 
 FORMULA_HELP = """\
-formulas:
+how to write the formula:
+  outcome ~ treatment * (modifiers) + controls
+  The treatment is interacted (*) with the modifiers: the variables the effect may
+  change with. Terms added with + and no treatment are controls: they adjust the
+  outcome but do not change the effect.
+
   Y ~ T * (age + engagement)            effect of T varies with age and engagement
   Y ~ T * (age + engagement) + income   income adjusts the outcome, does not modify the effect
   Y ~ C(arm) * (age + engagement)       multi-arm treatment (one effect per arm vs the reference)
+  Y ~ price * (x1 + x2)                 continuous treatment: effects per unit of price
   Y ~ T + age --treatment T             constant effect (no interaction: name the treatment)
-  np.log(Y) ~ T * (bs(age, df=4) + C(region))   transforms and categorical modifiers
+  np.log(Y) ~ T * (bs(age, df=4) + C(region))   transforms, splines, categories
 
-example:
+examples:
   hteformula fit trial.csv "Y ~ T * (age + engagement) + income" --vcov HC3
+  hteformula report trial.parquet "Y ~ T * (age + engagement)" -o report.html
+  hteformula compare trial.csv "Y ~ T * (age + engagement)" --methods ols,dml --seed 1
+  hteformula demo
 """
 
 
@@ -42,8 +57,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
 
 
+# -- the parser --------------------------------------------------------------------------
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (argparse's documented hook is ``error``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="hteformula",
         description="Heterogeneous treatment effects from one R-style formula.",
         epilog=FORMULA_HELP,
@@ -51,31 +76,42 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    fit = commands.add_parser(
-        "fit",
-        help="fit a formula to a CSV or Parquet file and print the summary",
-        epilog=FORMULA_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    fit = _command(
+        commands, "fit", "fit a formula to a CSV or Parquet file; print summary and insights"
     )
-    fit.add_argument("data", help="a .csv or .parquet file")
-    fit.add_argument("formula", help='e.g. "Y ~ T * (age + engagement) + income"')
-    fit.add_argument(
-        "--method", default="ols", choices=backend_names(), help="estimator (default: ols)"
-    )
-    fit.add_argument(
-        "--vcov", help="covariance: iid, HC0, HC1 (the default), HC2, HC3; CR1 with --cluster"
-    )
-    fit.add_argument("--seed", type=int, help="random seed for methods that cross-fit or sample")
-    fit.add_argument("--cluster", help="column with cluster identifiers (cluster-robust errors)")
-    fit.add_argument("--weights", help="column with positive weights")
-    fit.add_argument(
-        "--treatment", help="treatment column (default: inferred from the interactions)"
-    )
-    fit.add_argument("--reference", help="reference arm of a categorical treatment")
+    _data_arguments(fit)
+    _method_argument(fit)
+    _fit_options(fit)
     fit.set_defaults(run=_run_fit)
 
+    report = _command(
+        commands, "report", "write a report (text, Markdown or HTML, from the file extension)"
+    )
+    _data_arguments(report)
+    _method_argument(report)
+    _fit_options(report)
+    report.add_argument(
+        "-o", "--output", required=True, help="report file: .html, .md, or anything else for text"
+    )
+    report.add_argument(
+        "--format", choices=("text", "markdown", "html"), help="override the format of -o"
+    )
+    report.set_defaults(run=_run_report)
+
+    comparison = _command(
+        commands, "compare", "fit with several methods and show their answers side by side"
+    )
+    _data_arguments(comparison)
+    comparison.add_argument(
+        "--methods",
+        default=",".join(backend_names()),
+        help=f"comma-separated methods (default: all, {','.join(backend_names())})",
+    )
+    _fit_options(comparison)
+    comparison.set_defaults(run=_run_compare)
+
     demo = commands.add_parser(
-        "demo", help="simulate a trial with a known effect, fit it, summarise"
+        "demo", help="simulate a trial with a known effect, fit it, print summary and insights"
     )
     demo.add_argument("--n", type=int, default=2000, help="rows to simulate (default 2000)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -83,22 +119,67 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_fit(args: argparse.Namespace) -> int:
-    data = read_table(args.data)
-    accepted = get_backend(args.method).options
-    given = {"vcov": args.vcov, "seed": args.seed}
-    options = {k: v for k, v in given.items() if v is not None and k in accepted}
-    result = api.fit(
-        args.formula,
-        data,
-        method=args.method,
-        treatment=args.treatment,
-        reference=args.reference,
-        weights=args.weights,
-        cluster=args.cluster,
-        **options,
+def _command(commands: Any, name: str, help: str) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        epilog=FORMULA_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    print(result.summary())
+
+
+def _data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", help="a .csv or .parquet file")
+    parser.add_argument("formula", help='e.g. "Y ~ T * (age + engagement) + income"')
+
+
+def _method_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--method", default="ols", choices=backend_names(), help="estimator (default: ols)"
+    )
+
+
+def _fit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--vcov",
+        help="covariance: iid, HC0, HC1 (the default of ols), HC2, HC3; CR1 with --cluster",
+    )
+    parser.add_argument("--cluster", help="column with cluster identifiers (cluster-robust errors)")
+    parser.add_argument("--weights", help="column with positive weights")
+    parser.add_argument("--seed", type=int, help="random seed for methods that cross-fit or sample")
+    parser.add_argument(
+        "--treatment", help="treatment column (default: inferred from the interactions)"
+    )
+    parser.add_argument("--reference", help="reference arm of a categorical treatment")
+    parser.add_argument("--level", type=float, default=0.95, help="confidence level (0.95)")
+    parser.add_argument("--unit", help='unit of the outcome for the insights, e.g. "dollars"')
+
+
+# -- the commands ------------------------------------------------------------------------
+
+
+def _run_fit(args: argparse.Namespace) -> int:
+    result = _fit(args)
+    print(result.summary(args.level))
+    print("\nInsights\n--------")
+    print(textwrap.fill(str(result.insights(args.level, args.unit)), WRAP))
+    return 0
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    result = _fit(args)
+    path = render_report(result, args.output, args.format, args.level, args.unit)
+    print(f"hteformula: wrote {path}")
+    return 0
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    check_level(args.level)
+    data = read_table(args.data)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    options = _options(args, methods)
+    print(compare(args.formula, data, methods=methods, level=args.level, **options))
     return 0
 
 
@@ -112,9 +193,37 @@ def _run_demo(args: argparse.Namespace) -> int:
     )
     result = api.ols(formula, data)
     print(result.summary())
+    print("\nInsights\n--------")
+    print(textwrap.fill(str(result.insights()), WRAP))
     truth = data["true_effect"].mean()
     print(f"\nTrue average effect in this sample: {truth:.3f}.")
     return 0
+
+
+def _fit(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    check_level(args.level)
+    data = read_table(args.data)
+    options = _options(args, [args.method])
+    return api.fit(args.formula, data, method=args.method, **options)
+
+
+def _options(args: argparse.Namespace, methods: Sequence[str]) -> dict[str, Any]:
+    """Fit arguments from the command line.
+
+    ``--vcov`` is passed as given (a method that does not take it says so);
+    ``--seed`` only to methods that use randomness (a deterministic one has no use for it).
+    """
+    options: dict[str, Any] = {
+        "treatment": args.treatment,
+        "reference": args.reference,
+        "weights": args.weights,
+        "cluster": args.cluster,
+    }
+    if args.vcov is not None:
+        options["vcov"] = args.vcov
+    if args.seed is not None and any("seed" in get_backend(m).options for m in methods):
+        options["seed"] = args.seed
+    return options
 
 
 def read_table(path: str) -> pd.DataFrame:
@@ -128,7 +237,10 @@ def read_table(path: str) -> pd.DataFrame:
             return pd.read_parquet(file)
         return pd.read_csv(file)
     except ImportError as error:
-        raise HTEError(f"cannot read {path!r}: {error} (install pyarrow for Parquet).") from None
+        raise HTEError(
+            f"cannot read {path!r}: {_one_line(error)} "
+            "(install the Parquet extra: pip install hteformula[parquet])."
+        ) from None
     except (ValueError, pd.errors.ParserError) as error:
         raise HTEError(
             f"cannot read {path!r} as {suffix.lstrip('.') or 'CSV'}: {_one_line(error)}"

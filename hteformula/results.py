@@ -8,8 +8,10 @@ for every backend.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -271,6 +273,119 @@ class HTEResult:
         R[np.arange(len(restricted)), restricted] = 1.0
         names = tuple(self.effect_names[i] for i in restricted)
         return wald_test(self.fit.coef, self.fit.vcov, R, self.fit.df, terms=names)
+
+    # -- feature importance -----------------------------------------------------
+
+    def feature_importance(
+        self, n_repeats: int = 5, seed: int | None = 0, max_rows: int | None = 10_000
+    ) -> pd.DataFrame:
+        """How much each feature moves the per-row effects and each arm's outcome model.
+
+        Permutation importance on the models refit on all rows, measured on the
+        training rows: the root mean squared change of the prediction when the
+        feature is shuffled (effect units for effects, outcome units for outcomes).
+
+        Parameters
+        ----------
+        n_repeats : int
+            Shuffles per feature.
+        seed : int, optional
+        max_rows : int, optional
+            Measure on a seeded random subset of at most this many rows.
+
+        Returns
+        -------
+        DataFrame
+            Columns component (``"effect"`` or ``"outcome"``), arm, feature,
+            importance, importance_sd; most important first.
+
+        Raises
+        ------
+        HTEError
+            For backends whose effect is linear in the modifiers (``tidy()``
+            already gives each modifier's contribution).
+        """
+        importance = getattr(self.fit.predictor, "feature_importance", None)
+        if importance is None:
+            raise HTEError(
+                f"method {self.method!r} has no feature importance: its effect is linear in the "
+                "modifiers, so tidy() gives each one's contribution with an interval. Fit a "
+                "learner (method='tlearner', 'slearner', 'xlearner' or 'drlearner') for "
+                "model-based importance."
+            )
+        return importance(
+            self.design.features,
+            self.spec.feature_names,
+            n_repeats=n_repeats,
+            seed=seed,
+            max_rows=max_rows,
+        )
+
+    # -- plain language and reports ---------------------------------------------
+
+    def insights(self, level: float = 0.95, unit: str | None = None):  # type: ignore[no-untyped-def]
+        """Plain-language findings: a list of :class:`~hteformula.insights.Finding`.
+
+        ``str()`` of the answer is a short paragraph: the average effect, whether
+        the effect varies, which variables change it (Holm-adjusted across
+        variables), the shape of non-linear terms, masked heterogeneity and
+        sign changes, and who benefits most; every number with its interval.
+
+        Parameters
+        ----------
+        level : float
+            Confidence level of the intervals.
+        unit : str, optional
+            Unit of the outcome (``"dollars"``); 0/1 outcomes default to
+            percentage points.
+
+        Examples
+        --------
+        >>> import hteformula as hf
+        >>> df = hf.datasets.engagement_trial(n=2000, seed=0)
+        >>> found = hf.ols("Y ~ T * (age + engagement)", df).insights()
+        >>> found.drivers
+        ('engagement',)
+        """
+        from hteformula.insights import insights_of
+
+        return insights_of(self, level, unit)
+
+    def report(
+        self,
+        path: str | os.PathLike | None = None,
+        format: str | None = None,
+        level: float = 0.95,
+        unit: str | None = None,
+    ) -> str | Path:
+        """A report: data and design, average effect, insights, effect table, diagnostics, figures.
+
+        Parameters
+        ----------
+        path : str or path-like, optional
+            Write the report there and return the path; omitted, return the report.
+        format : {"text", "markdown", "html"}, optional
+            Default: from the extension of ``path`` (``.html``, ``.md``), else text.
+            HTML is one self-contained file (figures embedded, no network) that
+            reads on a phone; Markdown saved to a file puts its figures as PNG
+            files in ``<name>_files/`` beside it; text has no figures. Figures
+            need matplotlib (``pip install hteformula[plots]``).
+        level : float
+            Confidence level of the intervals.
+        unit : str, optional
+            Unit of the outcome, for the insights.
+
+        Examples
+        --------
+        >>> import hteformula as hf
+        >>> df = hf.datasets.engagement_trial(n=500, seed=0)
+        >>> res = hf.ols("Y ~ T * (age + engagement)", df)
+        >>> print(res.report(format="markdown").splitlines()[0])
+        # Heterogeneous treatment effect report: interacted OLS
+        """
+        from hteformula.report import render_report
+
+        return render_report(self, path, format, level, unit)
 
     # -- display ----------------------------------------------------------------
 

@@ -67,3 +67,90 @@ def test_installed_command_runs_in_a_subprocess(csv):
     assert done.returncode == 2
     assert done.stderr.startswith("hteformula: error: formula syntax error")
     assert "Traceback" not in done.stderr
+
+
+def test_fit_prints_insights(csv, capsys):
+    assert main(["fit", csv, "Y ~ T * (age + engagement)", "--unit", "points"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Insights" in out and "increases with engagement" in out and "points" in out
+
+
+def test_demo_prints_insights(capsys):
+    assert main(["demo", "--n", "800"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Insights" in out and "increases with engagement" in out
+
+
+@pytest.mark.parametrize(
+    ("name", "start"),
+    [("r.html", "<!DOCTYPE html>"), ("r.md", "# Heterogeneous"), ("r.txt", "Heterogeneous")],
+)
+def test_report_format_from_the_extension(csv, tmp_path, capsys, name, start):
+    out = tmp_path / name
+    assert main(["report", csv, "Y ~ T * (age + engagement)", "-o", str(out)]) == 0
+    assert out.read_text().startswith(start)
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_report_format_can_be_forced(csv, tmp_path):
+    out = tmp_path / "report.out"
+    argv = ["report", csv, "Y ~ T * age", "-o", str(out), "--format", "markdown", "--vcov", "HC3"]
+    assert main(argv) == 0
+    assert out.read_text().startswith("# Heterogeneous") and "HC3" in out.read_text()
+
+
+def test_parquet_input(tmp_path, capsys):
+    pytest.importorskip("pyarrow", reason="Parquet needs pyarrow (the parquet extra)")
+    path = tmp_path / "trial.parquet"
+    hf.datasets.engagement_trial(n=300, seed=4).to_parquet(path)
+    assert main(["fit", str(path), "Y ~ T * engagement", "--vcov", "HC2"]) == 0
+    assert "HC2" in capsys.readouterr().out
+
+
+def test_compare_prints_the_side_by_side_table(csv, capsys):
+    assert main(["compare", csv, "Y ~ T * (age + engagement)", "--methods", "ols"]) == 0
+    out = capsys.readouterr().out
+    assert "Comparison of ols" in out and "ATE (T)" in out and "T:engagement" in out
+
+
+def test_seed_goes_only_to_methods_that_use_it(csv, capsys):
+    # ols is deterministic: a seed is accepted and has nothing to do.
+    assert main(["fit", csv, "Y ~ T * age", "--seed", "3"]) == 0
+
+
+def test_help_teaches_the_formula(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["report", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "outcome ~ treatment * (modifiers) + controls" in out
+    assert 'hteformula report trial.parquet "Y ~ T * (age + engagement)" -o report.html' in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["report", "{csv}", "Y ~ T * age", "-o", "/nonexistent/dir/r.html"], "cannot write"),
+        (["fit", "{csv}", "Y ~ T * age", "--level", "95"], "level=95.0"),
+        (["compare", "{csv}", "Y ~ T * age", "--methods", "ols,nope"], "method='nope'"),
+        (["fit", "{bad}", "Y ~ T * age"], "cannot read"),
+    ],
+)
+def test_more_bad_input_is_one_line(csv, tmp_path, capsys, argv, fragment):
+    bad = tmp_path / "bad.parquet"
+    bad.write_text("not parquet")
+    argv = [a.replace("{csv}", csv).replace("{bad}", str(bad)) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv", [["fit"], ["fit", "x.csv", "Y ~ T", "--method", "nope"], ["report", "x.csv", "Y ~ T"]]
+)
+def test_usage_errors_are_one_line_with_exit_2(capsys, argv):
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("hteformula ") and "--help" in err

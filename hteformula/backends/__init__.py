@@ -3,7 +3,7 @@
 Importing this package registers the built-in backends.
 """
 
-from hteformula.backends import dml, ols  # noqa: F401  (register "dml" and "ols")
+from hteformula.backends import dml, learners, ols  # noqa: F401  (register their backends)
 from hteformula.backends.base import (
     Backend,
     EffectFit,

@@ -87,6 +87,11 @@ class Backend:
         The keyword options ``fit`` accepts, so unknown ones are reported by name.
     treatment_kinds : frozenset of str
         The treatment kinds it handles.
+    column_options : tuple of str
+        Options that may name a data column or give one value per row (a
+        known propensity): ``hf.fit`` reads them with the formula's columns,
+        drops rows where they are missing, and hands the values of the rows
+        used to the backend in ``Design.columns[option]``.
     """
 
     name: str
@@ -94,6 +99,7 @@ class Backend:
     fit: Callable[..., EffectFit]
     options: tuple[str, ...]
     treatment_kinds: frozenset[str] = frozenset({"binary", "multi-arm", "continuous"})
+    column_options: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, Backend] = {}

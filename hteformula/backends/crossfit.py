@@ -49,6 +49,11 @@ class Task:
         columns are matched to these labels through its ``classes_``, so the
         order never depends on how a classifier sorts its labels; a class
         missing from a training fold is an error naming the fold.
+    predict_on : tuple of ndarray, each shape (n, p), optional
+        Predict on each of these versions of ``X`` instead of ``X`` itself
+        (e.g. the treatment set to each arm for an S-learner): one fit per
+        fold, one prediction per version. The output then stacks the
+        versions: shape (len(predict_on), n, ...).
     """
 
     name: str
@@ -59,6 +64,7 @@ class Task:
     rows: np.ndarray | None = None
     sample_weight: np.ndarray | None = None
     classes: np.ndarray | None = None
+    predict_on: tuple[np.ndarray, ...] | None = None
 
 
 def make_folds(
@@ -136,7 +142,7 @@ def cross_fit(
     Returns
     -------
     dict of task name to predictions: shape (n,) for ``predict``, (n, n_classes)
-    for ``predict_proba``.
+    for ``predict_proba``; with ``Task.predict_on``, a leading axis per version.
     """
     return cross_fit_repeated(tasks, [folds], n_jobs=n_jobs, progress=progress)[0]
 
@@ -172,19 +178,19 @@ def cross_fit_repeated(
         for f, (train, test) in enumerate(folds)
     ]
     results = run_jobs(_fit_predict, jobs, n_jobs=n_jobs, progress=progress, what="cross-fitting")
-    out: list[dict[str, np.ndarray]] = []
-    position = 0
-    for folds in fold_sets:
-        predictions: dict[str, np.ndarray] = {}
-        for task in tasks:
-            for _, test in folds:
-                fold_predictions = results[position]
-                position += 1
-                if task.name not in predictions:
-                    shape = (len(task.y), *fold_predictions.shape[1:])
-                    predictions[task.name] = np.full(shape, np.nan)
-                predictions[task.name][test] = fold_predictions
-        out.append(predictions)
+    out: list[dict[str, np.ndarray]] = [{} for _ in fold_sets]
+    repetition = [r for r, folds in enumerate(fold_sets) for _ in tasks for _ in folds]
+    for r, (task, _, _, test), predictions in zip(repetition, jobs, results, strict=True):
+        found = out[r]
+        stacked = task.predict_on is not None
+        if task.name not in found:
+            lead = predictions.shape[:1] if stacked else ()
+            rest = predictions.shape[2:] if stacked else predictions.shape[1:]
+            found[task.name] = np.full((*lead, len(task.y), *rest), np.nan)
+        if stacked:
+            found[task.name][:, test] = predictions
+        else:
+            found[task.name][test] = predictions
     return out
 
 
@@ -226,7 +232,7 @@ def run_jobs(
 def _fit_predict(task: Task, fold: int, train: np.ndarray, test: np.ndarray) -> np.ndarray:
     model = _fit(task, train, fold)
     try:
-        predictions = getattr(model, task.method)(task.X[test])
+        predict = getattr(model, task.method)
     except AttributeError:
         raise HTEError(
             f"{task.name} ({type(task.estimator).__name__}) has no {task.method}(); "
@@ -237,23 +243,29 @@ def _fit_predict(task: Task, fold: int, train: np.ndarray, test: np.ndarray) -> 
                 else "it must be a scikit-learn regressor or classifier."
             )
         ) from None
-    predictions = np.asarray(predictions, dtype=float)
-    if task.method == "predict_proba" and task.classes is not None:
-        predictions = _in_class_order(predictions, model, task, fold)
-    return predictions
+    if task.predict_on is None:
+        return _in_class_order(np.asarray(predict(task.X[test]), dtype=float), model, task, fold)
+    return np.stack(
+        [
+            _in_class_order(np.asarray(predict(X[test]), dtype=float), model, task, fold)
+            for X in task.predict_on
+        ]
+    )
 
 
-def _in_class_order(probabilities: np.ndarray, model: Any, task: Task, fold: int) -> np.ndarray:
+def _in_class_order(predictions: np.ndarray, model: Any, task: Task, fold: int) -> np.ndarray:
     """Columns of ``predict_proba`` reordered to ``task.classes`` through ``model.classes_``."""
+    if task.method != "predict_proba" or task.classes is None:
+        return predictions
     fitted = list(getattr(model, "classes_", task.classes))
-    missing = [c for c in task.classes if c not in fitted]  # type: ignore[union-attr]
-    if missing or len(fitted) != probabilities.shape[1]:
+    missing = [c for c in task.classes if c not in fitted]
+    if missing or len(fitted) != predictions.shape[1]:
         raise HTEError(
             f"{task.name} ({type(task.estimator).__name__}) saw no rows of class "
             f"{missing[0] if missing else '?'!r} when fitted in fold {fold + 1}, so it cannot give "
             "its probability; use fewer folds or collect more rows of that class."
         )
-    return probabilities[:, [fitted.index(c) for c in task.classes]]  # type: ignore[union-attr]
+    return predictions[:, [fitted.index(c) for c in task.classes]]
 
 
 def _fit(task: Task, train: np.ndarray, fold: int | None) -> Any:

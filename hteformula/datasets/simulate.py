@@ -58,6 +58,142 @@ def engagement_trial(n: int = 2000, seed: int | None = 0) -> pd.DataFrame:
     )
 
 
+def masked_trial(n: int = 2000, seed: int | None = 0) -> pd.DataFrame:
+    """A randomized trial whose average effect is zero while the effect itself is ``X2``.
+
+    Half the people gain from the treatment and half lose, so the average
+    hides the heterogeneity; the effect changes sign where ``X2`` crosses 0.
+    ``X1`` and ``X3`` shift the outcome but not the effect.
+
+    Parameters
+    ----------
+    n : int
+    seed : int, optional
+
+    Returns
+    -------
+    DataFrame
+        Columns Y, T (0/1, probability 1/2), X1, X2, X3 (standard normal) and
+        true_effect (equal to X2).
+
+    Examples
+    --------
+    >>> df = masked_trial(n=5, seed=1)
+    >>> bool((df["true_effect"] == df["X2"]).all())
+    True
+    """
+    rng = np.random.default_rng(seed)
+    x1, x2, x3 = rng.normal(size=(3, n))
+    treated = rng.integers(0, 2, size=n)
+    true_effect = x2
+    outcome = 1.0 + x1 + 0.5 * x3 + treated * true_effect + rng.normal(size=n)
+    return pd.DataFrame(
+        {"Y": outcome, "T": treated, "X1": x1, "X2": x2, "X3": x3, "true_effect": true_effect}
+    )
+
+
+SEGMENTS = ("retail", "online", "partner")
+
+
+def constant_effect_trial(n: int = 2000, seed: int | None = 0, effect: float = 1.5) -> pd.DataFrame:
+    """A randomized trial in which the effect is the same for everyone.
+
+    Parameters
+    ----------
+    n : int
+    seed : int, optional
+    effect : float
+        The constant effect of ``T`` on ``Y``.
+
+    Returns
+    -------
+    DataFrame
+        Columns Y, T (0/1), age (years), x1, x2 (standard normal), segment
+        (retail, online, partner) and true_effect (``effect`` everywhere); every
+        covariate shifts the outcome, none changes the effect.
+
+    Examples
+    --------
+    >>> constant_effect_trial(n=4, seed=2)["true_effect"].tolist()
+    [1.5, 1.5, 1.5, 1.5]
+    """
+    rng = np.random.default_rng(seed)
+    age = rng.integers(18, 71, size=n).astype(float)
+    x1, x2 = rng.normal(size=(2, n))
+    segment = rng.choice(SEGMENTS, size=n)
+    shift = pd.Series(segment).map(dict(zip(SEGMENTS, (0.0, 1.0, -0.5), strict=True)))
+    treated = rng.integers(0, 2, size=n)
+    true_effect = np.full(n, float(effect))
+    baseline = 3 + 0.04 * age + x1 - 0.5 * x2 + shift.to_numpy()
+    outcome = baseline + treated * true_effect + rng.normal(scale=1.5, size=n)
+    return pd.DataFrame(
+        {
+            "Y": outcome,
+            "T": treated,
+            "age": age,
+            "x1": x1,
+            "x2": x2,
+            "segment": segment,
+            "true_effect": true_effect,
+        }
+    )
+
+
+PLANS = ("basic", "plus", "premium")
+
+
+def pricing_churn(n: int = 5000, seed: int | None = 0) -> pd.DataFrame:
+    """A randomized discount offer whose average effect on churn is zero but changes sign.
+
+    The offer keeps disengaged customers (it lowers their probability of
+    churning) but prompts engaged ones to reconsider their subscription ("let
+    sleeping dogs lie"): the effect on the churn probability is
+    ``0.08 * engagement``, negative below engagement 0 and positive above.
+    Tenure and plan change the baseline churn, not the effect.
+
+    Parameters
+    ----------
+    n : int
+    seed : int, optional
+
+    Returns
+    -------
+    DataFrame
+        Columns churned (0/1), discount (0/1, offered with probability 1/2),
+        engagement (standardized, clipped to [-2.5, 2.5]), tenure (months),
+        plan (basic, plus, premium), monthly_fee and true_effect (the change in
+        the probability of churning, ``0.08 * engagement``).
+
+    Examples
+    --------
+    >>> df = pricing_churn(n=2000, seed=0)
+    >>> bool(abs(df["true_effect"].mean()) < 0.01)
+    True
+    """
+    rng = np.random.default_rng(seed)
+    engagement = np.clip(rng.normal(size=n), -2.5, 2.5)
+    tenure = rng.integers(1, 61, size=n).astype(float)
+    plan = rng.choice(PLANS, size=n, p=(0.5, 0.3, 0.2))
+    fee = pd.Series(plan).map(dict(zip(PLANS, (9.99, 14.99, 24.99), strict=True))).to_numpy()
+    plan_shift = pd.Series(plan).map(dict(zip(PLANS, (0.03, 0.0, -0.03), strict=True)))
+    discount = rng.integers(0, 2, size=n)
+    true_effect = 0.08 * engagement
+    # Between 0.15 and 0.53 whatever the offer, so the effect is exact on the probability scale.
+    baseline = 0.35 - 0.04 * engagement - 0.002 * (tenure - 24) + plan_shift.to_numpy()
+    churned = (rng.uniform(size=n) < baseline + discount * true_effect).astype(int)
+    return pd.DataFrame(
+        {
+            "churned": churned,
+            "discount": discount,
+            "engagement": engagement,
+            "tenure": tenure,
+            "plan": plan,
+            "monthly_fee": fee,
+            "true_effect": true_effect,
+        }
+    )
+
+
 def confounded_study(n: int = 4000, seed: int | None = 0) -> pd.DataFrame:
     """An observational study: who is treated depends on the same things that drive the outcome.
 
@@ -84,7 +220,7 @@ def confounded_study(n: int = 4000, seed: int | None = 0) -> pd.DataFrame:
     --------
     >>> df = confounded_study(n=20_000, seed=1)
     >>> naive = df.groupby("T")["Y"].mean().diff().iloc[-1]
-    >>> round(df["true_effect"].mean(), 1), bool(naive > df["true_effect"].mean() + 0.5)
+    >>> float(round(df["true_effect"].mean(), 1)), bool(naive > df["true_effect"].mean() + 0.5)
     (1.0, True)
     """
     rng = np.random.default_rng(seed)

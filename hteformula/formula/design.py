@@ -30,6 +30,7 @@ from hteformula.errors import (
     RankDeficientError,
     TreatmentError,
     UnseenLevelError,
+    column_not_found,
 )
 from hteformula.formula.frame import collect_rows, to_pandas, unknown_names_in
 from hteformula.formula.parse import (
@@ -203,6 +204,13 @@ class Design:
         Missing values per column.
     cluster_name : str or None
     weights_name : str or None
+    columns : dict of str to ndarray, shape (n,)
+        Further per-row inputs a backend asked for (e.g. a known propensity),
+        keyed by the option that named them, on the rows used.
+    data : DataFrame or None
+        The fitted rows of the columns the formula reads (``index`` labels), so
+        insights and reports can describe and vary the modifier variables
+        themselves (``age`` behind ``bs(age, df=4)``). A private copy.
     """
 
     spec: DesignSpec
@@ -220,6 +228,8 @@ class Design:
     missing: dict[str, int] = field(default_factory=dict)
     cluster_name: str | None = None
     weights_name: str | None = None
+    columns: Mapping[str, np.ndarray] = field(default_factory=dict)
+    data: pd.DataFrame | None = None
 
     @property
     def nobs(self) -> int:
@@ -274,6 +284,7 @@ def build_design(
     weights: object = None,
     cluster: object = None,
     missing: str = "drop",
+    columns: Mapping[str, object] | None = None,
 ) -> Design:
     """Parse ``formula``, choose the treatment and materialize the design on ``data``.
 
@@ -289,6 +300,10 @@ def build_design(
     weights, cluster : str or array-like, optional
         A column name or one value per row.
     missing : {"drop", "raise"}
+    columns : mapping of option name to a column name or array, optional
+        Further per-row inputs of a backend (``{"propensity": "p"}``): rows
+        with a missing value there are dropped like any other; the values of
+        the rows used are in ``Design.columns``.
 
     Examples
     --------
@@ -303,7 +318,12 @@ def build_design(
     error = unknown_names_in(formula, variables, _columns_of(data))
     if error is not None:
         raise error
-    rows, extra = collect_rows(data, variables, {"weights": weights, "cluster": cluster}, missing)
+    columns = dict(columns or {})
+    for option, value in columns.items():
+        if isinstance(value, str) and value not in _columns_of(data):
+            raise column_not_found(value, _columns_of(data), what=f"{option} column")
+    per_row = {"weights": weights, "cluster": cluster, **columns}
+    rows, extra = collect_rows(data, variables, per_row, missing)
     frame = rows.frame
     if len(frame) == 0:
         raise DataError(
@@ -368,6 +388,8 @@ def build_design(
         weights_name=weights
         if isinstance(weights, str)
         else ("weights" if weights is not None else None),
+        columns={option: frame[extra[option]].to_numpy() for option in columns},
+        data=frame.loc[:, variables],
     )
 
 

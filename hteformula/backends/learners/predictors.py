@@ -1,0 +1,183 @@
+"""Fitted learners, refit on all rows: per-row effects and outcomes on new feature rows.
+
+A :class:`LearnerPredictor` joins two parts: the *outcome* part predicts every
+arm's outcome (one model per arm, or one model with the treatment as a
+feature), the *effect* part predicts each contrast's effect (the difference
+of the outcomes, or second-stage models). Everything pickles with the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from hteformula.backends.crossfit import PredictMethod
+from hteformula.backends.learners.importance import learner_importance
+from hteformula.backends.learners.models import outcome_values
+
+
+class Part(Protocol):
+    def predict(self, features: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True, eq=False)
+class ArmModels:
+    """One fitted outcome model per arm (T-, X- and DR-learners).
+
+    Attributes
+    ----------
+    models : tuple of fitted estimators, length K (reference first)
+    method : {"predict", "predict_proba"}
+    """
+
+    models: tuple[Any, ...]
+    method: PredictMethod
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Outcomes under each arm, shape (n_rows, K)."""
+        return np.column_stack(
+            [outcome_values(getattr(m, self.method)(features), self.method) for m in self.models]
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class PooledModel:
+    """One fitted outcome model with the treatment as a feature (S-learner).
+
+    Attributes
+    ----------
+    model : fitted estimator
+        Trained on ``[features, indicators of arms 1..K-1]``.
+    method : {"predict", "predict_proba"}
+    n_arms : int
+    """
+
+    model: Any
+    method: PredictMethod
+    n_arms: int
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Outcomes under each arm, shape (n_rows, K)."""
+        predict = getattr(self.model, self.method)
+        return np.column_stack(
+            [
+                outcome_values(predict(with_arm(features, a, self.n_arms)), self.method)
+                for a in range(self.n_arms)
+            ]
+        )
+
+
+def with_arm(features: np.ndarray, arm: int | np.ndarray, n_arms: int) -> np.ndarray:
+    """``features`` followed by indicators of arms 1..K-1 set to ``arm`` (one arm, or per row).
+
+    Examples
+    --------
+    >>> with_arm(np.array([[5.0], [6.0]]), 1, 3)
+    array([[5., 1., 0.],
+           [6., 1., 0.]])
+    """
+    arms = np.broadcast_to(arm, (features.shape[0],))
+    indicators = (arms[:, None] == np.arange(1, n_arms)[None, :]).astype(float)
+    return np.hstack([features, indicators])
+
+
+@dataclass(frozen=True, eq=False)
+class OutcomeDifference:
+    """Effects as differences of predicted outcomes (T- and S-learners)."""
+
+    outcomes: Part
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        mu = self.outcomes.predict(features)
+        return mu[:, 1:] - mu[:, :1]
+
+
+@dataclass(frozen=True, eq=False)
+class PropensityWeightedEffects:
+    """The X-learner's blend of its two effect models per contrast (Künzel et al. 2019).
+
+    ``tau_k(x) = g_k(x) tau0_k(x) + (1 - g_k(x)) tau1_k(x)`` with
+    ``g_k = e_k / (e_0 + e_k)``, the propensity of arm ``k`` among rows of arm
+    ``k`` or the reference (``e(x)`` for a binary treatment).
+
+    Attributes
+    ----------
+    on_treated : tuple of fitted regressors, one per contrast
+        ``tau1_k``, fitted on the rows of arm ``k``.
+    on_reference : tuple of fitted regressors, one per contrast
+        ``tau0_k``, fitted on the reference rows.
+    propensity : object with ``predict_proba(features) -> (n_rows, K)``
+    """
+
+    on_treated: tuple[Any, ...]
+    on_reference: tuple[Any, ...]
+    propensity: Any
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        e = self.propensity.predict_proba(features)
+        columns = []
+        for k, (treated, reference) in enumerate(
+            zip(self.on_treated, self.on_reference, strict=True)
+        ):
+            g = x_learner_weight(e, k + 1)
+            columns.append(g * reference.predict(features) + (1 - g) * treated.predict(features))
+        return np.column_stack(columns)
+
+
+def x_learner_weight(propensity: np.ndarray, arm: int) -> np.ndarray:
+    """``e_arm / (e_0 + e_arm)``: the weight of the effect model fitted on reference rows."""
+    return propensity[:, arm] / (propensity[:, 0] + propensity[:, arm])
+
+
+@dataclass(frozen=True, eq=False)
+class FinalModels:
+    """One fitted regressor per contrast (the DR-learner's regression of AIPW scores)."""
+
+    models: tuple[Any, ...]
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return np.column_stack([m.predict(features) for m in self.models])
+
+
+@dataclass(frozen=True, eq=False)
+class LearnerPredictor:
+    """A fitted meta-learner: effects and outcomes on new feature rows.
+
+    Attributes
+    ----------
+    effects : object with ``predict(features) -> (n_rows, n_contrasts)``
+    outcomes : object with ``predict(features) -> (n_rows, K)``
+    levels : tuple of str
+        The arms, reference first.
+    """
+
+    effects: Part
+    outcomes: Part
+    levels: tuple[str, ...]
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Effects of shape (n_rows, n_contrasts) for features of shape (n_rows, n_features)."""
+        return self.effects.predict(features)
+
+    def predict_outcomes(self, features: np.ndarray) -> np.ndarray:
+        """Outcomes under each arm, shape (n_rows, K)."""
+        return self.outcomes.predict(features)
+
+    def feature_importance(
+        self,
+        features: np.ndarray,
+        names: tuple[str, ...],
+        n_repeats: int = 5,
+        seed: int | None = 0,
+        max_rows: int | None = 10_000,
+    ) -> pd.DataFrame:
+        """Permutation importance of each feature for each effect and each arm's outcome.
+
+        See :func:`hteformula.backends.learners.importance.learner_importance`.
+        """
+        return learner_importance(
+            self, features, names, n_repeats=n_repeats, seed=seed, max_rows=max_rows
+        )

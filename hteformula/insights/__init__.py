@@ -1,0 +1,75 @@
+"""Plain-language insights: findings computed from a fit's estimates, then put in words.
+
+>>> import hteformula as hf
+>>> df = hf.datasets.engagement_trial(n=2000, seed=0)
+>>> found = hf.ols("Y ~ T * (age + engagement) + income", df).insights()
+>>> found.drivers
+('engagement',)
+>>> [f.direction for f in found.of_kind("modifier")]
+['increases', 'unclear']
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from hteformula.insights.findings import collect_findings
+from hteformula.insights.records import (
+    EVIDENCE_GRADES,
+    KINDS,
+    Finding,
+    Insights,
+    Quantity,
+    grade_evidence,
+)
+from hteformula.insights.wording import Voice, paragraph_sentences, sentence
+
+if TYPE_CHECKING:
+    from hteformula.results import HTEResult
+
+
+def voice_of(result: HTEResult, level: float = 0.95, unit: str | None = None) -> Voice:
+    """How the sentences speak about one fit (outcome, treatment, unit)."""
+    spec = result.spec
+    binary_outcome = result.design.outcome_is_binary
+    return Voice(
+        outcome=spec.formula.outcome,
+        treatment=result.treatment,
+        treatment_kind=spec.treatment.kind,
+        reference=None if spec.treatment.reference is None else str(spec.treatment.reference),
+        level=level,
+        unit=unit if unit is not None else ("percentage points" if binary_outcome else None),
+        scale=100.0 if binary_outcome and unit is None else 1.0,
+        projected=not result.fit.is_linear,
+    )
+
+
+def insights_of(result: HTEResult, level: float = 0.95, unit: str | None = None) -> Insights:
+    """The findings of ``result`` with their sentences, and the paragraph they make.
+
+    Parameters
+    ----------
+    result : HTEResult
+    level : float
+        Confidence level of every interval.
+    unit : str, optional
+        Unit of the outcome, printed after effects (``"dollars"``). A 0/1
+        outcome is shown in percentage points unless a unit is given.
+    """
+    voice = voice_of(result, level, unit)
+    findings = [replace(f, sentence=sentence(f, voice)) for f in collect_findings(result, level)]
+    return Insights(findings, paragraph_sentences(findings, voice))
+
+
+__all__ = [
+    "EVIDENCE_GRADES",
+    "KINDS",
+    "Finding",
+    "Insights",
+    "Quantity",
+    "Voice",
+    "grade_evidence",
+    "insights_of",
+    "voice_of",
+]

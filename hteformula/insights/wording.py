@@ -1,0 +1,440 @@
+"""Plain words for findings: one sentence per finding, and the paragraph ``str(insights)`` prints.
+
+Sentences are chosen from the finding's fields only (direction, evidence,
+estimate, interval, quantities), so changing a phrase never changes a number.
+Numbers are rounded for people: an estimate and its interval share the
+decimals that give the interval's half-width two significant digits, with
+thousands separators.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from hteformula.inference import format_p_value, p_phrase
+from hteformula.insights.records import Finding
+from hteformula.summary import format_number
+
+EVIDENCE_PHRASES = {
+    "strong": "strong evidence",
+    "some": "some evidence",
+    "none": "no clear evidence",
+}
+
+
+@dataclass(frozen=True)
+class Voice:
+    """What the sentences need to know besides the finding.
+
+    Attributes
+    ----------
+    outcome : str
+        The outcome as the formula writes it (``"Y"``, ``"np.log(Y)"``).
+    treatment : str
+    treatment_kind : {"binary", "multi-arm", "continuous"}
+    reference : str or None
+        The reference arm of a multi-arm treatment.
+    level : float
+        Confidence level of the intervals.
+    unit : str or None
+        Unit of the outcome (``"dollars"``); ``"percentage points"`` for a 0/1
+        outcome, whose effects are then shown multiplied by 100.
+    scale : float
+        Factor applied to effects before printing (100 for percentage points).
+    projected : bool
+        True when per-row effects are non-linear and the variable findings
+        describe their best linear projection.
+    """
+
+    outcome: str
+    treatment: str
+    treatment_kind: str
+    reference: str | None
+    level: float
+    unit: str | None = None
+    scale: float = 1.0
+    projected: bool = False
+
+    @property
+    def ci(self) -> str:
+        return f"{self.level:.0%} CI"
+
+
+# -- numbers -----------------------------------------------------------------------
+
+
+def format_estimate(value: float, low: float, high: float) -> tuple[str, str, str]:
+    """An estimate and its interval, rounded alike for people.
+
+    The decimals give the interval's half-width two significant digits.
+
+    Examples
+    --------
+    >>> format_estimate(2.0134, 1.8302, 2.1966)
+    ('2.01', '1.83', '2.20')
+    >>> format_estimate(1794.34, 1544.2, 2044.5)
+    ('1,794', '1,544', '2,044')
+    """
+    half = (high - low) / 2
+    if not (math.isfinite(half) and half > 0):
+        return format_number(value, 3), format_number(low, 3), format_number(high, 3)
+    decimals = min(max(1 - math.floor(math.log10(half)), 0), 8)
+    return tuple(_fixed(x, decimals) for x in (value, low, high))  # type: ignore[return-value]
+
+
+def _fixed(x: float, decimals: int) -> str:
+    if not math.isfinite(x):
+        return "unbounded" if math.isinf(x) else "NA"
+    text = f"{x:,.{decimals}f}"
+    return text[1:] if text.startswith("-") and float(text.replace(",", "")) == 0 else text
+
+
+def with_interval(value: float, low: float, high: float, voice: Voice, unit: bool = True) -> str:
+    """``2.01 (95% CI 1.83 to 2.20)`` in the outcome's unit and scale."""
+    v, lo, hi = format_estimate(value * voice.scale, low * voice.scale, high * voice.scale)
+    suffix = f" {voice.unit}" if unit and voice.unit else ""
+    return f"{v}{suffix} ({voice.ci} {lo} to {hi})"
+
+
+def magnitude_with_interval(value: float, low: float, high: float, voice: Voice) -> str:
+    """The size of a change after a verb that gives its sign ("lowers Y by 0.48 (0.30 to 0.66)").
+
+    A negative estimate and its interval are shown as magnitudes.
+    """
+    if value < 0:
+        value, low, high = -value, -high, -low
+    return with_interval(value, low, high, voice)
+
+
+def plain(value: float, digits: int = 3) -> str:
+    """A descriptive number (a mean, a standard deviation), ``digits`` significant digits.
+
+    Examples
+    --------
+    >>> plain(1.0006), plain(15.23), plain(1234.5)
+    ('1.00', '15.2', '1,234')
+    """
+    if not math.isfinite(value) or value == 0:
+        return format_number(value)
+    return _fixed(value, max(digits - 1 - math.floor(math.log10(abs(value))), 0))
+
+
+def plain_pair(a: float, b: float, digits: int = 3) -> tuple[str, str]:
+    """Two numbers to compare, with the decimals of the larger one."""
+    largest = max(abs(a), abs(b))
+    if not math.isfinite(largest) or largest == 0:
+        return format_number(a), format_number(b)
+    decimals = max(digits - 1 - math.floor(math.log10(largest)), 0)
+    return _fixed(a, decimals), _fixed(b, decimals)
+
+
+def point_with_interval(value: float, low: float, high: float, voice: Voice) -> str:
+    """A location on a variable's scale (not an effect): ``0.14 (95% CI -0.17 to 0.48)``."""
+    v, lo, hi = format_estimate(value, low, high)
+    return f"{v} ({voice.ci} {lo} to {hi})"
+
+
+def percent(share: float) -> str:
+    return f"{share:.0%}"
+
+
+def adjusted(finding: Finding) -> str:
+    return f"Holm-adjusted p {p_phrase(finding.adjusted_p_value)}"
+
+
+# -- sentences ---------------------------------------------------------------------
+
+
+def _subject(finding: Finding, voice: Voice) -> str:
+    """Who or what acts: ``T``, ``arm email (vs control)``, ``each extra unit of dose``."""
+    if finding.arm is not None:
+        return f"{voice.treatment} = {finding.arm} (vs {voice.reference})"
+    if voice.treatment_kind == "continuous":
+        return f"each extra unit of {voice.treatment}"
+    return voice.treatment
+
+
+def _for_arm(finding: Finding, voice: Voice) -> str:
+    return (
+        f"For {voice.treatment} = {finding.arm} (vs {voice.reference}), t" if finding.arm else "T"
+    )
+
+
+def average_sentence(finding: Finding, voice: Voice) -> str:
+    verb = {"positive": "raises", "negative": "lowers"}.get(finding.direction, "changes")
+    amount = magnitude_with_interval(finding.estimate, *finding.interval, voice)
+    if finding.direction == "unclear":
+        amount = with_interval(finding.estimate, *finding.interval, voice)
+        verdict = "no clear evidence of an average effect either way"
+    else:
+        verdict = f"{EVIDENCE_PHRASES[finding.evidence]} of a {finding.direction} effect"
+    return (
+        f"On average, {_subject(finding, voice)} {verb} {voice.outcome} by {amount}: "
+        f"{verdict} (p {p_phrase(finding.p_value)})."
+    )
+
+
+def heterogeneity_sentence(finding: Finding, voice: Voice) -> str:
+    if finding.direction == "assumed constant":
+        return (
+            "The formula has no effect modifiers, so the effect is assumed to be the same "
+            "for everyone."
+        )
+    terms = int(finding.quantity("terms").value)
+    noun = "term" if terms == 1 else "terms"
+    return (
+        f"There is {EVIDENCE_PHRASES[finding.evidence]} that the effect differs between people "
+        f"(joint Wald test of {terms} modifier {noun}, p {p_phrase(finding.p_value)})."
+    )
+
+
+def modifier_sentence(finding: Finding, voice: Voice) -> str:
+    lead = _for_arm(finding, voice)
+    name = finding.variable
+    if any(q.name.startswith("level:") for q in finding.quantities):
+        return _category_sentence(finding, voice, lead)
+    per_unit, per_sd = finding.quantity("per_unit"), finding.quantity("per_sd")
+    sd = plain(finding.quantity("sd").value)
+    if finding.evidence == "none":
+        v, lo, hi = format_estimate(*(x * voice.scale for x in (per_sd.value, *per_sd.interval)))
+        unit = f" {voice.unit}" if voice.unit else ""
+        return (
+            f"{lead}here is no clear evidence that {name} changes the effect ({adjusted(finding)}; "
+            f"change per standard deviation of {name} {v}{unit}, {voice.ci} {lo} to {hi})."
+        )
+    evidence = f"{EVIDENCE_PHRASES[finding.evidence]}, {adjusted(finding)}"
+    if finding.direction == "varies":
+        return (
+            f"{lead}he effect varies with {name}, not steadily in one direction ({evidence}); on "
+            f"average it changes by {_per(per_unit, f'per unit of {name}', voice)}."
+        )
+    return (
+        f"{lead}he effect {finding.direction} with {name} ({evidence}): by "
+        f"{_per(per_unit, 'per unit', voice, signed=False)}, or "
+        f"{_per(per_sd, 'per standard deviation', voice, signed=False, note=f'SD {sd}')}."
+    )
+
+
+def _per(q, what: str, voice: Voice, signed: bool = True, note: str = "") -> str:  # type: ignore[no-untyped-def]
+    """``3.08 per unit (95% CI 2.90 to 3.27)``."""
+    v, lo, hi = format_estimate(q.value * voice.scale, q.low * voice.scale, q.high * voice.scale)
+    if not signed:
+        v = v.lstrip("-")
+    unit = f" {voice.unit}" if voice.unit else ""
+    prefix = f"{note}; " if note else ""
+    return f"{v}{unit} {what} ({prefix}{voice.ci} {lo} to {hi})"
+
+
+def _category_sentence(finding: Finding, voice: Voice, lead: str) -> str:
+    name = finding.variable
+    if finding.evidence == "none":
+        return (
+            f"{lead}here is no clear evidence that {name} changes the effect ({adjusted(finding)})."
+        )
+    reference = next(
+        q.name.split(":", 1)[1] for q in finding.quantities if q.name.startswith("reference:")
+    )
+    levels = [q for q in finding.quantities if q.name.startswith("level:")]
+    if len(levels) > LISTED_LEVELS:
+        # The clearest differences (largest estimate relative to its interval) first.
+        levels = sorted(levels, key=lambda q: -abs(q.value) / max(q.high - q.low, 1e-300))
+    parts = [
+        f"{with_interval(q.value, q.low, q.high, voice)} for {q.name.split(':', 1)[1]}"
+        for q in levels[:LISTED_LEVELS]
+    ]
+    if len(levels) > LISTED_LEVELS:
+        parts.append(f"{len(levels) - LISTED_LEVELS} other levels")
+    return (
+        f"{lead}he effect differs by {name} ({EVIDENCE_PHRASES[finding.evidence]}, "
+        f"{adjusted(finding)}): compared with {name} = {reference}, it differs by {_join(parts)}."
+    )
+
+
+LISTED_LEVELS = 4  # a sentence names at most this many levels of a category
+
+
+def shape_sentence(finding: Finding, voice: Voice) -> str:
+    lead = f"For {voice.treatment} = {finding.arm}, along" if finding.arm else "Along"
+    name = finding.variable
+    start, end = finding.quantity("start"), finding.quantity("end")
+    x0, x1 = plain(finding.quantity("range_low").value), plain(finding.quantity("range_high").value)
+    at_start = f"{with_interval(start.value, *start.interval, voice)} at {x0}"
+    at_end = f"{with_interval(end.value, *end.interval, voice)} at {x1}"
+    if finding.direction in ("peaks", "dips"):
+        where = finding.quantity("location")
+        top = finding.quantity("effect_at_location")
+        w, wlo, whi = (plain(x) for x in (where.value, where.low, where.high))
+        return (
+            f"{lead} {name} the effect {finding.direction} near {w} ({voice.level:.0%} interval "
+            f"{wlo} to {whi}, by simulation), at {with_interval(top.value, *top.interval, voice)}, "
+            f"against {at_start} and {at_end}."
+        )
+    if finding.direction == "varies":
+        return (
+            f"{lead} {name} the effect moves up and down without a clear overall direction "
+            f"between {x0} and {x1} (from {at_start} to {at_end})."
+        )
+    return f"{lead} {name} the effect {finding.direction} from {at_start} to {at_end}."
+
+
+def masked_sentence(finding: Finding, voice: Voice) -> str:
+    bottom, top = finding.quantity("bottom_fifth"), finding.quantity("top_fifth")
+    arm = f" of {voice.treatment} = {finding.arm}" if finding.arm else ""
+    return (
+        f"The average effect{arm} is close to zero, but this masks real differences: the fifth "
+        f"of people with the largest estimated effects have an effect of "
+        f"{with_interval(top.value, *top.interval, voice)}, the fifth with the smallest "
+        f"{with_interval(bottom.value, *bottom.interval, voice)}."
+    )
+
+
+def sign_change_sentence(finding: Finding, voice: Voice) -> str:
+    name = finding.variable
+    arm = f" of {voice.treatment} = {finding.arm}" if finding.arm else ""
+    if finding.direction == "by level":
+        positive = [q for q in finding.quantities if q.low > 0]
+        negative = [q for q in finding.quantities if q.high < 0]
+
+        def listed(qs: Sequence) -> str:
+            return _join(
+                [
+                    f"{name} = {q.name.split(':', 1)[1]}, at "
+                    f"{with_interval(q.value, q.low, q.high, voice)}"
+                    for q in qs
+                ]
+            )
+
+        return (
+            f"The effect{arm} changes sign with {name}: it is positive for {listed(positive)}, "
+            f"but negative for {listed(negative)}."
+        )
+    crossings = [q for q in finding.quantities if q.name.startswith("crossing")]
+    method = "Fieller's method"
+    described = [
+        point_with_interval(q.value, q.low, q.high, voice)
+        if math.isfinite(q.low) and math.isfinite(q.high)
+        else f"{plain(q.value)} (its {method} interval is unbounded)"
+        for q in crossings
+    ]
+    at = [format_estimate(q.value, q.low, q.high)[0] for q in crossings]
+    if finding.direction in ("negative_to_positive", "positive_to_negative"):
+        above, below = ("positive", "negative")
+        if finding.direction == "positive_to_negative":
+            above, below = below, above
+        share = percent(finding.quantity("share_above").value)
+        return (
+            f"The effect{arm} is {above} where {name} is above {described[0]} and {below} below "
+            f"(crossing point by {method}); {share} of people have {name} above {at[0]}."
+        )
+    if finding.direction in ("positive_between", "negative_between"):
+        inside, outside = ("positive", "negative")
+        if finding.direction == "negative_between":
+            inside, outside = outside, inside
+        share = percent(finding.quantity("share_between").value)
+        return (
+            f"The effect{arm} is {inside} where {name} is between {described[0]} and "
+            f"{described[1]}, and {outside} outside (crossing points by {method}); {share} of "
+            f"people are in between."
+        )
+    return (
+        f"The effect{arm} changes sign {len(crossings)} times along {name}, near "
+        f"{_join(described)} (crossing points by {method})."
+    )
+
+
+def benefit_sentence(finding: Finding, voice: Voice) -> str:
+    """Who the effect is largest for, in neutral words (a larger effect need not be better)."""
+    top, average = finding.quantity("top_fifth"), finding.quantity("average")
+    traits = []
+    for q in finding.quantities:
+        if q.name.startswith("mean_top:"):
+            name = q.name.split(":", 1)[1]
+            overall = finding.quantity(f"mean_all:{name}").value
+            word = "higher" if q.value > overall else "lower"
+            top_text, all_text = plain_pair(q.value, overall)
+            traits.append(f"{word} {name} (mean {top_text} vs {all_text} overall)")
+        elif q.name.startswith("share_top:"):
+            key = q.name.split(":", 1)[1]
+            overall = finding.quantity(f"share_all:{key}").value
+            level = key.replace("=", " = ", 1)
+            traits.append(f"{level} ({percent(q.value)} of them vs {percent(overall)} overall)")
+    subject = f"The effect of {voice.treatment} = {finding.arm}" if finding.arm else "The effect"
+    numbers = (
+        f"the fifth of people with the largest estimated effects average "
+        f"{with_interval(top.value, *top.interval, voice)}, against "
+        f"{with_interval(average.value, *average.interval, voice)} for everyone"
+    )
+    if not traits:
+        return f"{subject} is largest for some: {numbers}."
+    return f"{subject} is largest for people with {_join(traits)}: {numbers}."
+
+
+SENTENCES: dict[str, Callable[[Finding, Voice], str]] = {
+    "average": average_sentence,
+    "heterogeneity": heterogeneity_sentence,
+    "modifier": modifier_sentence,
+    "shape": shape_sentence,
+    "masked": masked_sentence,
+    "sign_change": sign_change_sentence,
+    "benefit": benefit_sentence,
+}
+
+
+def sentence(finding: Finding, voice: Voice) -> str:
+    """The sentence for one finding."""
+    return SENTENCES[finding.kind](finding, voice)
+
+
+# -- the paragraph -------------------------------------------------------------------
+
+
+def paragraph_sentences(findings: Sequence[Finding], voice: Voice) -> list[str]:
+    """The sentences of the short paragraph the findings make.
+
+    Variables without clear evidence share one sentence; everything else
+    keeps its own, in the findings' order.
+    """
+    parts: list[str] = []
+    unclear = [f for f in findings if f.kind == "modifier" and f.evidence == "none"]
+    for finding in findings:
+        if finding in unclear:
+            if finding is unclear[0]:
+                parts.append(
+                    _unclear_sentence(unclear, voice) if len(unclear) > 1 else finding.sentence
+                )
+            continue
+        parts.append(finding.sentence)
+    if voice.projected and any(f.kind == "modifier" for f in findings):
+        parts.append(
+            "Changes along variables describe the best linear projection of the estimated "
+            "per-person effects."
+        )
+    return parts
+
+
+def _unclear_sentence(findings: Sequence[Finding], voice: Voice) -> str:
+    by_arm: dict[str | None, list[Finding]] = {}
+    for f in findings:
+        by_arm.setdefault(f.arm, []).append(f)
+    sentences = []
+    for arm, group in by_arm.items():
+        if len(group) == 1:
+            sentences.append(group[0].sentence)
+            continue
+        names = _join([str(f.variable) for f in group], "or")
+        ps = _join([format_p_value(f.adjusted_p_value) for f in group])
+        lead = f"For {voice.treatment} = {arm} (vs {voice.reference}), t" if arm else "T"
+        sentences.append(
+            f"{lead}here is no clear evidence that {names} changes the effect "
+            f"(Holm-adjusted p-values {ps})."
+        )
+    return " ".join(sentences)
+
+
+def _join(items: Sequence[str], conjunction: str = "and") -> str:
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {conjunction} {items[-1]}"

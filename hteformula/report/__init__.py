@@ -1,0 +1,69 @@
+"""Reports of a fit in text, Markdown or HTML: design, average effect, table, insights, figures.
+
+>>> import hteformula as hf
+>>> df = hf.datasets.engagement_trial(n=500, seed=0)
+>>> text = hf.ols("Y ~ T * (age + engagement)", df).report()
+>>> text.splitlines()[0]
+'Heterogeneous treatment effect report: interacted OLS'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hteformula.errors import HTEError
+from hteformula.report.content import ReportContent, build_content, check_level, format_for
+from hteformula.report.figures import Figure, figures_unavailable
+from hteformula.report.render import RENDERERS
+
+if TYPE_CHECKING:
+    from hteformula.results import HTEResult
+
+
+def render_report(
+    result: HTEResult,
+    path: str | Path | None = None,
+    format: str | None = None,
+    level: float = 0.95,
+    unit: str | None = None,
+) -> str | Path:
+    """Render ``result`` as a report; write it to ``path`` when given.
+
+    Parameters
+    ----------
+    result : HTEResult
+    path : str or Path, optional
+        Where to write the report. Omitted: the report is returned as a string.
+    format : {"text", "markdown", "html"}, optional
+        Default: from the file extension (``.html``/``.htm``, ``.md``), else text.
+    level : float
+        Confidence level of every interval.
+    unit : str, optional
+        Unit of the outcome, for the insights.
+
+    Returns
+    -------
+    str or Path
+        The report, or the path it was written to.
+    """
+    check_level(level)
+    chosen = format_for(path, format)
+    if chosen not in RENDERERS:
+        raise HTEError(
+            f"format={chosen!r} is not a report format; use one of {', '.join(RENDERERS)}."
+        )
+    target = Path(path) if path is not None else None
+    wants_figures = chosen == "html" or (chosen == "markdown" and target is not None)
+    content = build_content(result, level, unit, figures=wants_figures)
+    text = RENDERERS[chosen](content, target)
+    if target is None:
+        return text
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise HTEError(f"cannot write the report to {str(target)!r}: {error.strerror}.") from None
+    return target
+
+
+__all__ = ["Figure", "ReportContent", "build_content", "figures_unavailable", "render_report"]

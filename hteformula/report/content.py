@@ -1,0 +1,251 @@
+"""What a report says, gathered once from a result's public API and rendered by each format.
+
+Renderers (text, Markdown, HTML) only lay out a :class:`ReportContent`; they
+never compute statistics, so the three formats always say the same thing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from hteformula.errors import HTEError
+from hteformula.inference import Estimate, WaldTest
+from hteformula.insights import Insights, insights_of
+from hteformula.report.figures import Figure, figures_unavailable, render_figures
+from hteformula.summary import format_number
+
+if TYPE_CHECKING:
+    from hteformula.results import HTEResult
+
+PLOTS_EXTRA = "pip install hteformula[plots]"
+
+
+@dataclass(frozen=True, eq=False)
+class ReportContent:
+    """Everything a report shows.
+
+    Attributes
+    ----------
+    title : str
+    facts : tuple of (str, str)
+        Data and design: formula, method, treatment, outcome, rows, treated share, ...
+    averages : tuple of (str, Estimate)
+        The average effect per contrast.
+    heterogeneity : WaldTest or None
+        None when the formula has no modifiers.
+    table : DataFrame
+        ``result.tidy(level)``.
+    insights : Insights
+    diagnostics : tuple of (str, str)
+        The backend's diagnostics (``fit.diagnostics``), formatted.
+    notes : tuple of str
+        The backend's notes (``fit.notes``).
+    level : float
+    figures : tuple of Figure
+        Empty when figures were not asked for or cannot be drawn.
+    figures_note : str
+        Why there are no figures, when there are none.
+    """
+
+    title: str
+    facts: tuple[tuple[str, str], ...]
+    averages: tuple[tuple[str, Estimate], ...]
+    heterogeneity: WaldTest | None
+    table: pd.DataFrame
+    insights: Insights
+    diagnostics: tuple[tuple[str, str], ...]
+    notes: tuple[str, ...]
+    level: float
+    figures: tuple[Figure, ...] = ()
+    figures_note: str = ""
+
+
+def build_content(
+    result: HTEResult, level: float = 0.95, unit: str | None = None, figures: bool = True
+) -> ReportContent:
+    """Gather a report's content from ``result``.
+
+    Parameters
+    ----------
+    result : HTEResult
+    level : float
+        Confidence level of every interval.
+    unit : str, optional
+        Unit of the outcome, for the insights.
+    figures : bool
+        Draw the figures (needs matplotlib; without it ``figures_note`` says so).
+    """
+    summary = result.summary(level)
+    insights = insights_of(result, level, unit)
+    drawn: tuple[Figure, ...] = ()
+    note = ""
+    if figures:
+        missing = figures_unavailable()
+        if missing:
+            note = f"Figures need matplotlib ({missing}): {PLOTS_EXTRA}."
+        else:
+            drawn = render_figures(result, level)
+    return ReportContent(
+        title=f"Heterogeneous treatment effect report: {result.method_label}",
+        facts=design_facts(result, summary.facts),
+        averages=summary.average,
+        heterogeneity=summary.heterogeneity,
+        table=summary.table,
+        insights=insights,
+        diagnostics=format_diagnostics(result.fit.diagnostics),
+        notes=tuple(result.fit.notes),
+        level=level,
+        figures=drawn,
+        figures_note=note,
+    )
+
+
+def design_facts(
+    result: HTEResult, summary_facts: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    """The summary's facts plus the method, the outcome and how many were treated."""
+    facts = dict(summary_facts)
+    outcome = result.spec.formula.outcome
+    if result.design.outcome_is_binary:
+        outcome += " (0/1: effects are changes in probability)"
+    ordered = [
+        ("Formula", facts.pop("Formula")),
+        ("Method", result.method_label),
+        ("Outcome", outcome),
+        ("Treatment", facts.pop("Treatment")),
+        ("Treated", treated_share(result)),
+    ]
+    ordered += list(facts.items())
+    if result.design.cluster_name:
+        ordered.append(("Clusters", result.design.cluster_name))
+    shown = {k: v for k, v in result.options.items() if k not in ("weights", "cluster")}
+    if shown:
+        ordered.append(("Options", ", ".join(f"{k}={_option(v)}" for k, v in shown.items())))
+    return tuple(ordered)
+
+
+def treated_share(result: HTEResult) -> str:
+    """How the treatment is spread over the rows, in words.
+
+    Examples
+    --------
+    >>> import hteformula as hf
+    >>> df = hf.datasets.engagement_trial(n=400, seed=0)
+    >>> treated_share(hf.ols("Y ~ T * age", df))
+    '51.0% (204 of 400)'
+    """
+    info = result.spec.treatment
+    values = result.design.treatment
+    n = values.shape[0]
+    if info.kind == "continuous":
+        column = values[:, 0]
+        return (
+            f"mean {format_number(float(column.mean()), 3)}, SD "
+            f"{format_number(float(column.std(ddof=1)), 3)}, range "
+            f"{format_number(float(column.min()), 3)} to {format_number(float(column.max()), 3)}"
+        )
+    counts = values.sum(axis=0)
+    if info.kind == "binary":
+        k = round(float(counts[0]))
+        return f"{k / n:.1%} ({k:,} of {n:,})"
+    reference = n - round(float(counts.sum()))
+    arms = [(str(info.reference), reference)] + [
+        (str(arm), round(float(c))) for arm, c in zip(info.arms, counts, strict=True)
+    ]
+    return ", ".join(f"{arm} {k / n:.1%} ({k:,})" for arm, k in arms)
+
+
+def format_diagnostics(diagnostics: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """A backend's diagnostics as (label, text) rows, whatever their types.
+
+    Nested mappings are flattened (``"e: auc"``), numbers formatted for people,
+    short arrays listed, long ones summarised by their range.
+
+    Examples
+    --------
+    >>> format_diagnostics({"r_squared": 0.71234, "overlap": {"share_outside": 0.0}})
+    (('R squared', '0.7123'), ('overlap: share outside', '0'))
+    """
+    rows: list[tuple[str, str]] = []
+    for key, value in diagnostics.items():
+        label = _label(str(key))
+        if isinstance(value, Mapping):
+            rows += [(f"{label}: {sub}", text) for sub, text in format_diagnostics(value)]
+        else:
+            text = _value(value)
+            if text is None:  # an object a table cannot show: say where it is
+                text = f"{type(value).__name__} (in result.fit.diagnostics[{key!r}])"
+            rows.append((label, text))
+    return tuple(rows)
+
+
+LABELS = {"r_squared": "R squared", "df_resid": "residual degrees of freedom"}
+
+
+def _label(key: str) -> str:
+    return LABELS.get(key, key.replace("_", " "))
+
+
+def _value(value: object) -> str | None:
+    """A diagnostic as text, or None when it is not a number, text or array of numbers."""
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    if isinstance(value, float | np.floating):
+        return format_number(float(value))
+    if isinstance(value, str):
+        return value if len(value) <= 200 else value[:197] + "..."
+    array = _numeric_array(value)
+    if array is not None:
+        flat = array.ravel().astype(float)
+        if flat.size <= 6:
+            return ", ".join(format_number(x) for x in flat)
+        finite = flat[np.isfinite(flat)]
+        if finite.size == 0:
+            return f"{flat.size:,} values, none finite"
+        return (
+            f"{flat.size:,} values from {format_number(finite.min())} to "
+            f"{format_number(finite.max())} (median {format_number(float(np.median(finite)))})"
+        )
+    return None
+
+
+def _numeric_array(value: object) -> np.ndarray | None:
+    if not isinstance(value, list | tuple | np.ndarray):
+        return None
+    try:
+        array = np.asarray(value)
+    except ValueError:  # ragged, e.g. (train, test) index pairs
+        return None
+    return array if array.dtype.kind in "iufb" else None
+
+
+def _option(value: object) -> str:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return repr(value) if isinstance(value, str) else str(value)
+    return type(value).__name__
+
+
+REPORT_FORMATS = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown"}
+
+
+def format_for(path: object, format: str | None) -> str:
+    """The format asked for, or the one the file name implies (text by default)."""
+    if format is not None:
+        return format
+    if path is None:
+        return "text"
+    suffix = str(path).lower().rsplit(".", 1)[-1] if "." in str(path) else ""
+    return REPORT_FORMATS.get(f".{suffix}", "text")
+
+
+def check_level(level: float) -> None:
+    if not (isinstance(level, float | int) and 0 < level < 1 and math.isfinite(level)):
+        raise HTEError(f"level={level!r} must be a number between 0 and 1, e.g. 0.95.")

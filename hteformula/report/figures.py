@@ -1,0 +1,195 @@
+"""The report's figures as PNG images: effect distribution, effect along modifiers, coefficients.
+
+matplotlib is an optional extra (``pip install hteformula[plots]``): it is
+imported only when figures are drawn, through matplotlib's object API (no
+``pyplot`` state, so drawing is safe in servers and threads).
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hteformula.insights.findings import effect_curves
+
+if TYPE_CHECKING:
+    from hteformula.results import HTEResult
+
+SCATTER_POINTS = 2_000  # per-row effects drawn behind a curve, evenly spaced beyond this
+WIDTH, HEIGHT, DPI = 6.4, 4.0, 110
+COLORS = ("#1f6fb2", "#d1495b", "#2e933c", "#edae49", "#6a4c93", "#00798c")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One drawn figure.
+
+    Attributes
+    ----------
+    name : str
+        A file-name-safe identifier (``"effect-along-age"``).
+    title : str
+    caption : str
+        One sentence on how to read it.
+    png : bytes
+    """
+
+    name: str
+    title: str
+    caption: str
+    png: bytes
+
+
+def figures_unavailable() -> str:
+    """Why figures cannot be drawn (``""`` when they can)."""
+    try:
+        importlib.import_module("matplotlib")
+        importlib.import_module("matplotlib.figure")
+    except ImportError as error:
+        return f"not installed: {error}"
+    return ""
+
+
+def render_figures(result: HTEResult, level: float = 0.95) -> tuple[Figure, ...]:
+    """Draw every figure of a report."""
+    figures = [effect_distribution(result, level)]
+    figures += effect_along_modifiers(result, level)
+    figures.append(coefficient_plot(result, level))
+    return tuple(figures)
+
+
+def effect_distribution(result: HTEResult, level: float) -> Figure:
+    """Histogram of the per-row estimated effects, with the average effect and its interval."""
+    fig, ax = _axes()
+    effects = result.effect()
+    ate = result.ate(level)
+    averages = dict(ate.items()) if hasattr(ate, "items") else {None: ate}
+    for i, (arm, estimate) in enumerate(averages.items()):
+        values = (
+            effects["estimate"] if arm is None else effects.loc[effects["arm"] == arm, "estimate"]
+        )
+        color = COLORS[i % len(COLORS)]
+        label = "per-person estimates" if arm is None else f"{arm}"
+        ax.hist(np.asarray(values, dtype=float), bins=40, color=color, alpha=0.55, label=label)
+        ax.axvspan(estimate.conf_low, estimate.conf_high, color=color, alpha=0.15)
+        ax.axvline(estimate.estimate, color=color, linewidth=2)
+    ax.axvline(0.0, color="0.4", linestyle="--", linewidth=1)
+    ax.set_xlabel(f"Estimated effect of {result.treatment} on {result.spec.formula.outcome}")
+    ax.set_ylabel("People")
+    ax.legend(frameon=False)
+    return Figure(
+        name="effect-distribution",
+        title="Distribution of estimated effects",
+        caption=(
+            "Per-person estimated effects; the solid line is the average effect and the shaded "
+            f"band its {level:.0%} confidence interval."
+        ),
+        png=_png(fig),
+    )
+
+
+def effect_along_modifiers(result: HTEResult, level: float) -> list[Figure]:
+    """For each modifier variable, the effect along it with a pointwise band."""
+    curves = effect_curves(result, level)
+    effects = result.effect()
+    data = result.design.data
+    # Non-linear learners: the line is the best linear projection of their per-row effects.
+    line_label = "effect" if result.fit.is_linear else "best linear projection"
+    figures = []
+    for variable in dict.fromkeys(c.variable for c in curves):
+        fig, ax = _axes()
+        for i, curve in enumerate(c for c in curves if c.variable == variable):
+            color = COLORS[i % len(COLORS)]
+            label = line_label if curve.arm is None else f"{curve.arm} ({line_label})"
+            if curve.categorical:
+                positions = np.arange(len(curve.x)) + 0.12 * i
+                ax.errorbar(
+                    positions,
+                    curve.estimate,
+                    yerr=[curve.estimate - curve.low, curve.high - curve.estimate],
+                    fmt="o",
+                    color=color,
+                    capsize=4,
+                    label=label,
+                )
+                ax.set_xticks(np.arange(len(curve.x)), [str(x) for x in curve.x])
+            else:
+                rows = effects if curve.arm is None else effects[effects["arm"] == curve.arm]
+                _scatter(ax, data[variable], rows["estimate"], color)  # type: ignore[index]
+                ax.fill_between(curve.x, curve.low, curve.high, color=color, alpha=0.2)
+                ax.plot(curve.x, curve.estimate, color=color, linewidth=2, label=label)
+        ax.axhline(0.0, color="0.4", linestyle="--", linewidth=1)
+        ax.set_xlabel(variable)
+        ax.set_ylabel(f"Effect of {result.treatment}")
+        ax.legend(frameon=False)
+        figures.append(
+            Figure(
+                name=f"effect-along-{_slug(variable)}",
+                title=f"Effect along {variable}",
+                caption=(
+                    f"The estimated {line_label} as {variable} changes, averaged over the other "
+                    f"modifiers, with its {level:.0%} pointwise band; dots are per-person "
+                    "estimates."
+                ),
+                png=_png(fig),
+            )
+        )
+    return figures
+
+
+def coefficient_plot(result: HTEResult, level: float) -> Figure:
+    """Effect coefficients with their intervals."""
+    table = result.tidy(level)
+    fig, ax = _axes(height=max(HEIGHT * 0.6, 0.42 * len(table) + 1.0))
+    y = np.arange(len(table))[::-1]
+    ax.errorbar(
+        table["estimate"],
+        y,
+        xerr=[table["estimate"] - table["conf_low"], table["conf_high"] - table["estimate"]],
+        fmt="o",
+        color=COLORS[0],
+        capsize=3,
+    )
+    ax.set_yticks(y, list(table.index))
+    ax.axvline(0.0, color="0.4", linestyle="--", linewidth=1)
+    ax.set_xlabel(f"Coefficient ({level:.0%} CI)")
+    return Figure(
+        name="coefficients",
+        title="Effect coefficients",
+        caption=f"Each effect term with its {level:.0%} confidence interval.",
+        png=_png(fig),
+    )
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _axes(height: float = HEIGHT) -> tuple[Any, Any]:
+    from matplotlib.figure import Figure as MplFigure
+
+    fig = MplFigure(figsize=(WIDTH, height), dpi=DPI, layout="constrained")
+    ax = fig.add_subplot()
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig, ax
+
+
+def _png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _scatter(ax: Any, x: Any, y: Any, color: str) -> None:
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) > SCATTER_POINTS:
+        take = np.linspace(0, len(x) - 1, SCATTER_POINTS).round().astype(int)
+        x, y = x[take], y[take]
+    ax.scatter(x, y, s=6, color=color, alpha=0.18, linewidths=0)
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in name).strip("-").lower() or "variable"
