@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -314,3 +315,17 @@ def test_insights_behave_as_a_list(engagement_insights):
     with pytest.raises(KeyError, match="nothing"):
         found[0].quantity("nothing")
     assert found._repr_html_().startswith("<p")
+
+
+def test_a_decrease_is_worded_as_a_magnitude_with_its_interval():
+    df = hf.datasets.engagement_trial(n=2000, seed=0)
+    df["disengagement"] = -df["engagement"]
+    text = str(hf.ols("Y ~ T * (age + disengagement)", df).insights())
+    match = re.search(
+        r"decreases with disengagement .*?: by ([\d.]+) per unit \(95% CI ([-\d.]+) to ([-\d.]+)\)",
+        text,
+    )
+    assert match, text
+    value, low, high = (float(x) for x in match.groups())
+    assert 0 < low <= value <= high
+    assert low < 3 < high  # the true change is -3 per unit: a decrease of 3

@@ -218,10 +218,15 @@ def modifier_sentence(finding: Finding, voice: Voice) -> str:
 
 
 def _per(q, what: str, voice: Voice, signed: bool = True, note: str = "") -> str:  # type: ignore[no-untyped-def]
-    """``3.08 per unit (95% CI 2.90 to 3.27)``."""
-    v, lo, hi = format_estimate(q.value * voice.scale, q.low * voice.scale, q.high * voice.scale)
-    if not signed:
-        v = v.lstrip("-")
+    """``3.08 per unit (95% CI 2.90 to 3.27)``.
+
+    Unsigned (after "decreases ... by") a negative change and its interval are
+    both given as magnitudes, so the interval brackets the number printed.
+    """
+    value, low, high = q.value, q.low, q.high
+    if not signed and value < 0:
+        value, low, high = -value, -high, -low
+    v, lo, hi = format_estimate(value * voice.scale, low * voice.scale, high * voice.scale)
     unit = f" {voice.unit}" if voice.unit else ""
     prefix = f"{note}; " if note else ""
     return f"{v}{unit} {what} ({prefix}{voice.ci} {lo} to {hi})"
