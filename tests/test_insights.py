@@ -329,3 +329,24 @@ def test_a_decrease_is_worded_as_a_magnitude_with_its_interval():
     value, low, high = (float(x) for x in match.groups())
     assert 0 < low <= value <= high
     assert low < 3 < high  # the true change is -3 per unit: a decrease of 3
+
+
+@pytest.mark.parametrize("method", ["dml", "tlearner", "slearner", "xlearner", "drlearner"])
+def test_every_backend_finds_engagement_and_not_age(method):
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    df = hf.datasets.engagement_trial(n=3000, seed=3)
+    models = (
+        {"model_y": LinearRegression(), "model_t": LogisticRegression()}
+        if method == "dml"
+        else {"model": LinearRegression(), "propensity": 0.5}
+    )
+    if method == "slearner":  # a linear S-learner has no interactions: give it a tree model
+        models["model"] = None
+    result = hf.fit("Y ~ T * (age + engagement)", df, method=method, seed=1, folds=3, **models)
+    found = result.insights()
+    assert found.drivers == ("engagement",), str(found)
+    average = found.of_kind("average")[0]
+    assert average.interval[0] < df["true_effect"].mean() < average.interval[1]
+    assert "increases with engagement" in str(found)
+    assert result.report(format="markdown").startswith("# Heterogeneous treatment effect report")
