@@ -387,6 +387,19 @@ class HTEResult:
 
         return render_report(self, path, format, level, unit)
 
+    # -- saving -----------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save the result to ``path`` (a pickle with a version header); ``hf.load`` reads it.
+
+        Returns
+        -------
+        Path
+        """
+        from hteformula.persist import save_result
+
+        return save_result(self, path)
+
     # -- display ----------------------------------------------------------------
 
     def summary(self, level: float = 0.95):  # type: ignore[no-untyped-def]
