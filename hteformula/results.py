@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from hteformula.backends.base import EffectFit
-from hteformula.errors import HTEError
+from hteformula.errors import HTEError, TreatmentError
 from hteformula.formula.design import Design, DesignSpec
 from hteformula.inference import (
     Estimate,
@@ -387,6 +387,61 @@ class HTEResult:
 
         return render_report(self, path, format, level, unit)
 
+    # -- targeting ----------------------------------------------------------------
+
+    def target(
+        self,
+        newdata: object,
+        budget: float | None = None,
+        fraction: float | None = None,
+        cost: object = None,
+        positive_only: bool = False,
+        level: float = 0.95,
+    ) -> pd.DataFrame:
+        """The rows of ``newdata`` to treat, highest estimated effect first.
+
+        Ties keep the order of ``newdata`` (a stable sort), so the choice is
+        reproducible. For several arms each row gets the arm with its largest
+        estimated effect and rows are ranked by that effect.
+
+        Parameters
+        ----------
+        newdata : pandas or polars DataFrame
+        budget : number, optional
+            How many rows to treat; with ``cost``, the total cost to spend.
+        fraction : float in (0, 1], optional
+            Treat this share of the rows of ``newdata`` instead.
+        cost : str or array-like, optional
+            Column (or values) with each row's positive cost: rows are ranked by
+            effect per unit cost.
+        positive_only : bool
+            Only rows whose interval's lower bound is above zero (the estimate,
+            for learners without per-row intervals).
+        level : float
+            Confidence level of the intervals.
+
+        Returns
+        -------
+        DataFrame
+            The chosen rows, indexed like ``newdata``: rank, (arm,) estimate,
+            std_error, conf_low, conf_high (and cost, effect_per_cost).
+
+        Examples
+        --------
+        >>> import hteformula as hf
+        >>> df = hf.datasets.engagement_trial(n=1000, seed=0)
+        >>> res = hf.ols("Y ~ T * engagement", df)
+        >>> chosen = res.target(df, fraction=0.1)
+        >>> len(chosen), bool(chosen["estimate"].is_monotonic_decreasing)
+        (100, True)
+        """
+        from hteformula.policy.targeting import ArmEffects, choose_targets, cost_values
+
+        self._require_discrete_treatment("target")
+        effects = ArmEffects.of(self.effect(newdata, level), self.spec.contrasts)
+        costs = cost_values(newdata, cost, len(effects.index))
+        return choose_targets(effects, budget, fraction, costs, positive_only)
+
     # -- saving -----------------------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -421,6 +476,13 @@ class HTEResult:
         return self.summary()._repr_html_()
 
     # -- internals --------------------------------------------------------------
+
+    def _require_discrete_treatment(self, what: str) -> None:
+        if self.spec.treatment.kind == "continuous":
+            raise TreatmentError(
+                f"{what}() decides whom to treat, so it needs a binary or multi-arm treatment; "
+                f"{self.treatment!r} is continuous (its effects are per unit)."
+            )
 
     def _modifier_of_coefficient(self) -> list[str]:
         """The modifier column behind each effect coefficient."""
