@@ -442,6 +442,181 @@ class HTEResult:
         costs = cost_values(newdata, cost, len(effects.index))
         return choose_targets(effects, budget, fraction, costs, positive_only)
 
+    # -- policy evaluation on the fitted rows ---------------------------------------
+
+    def policy_scores(
+        self,
+        propensity: Any = None,
+        model: Any = None,
+        folds: Any = 5,
+        seed: int | None = 0,
+        n_jobs: int | None = None,
+        progress: bool | None = None,
+    ):  # type: ignore[no-untyped-def]
+        """Cross-fitted rankings and doubly robust scores of the fitted rows.
+
+        Rankings come from the same method and options refit without each
+        row's fold; scores are cross-fitted AIPW (and IPW) scores: a learner's
+        own, or from an outcome model per arm (``model``, default
+        HistGradientBoosting) and ``propensity`` (known, e.g. ``0.5`` in a
+        trial, or a classifier; default a cross-fitted HistGradientBoosting).
+        The answer is cached, so ``policy_value``, ``toc``, ``rate`` and
+        ``calibration_test`` with the same arguments share one cross-fit.
+
+        Returns
+        -------
+        PolicyScores
+        """
+        from hteformula.policy.scores import policy_scores
+
+        return policy_scores(self, propensity, model, folds, seed, n_jobs, progress)
+
+    def policy_value(
+        self,
+        fraction: float | None = None,
+        budget: int | None = None,
+        arm: str | None = None,
+        level: float = 0.95,
+        **score_options: Any,
+    ):  # type: ignore[no-untyped-def]
+        """Value of treating the top ``fraction`` by effect, against the same share at random.
+
+        Ranked by cross-fitted effects and evaluated with cross-fitted AIPW
+        scores (IPW alongside), so no row is ranked and evaluated by models
+        that saw it. Values are per person, against treating nobody.
+
+        Parameters
+        ----------
+        fraction : float in (0, 1), optional
+        budget : int, optional
+            Number of fitted rows to treat instead of a fraction.
+        arm : str, optional
+            The arm to evaluate, for a multi-arm treatment.
+        level : float
+        **score_options
+            ``propensity``, ``model``, ``folds``, ``seed``, ``n_jobs``,
+            ``progress``: see :meth:`policy_scores`.
+
+        Returns
+        -------
+        PolicyValue
+            ``.targeted``, ``.random``, ``.gain`` (AIPW) with ``.conf_int``;
+            ``.ipw`` the same from IPW scores; ``to_frame()``.
+
+        Examples
+        --------
+        >>> import hteformula as hf
+        >>> df = hf.datasets.engagement_trial(n=1000, seed=0)
+        >>> res = hf.ols("Y ~ T * (age + engagement)", df)
+        >>> from sklearn.linear_model import LinearRegression
+        >>> value = res.policy_value(fraction=0.2, propensity=0.5, model=LinearRegression())
+        >>> bool(value.gain.conf_low > 0)
+        True
+        """
+        from hteformula.policy.value import policy_value
+
+        scores = self.policy_scores(**score_options)
+        return policy_value(scores, fraction, budget, arm, level)
+
+    def toc(
+        self,
+        grid: Any = None,
+        arm: str | None = None,
+        n_boot: int = 200,
+        seed: int | None = 0,
+        level: float = 0.95,
+        **score_options: Any,
+    ) -> pd.DataFrame:
+        """The targeting operator characteristic curve, as grf.
+
+        For each fraction ``q``: the mean AIPW score among the top ``q`` by
+        cross-fitted effect, minus the mean of all, with pointwise
+        half-sample bootstrap intervals.
+
+        Parameters
+        ----------
+        grid : sequence of float in (0, 1], optional
+            Default 0.05, 0.10, ..., 1.
+        arm, level, **score_options
+            As in :meth:`policy_value`.
+        n_boot, seed : int
+            Bootstrap draws and their seed.
+
+        Returns
+        -------
+        DataFrame
+            Columns q, estimate, std_error, conf_low, conf_high.
+        """
+        return self.rate("AUTOC", arm, n_boot, seed, grid, level, **score_options).toc
+
+    def rate(
+        self,
+        target: str = "AUTOC",
+        arm: str | None = None,
+        n_boot: int = 200,
+        seed: int | None = 0,
+        grid: Any = None,
+        level: float = 0.95,
+        **score_options: Any,
+    ):  # type: ignore[no-untyped-def]
+        """Rank-weighted average treatment effect, as grf's ``rank_average_treatment_effect``.
+
+        Parameters
+        ----------
+        target : {"AUTOC", "QINI"}
+        arm, level, **score_options
+            As in :meth:`policy_value`.
+        n_boot, seed : int
+            Half-sample bootstrap draws (of clusters, with clusters) and their seed.
+        grid : sequence of float, optional
+            Fractions of the TOC curve kept with the answer.
+
+        Returns
+        -------
+        RATE
+            ``.estimate`` (an Estimate), ``.toc`` (DataFrame), ``to_frame()``.
+        """
+        from hteformula.policy.rank import DEFAULT_GRID, rank_average_effect
+
+        scores = self.policy_scores(**score_options)
+        c = scores.column(arm)
+        return rank_average_effect(
+            scores.aipw[:, c],
+            scores.cate[:, c],
+            target,
+            DEFAULT_GRID if grid is None else grid,
+            n_boot,
+            seed,
+            scores.weights,
+            scores.clusters,
+            level,
+            scores.arms[c],
+        )
+
+    def calibration_test(self, arm: str | None = None, level: float = 0.95, **score_options: Any):  # type: ignore[no-untyped-def]
+        """Calibration of the cross-fitted effects, as grf's ``test_calibration``.
+
+        Regresses the AIPW scores on the mean prediction and the differential
+        prediction; coefficients near 1 mean the average and the heterogeneity
+        are well calibrated; one-sided p-values test ``> 0``.
+
+        Returns
+        -------
+        CalibrationTest
+        """
+        from hteformula.policy.calibration import calibration_test
+
+        scores = self.policy_scores(**score_options)
+        c = scores.column(arm)
+        return calibration_test(
+            scores.aipw[:, c],
+            scores.cate[:, c],
+            scores.weights,
+            scores.clusters,
+            level,
+            scores.arms[c],
+        )
+
     # -- saving -----------------------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> Path:

@@ -1,0 +1,234 @@
+"""The value of treating the top of a ranking, against treating as many at random.
+
+With cross-fitted scores ``Gamma`` (AIPW or IPW) and a top set ``S`` holding a
+share ``q`` of the rows (chosen by cross-fitted effects), per person in the
+population:
+
+- targeted value  ``V_top  = q * mean_S(Gamma)``: the mean gain over treating
+  nobody when the top ``q`` are treated;
+- random value    ``V_rand = q * mean(Gamma)``: the same number treated at random;
+- gain            ``V_top - V_rand = q (1 - q) (mean_S(Gamma) - mean_notS(Gamma))``.
+
+Each is a linear combination of the two group means ``mean_S`` and
+``mean_notS``, estimated by regressing the scores on the two group indicators;
+the standard errors are those of that regression (HC1, CR1 with clusters).
+This is the difference-of-means approach of grf's policy evaluation: it is
+conditional on the chosen set, whose size is fixed by ``q``, so it accounts
+for the threshold being estimated the way grf does (not Imai & Li's (2023)
+PAPE variance, which also adds the ranking's sampling variation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hteformula.errors import HTEError
+from hteformula.inference import (
+    Estimate,
+    combination_std_errors,
+    covariance_estimator,
+    estimate_from,
+    least_squares,
+)
+from hteformula.policy.scores import PolicyScores
+
+QUANTITIES = ("targeted", "random", "gain")
+VALUE_COLUMNS = ["estimate", "std_error", "p_value", "conf_low", "conf_high"]
+
+
+@dataclass(frozen=True)
+class PolicyEstimates:
+    """Targeted value, random value and gain from one kind of score."""
+
+    targeted: Estimate
+    random: Estimate
+    gain: Estimate
+
+
+@dataclass(frozen=True)
+class PolicyValue:
+    """What treating the top ``fraction`` by estimated effect is worth, against random.
+
+    Values are per person in the population, relative to treating nobody, in
+    outcome units. Divide by ``fraction`` for the mean effect among the treated.
+
+    Attributes
+    ----------
+    fraction : float
+        Share of rows treated (weighted share with weights).
+    n_treated, nobs : int
+    arm : str
+        The arm evaluated against the reference.
+    aipw, ipw : PolicyEstimates
+        From doubly robust and inverse-propensity-weighted scores.
+    source : str
+        Where the scores came from.
+    """
+
+    fraction: float
+    n_treated: int
+    nobs: int
+    arm: str
+    aipw: PolicyEstimates
+    ipw: PolicyEstimates
+    source: str
+
+    @property
+    def targeted(self) -> Estimate:
+        """AIPW value of treating the top fraction."""
+        return self.aipw.targeted
+
+    @property
+    def random(self) -> Estimate:
+        """AIPW value of treating the same fraction at random."""
+        return self.aipw.random
+
+    @property
+    def gain(self) -> Estimate:
+        """AIPW gain of targeting over random assignment."""
+        return self.aipw.gain
+
+    def to_frame(self) -> pd.DataFrame:
+        """Rows (scores, quantity) x columns estimate, std_error, p_value, conf_low, conf_high."""
+        rows = {
+            (kind, name): [getattr(getattr(getattr(self, kind), name), c) for c in VALUE_COLUMNS]
+            for kind in ("aipw", "ipw")
+            for name in QUANTITIES
+        }
+        frame = pd.DataFrame.from_dict(rows, orient="index", columns=VALUE_COLUMNS)
+        frame.index = pd.MultiIndex.from_tuples(frame.index, names=["scores", "quantity"])
+        return frame
+
+    def _lines(self) -> list[tuple[str, str, str]]:
+        level = f"{self.aipw.gain.level:.0%} CI"
+        out = [("", "AIPW", "IPW")]
+        labels = {
+            "targeted": f"treat top {self.fraction:.0%}",
+            "random": f"treat {self.fraction:.0%} at random",
+            "gain": "gain of targeting",
+        }
+        for name in QUANTITIES:
+            cells = [_cell(getattr(getattr(self, kind), name), level) for kind in ("aipw", "ipw")]
+            out.append((labels[name], *cells))
+        return out
+
+    def __str__(self) -> str:
+        head = (
+            f"Policy value: treat the top {self.fraction:.1%} ({self.n_treated:,} of "
+            f"{self.nobs:,}) by cross-fitted effect of {self.arm!r}; per person, vs treating nobody"
+        )
+        lines = self._lines()
+        widths = [max(len(row[i]) for row in lines) for i in range(3)]
+        table = [
+            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in lines
+        ]
+        return "\n".join([head, *table, f"Scores: {self.source}."])
+
+    def _repr_html_(self) -> str:
+        lines = self._lines()
+        header = "".join(f"<th>{c}</th>" for c in lines[0])
+        body = "".join(
+            "<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in lines[1:]
+        )
+        return (
+            f"<p>Policy value: treat the top {self.fraction:.1%} ({self.n_treated:,} of "
+            f"{self.nobs:,}), arm {self.arm!r}</p><table><thead><tr>{header}</tr></thead>"
+            f"<tbody>{body}</tbody></table><p>Scores: {self.source}.</p>"
+        )
+
+
+def _cell(e: Estimate, level: str) -> str:
+    return f"{e.estimate:.4g} ({level} {e.conf_low:.4g} to {e.conf_high:.4g})"
+
+
+def top_set(cate: np.ndarray, n_treated: int) -> np.ndarray:
+    """Boolean mask of the ``n_treated`` largest effects; ties keep row order (stable).
+
+    Examples
+    --------
+    >>> top_set(np.array([1.0, 3.0, 3.0, 2.0]), 2)
+    array([False,  True,  True, False])
+    """
+    chosen = np.zeros(len(cate), dtype=bool)
+    chosen[np.argsort(-cate, kind="stable")[:n_treated]] = True
+    return chosen
+
+
+def n_treated_of(n: int, fraction: float | None, budget: int | None) -> int:
+    """Rows to treat from a fraction (rounded down) or a budget of rows; checked."""
+    if (fraction is None) == (budget is None):
+        raise HTEError("give fraction= (e.g. 0.2) or budget= (a number of rows), one of them.")
+    if fraction is not None:
+        if not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
+            raise HTEError(f"fraction={fraction!r} must be a number strictly between 0 and 1.")
+        k = int(np.floor(fraction * n + 1e-9))
+    else:
+        if not (isinstance(budget, (int, np.integer)) or float(budget).is_integer()):  # type: ignore[arg-type]
+            raise HTEError(f"budget={budget!r} must be a whole number of rows.")
+        k = int(budget)  # type: ignore[arg-type]
+    if not 0 < k < n:
+        raise HTEError(
+            f"the policy would treat {k} of the {n} fitted rows; targeting needs at least one row "
+            "treated and one not: choose a fraction or budget in between."
+        )
+    return k
+
+
+def policy_value(
+    scores: PolicyScores,
+    fraction: float | None = None,
+    budget: int | None = None,
+    arm: str | None = None,
+    level: float = 0.95,
+) -> PolicyValue:
+    """Value of treating the top ``fraction`` (or ``budget`` rows) against random, AIPW and IPW.
+
+    Parameters
+    ----------
+    scores : PolicyScores
+    fraction : float in (0, 1), optional
+    budget : int, optional
+        Number of fitted rows to treat.
+    arm : str, optional
+        The arm to evaluate (required with several arms).
+    level : float
+
+    Returns
+    -------
+    PolicyValue
+    """
+    c = scores.column(arm)
+    n = len(scores.cate)
+    k = n_treated_of(n, fraction, budget)
+    chosen = top_set(scores.cate[:, c], k)
+    w = np.ones(n) if scores.weights is None else scores.weights
+    q = float(w[chosen].sum() / w.sum())
+    groups = np.column_stack([chosen, ~chosen]).astype(float)
+    A = np.array([[q, 0.0], [q * q, q * (1 - q)], [q * (1 - q), -q * (1 - q)]])
+    estimator = covariance_estimator("HC1", scores.clusters)
+    per_kind = {}
+    for kind in ("aipw", "ipw"):
+        coef, regression = least_squares(
+            groups, getattr(scores, kind)[:, c], ["top", "rest"], scores.weights
+        )
+        vcov = estimator(regression)
+        se = combination_std_errors(A, vcov)
+        df = estimator.df(regression)
+        per_kind[kind] = PolicyEstimates(
+            *(
+                estimate_from(value, s, df, level, f"{name} ({kind.upper()})")
+                for value, s, name in zip(A @ coef, se, QUANTITIES, strict=True)
+            )
+        )
+    return PolicyValue(
+        fraction=q,
+        n_treated=k,
+        nobs=n,
+        arm=scores.arms[c],
+        aipw=per_kind["aipw"],
+        ipw=per_kind["ipw"],
+        source=scores.source,
+    )
