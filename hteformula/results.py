@@ -530,7 +530,8 @@ class HTEResult:
         """The targeting operator characteristic curve, as grf.
 
         For each fraction ``q``: the mean AIPW score among the top ``q`` by
-        cross-fitted effect, minus the mean of all, with pointwise
+        cross-fitted effect (ranked within each cross-fitting fold, see
+        ``PolicyScores.priority``), minus the mean of all, with pointwise
         half-sample bootstrap intervals.
 
         Parameters
@@ -540,7 +541,7 @@ class HTEResult:
         arm, level, **score_options
             As in :meth:`policy_value`.
         n_boot, seed : int
-            Bootstrap draws and their seed.
+            Bootstrap draws; the seed also seeds the cross-fitting.
 
         Returns
         -------
@@ -567,7 +568,8 @@ class HTEResult:
         arm, level, **score_options
             As in :meth:`policy_value`.
         n_boot, seed : int
-            Half-sample bootstrap draws (of clusters, with clusters) and their seed.
+            Half-sample bootstrap draws (of clusters, with clusters); the seed
+            also seeds the cross-fitting of :meth:`policy_scores`.
         grid : sequence of float, optional
             Fractions of the TOC curve kept with the answer.
 
@@ -578,11 +580,11 @@ class HTEResult:
         """
         from hteformula.policy.rank import DEFAULT_GRID, rank_average_effect
 
-        scores = self.policy_scores(**score_options)
+        scores = self.policy_scores(seed=seed, **score_options)
         c = scores.column(arm)
         return rank_average_effect(
             scores.aipw[:, c],
-            scores.cate[:, c],
+            scores.priority(c),
             target,
             DEFAULT_GRID if grid is None else grid,
             n_boot,

@@ -114,7 +114,7 @@ def ols_scores():
 def test_result_methods_use_cross_fitted_rankings_and_aipw_scores(ols_scores):
     res, options, scores = ols_scores
     rate = res.rate("AUTOC", n_boot=40, **options)
-    autoc, _, toc, _, _ = hand_rate(list(scores.aipw[:, 0]), list(scores.cate[:, 0]))
+    autoc, _, toc, _, _ = hand_rate(list(scores.aipw[:, 0]), list(scores.priority(0)))
     assert rate.estimate.estimate == pytest.approx(autoc, rel=1e-10)
     assert rate.estimate.conf_low > 0  # the effect truly varies (2 + 3 engagement)
     curve = res.toc(grid=[0.2, 1.0], n_boot=40, **options)

@@ -65,7 +65,12 @@ def test_values_and_errors_equal_statsmodels_on_group_indicators(trial):
     value = res.policy_value(fraction=0.3, **options)
     scores = res.policy_scores(**options)
     n = len(trial)
-    chosen = top_set(scores.cate[:, 0], int(0.3 * n))
+    chosen = top_set(scores.cate[:, 0], scores.folds, int(0.3 * n))
+    assert np.array_equal(chosen, value.treated)
+    for _, test in scores.folds:  # the same share of every fold, its largest effects
+        assert abs(chosen[test].mean() - 0.3) < 1 / len(test) + 1e-12
+        inside, outside = scores.cate[test][chosen[test]], scores.cate[test][~chosen[test]]
+        assert inside.min() >= outside.max()
     assert chosen.sum() == value.n_treated == 180
     q = 0.3
     A = np.array([[q, 0], [q * q, q * (1 - q)], [q * (1 - q), -q * (1 - q)]])

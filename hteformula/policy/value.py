@@ -1,13 +1,19 @@
 """The value of treating the top of a ranking, against treating as many at random.
 
 With cross-fitted scores ``Gamma`` (AIPW or IPW) and a top set ``S`` holding a
-share ``q`` of the rows (chosen by cross-fitted effects), per person in the
-population:
+share ``q`` of the rows, per person in the population:
 
 - targeted value  ``V_top  = q * mean_S(Gamma)``: the mean gain over treating
   nobody when the top ``q`` are treated;
 - random value    ``V_rand = q * mean(Gamma)``: the same number treated at random;
 - gain            ``V_top - V_rand = q (1 - q) (mean_S(Gamma) - mean_notS(Gamma))``.
+
+``S`` takes the top share ``q`` *within each cross-fitting fold*, by the
+effects of the model refit without that fold: which rows of a fold are chosen
+then depends on no outcome of that fold. (One pooled ranking across folds would
+compare models with one another, and a model predicts high effects when the
+other folds' outcomes, and so not its own fold's, were high: a bias against
+targeting, seen as under-coverage of zero when the effect is constant.)
 
 Each is a linear combination of the two group means ``mean_S`` and
 ``mean_notS``, estimated by regressing the scores on the two group indicators;
@@ -48,7 +54,7 @@ class PolicyEstimates:
     gain: Estimate
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PolicyValue:
     """What treating the top ``fraction`` by estimated effect is worth, against random.
 
@@ -66,6 +72,8 @@ class PolicyValue:
         From doubly robust and inverse-propensity-weighted scores.
     source : str
         Where the scores came from.
+    treated : ndarray of bool, shape (nobs,)
+        The fitted rows the evaluated policy treats.
     """
 
     fraction: float
@@ -75,6 +83,7 @@ class PolicyValue:
     aipw: PolicyEstimates
     ipw: PolicyEstimates
     source: str
+    treated: np.ndarray
 
     @property
     def targeted(self) -> Estimate:
@@ -144,16 +153,32 @@ def _cell(e: Estimate, level: str) -> str:
     return f"{e.estimate:.4g} ({level} {e.conf_low:.4g} to {e.conf_high:.4g})"
 
 
-def top_set(cate: np.ndarray, n_treated: int) -> np.ndarray:
-    """Boolean mask of the ``n_treated`` largest effects; ties keep row order (stable).
+def top_set(cate: np.ndarray, folds: list, n_treated: int) -> np.ndarray:
+    """The ``n_treated`` rows to treat: the same share of every fold, its largest effects.
+
+    Fold ``k`` of ``n_k`` rows gets ``n_treated * n_k / n`` rows rounded down,
+    and the rows left over go to the folds with the largest remainders; within
+    a fold, ties keep row order (a stable sort).
+
+    Returns
+    -------
+    ndarray of bool, shape (n,)
 
     Examples
     --------
-    >>> top_set(np.array([1.0, 3.0, 3.0, 2.0]), 2)
-    array([False,  True,  True, False])
+    >>> folds = [(np.array([2, 3]), np.array([0, 1])), (np.array([0, 1]), np.array([2, 3]))]
+    >>> top_set(np.array([1.0, 3.0, 9.0, 8.0]), folds, 2).tolist()
+    [False, True, True, False]
     """
-    chosen = np.zeros(len(cate), dtype=bool)
-    chosen[np.argsort(-cate, kind="stable")[:n_treated]] = True
+    n = len(cate)
+    sizes = np.array([len(test) for _, test in folds])
+    exact = n_treated * sizes / n
+    quota = np.floor(exact + 1e-9).astype(int)
+    leftover = n_treated - quota.sum()
+    quota[np.argsort(-(exact - quota), kind="stable")[:leftover]] += 1
+    chosen = np.zeros(n, dtype=bool)
+    for (_, test), k in zip(folds, quota, strict=True):
+        chosen[test[np.argsort(-cate[test], kind="stable")[:k]]] = True
     return chosen
 
 
@@ -203,7 +228,7 @@ def policy_value(
     c = scores.column(arm)
     n = len(scores.cate)
     k = n_treated_of(n, fraction, budget)
-    chosen = top_set(scores.cate[:, c], k)
+    chosen = top_set(scores.cate[:, c], scores.folds, k)
     w = np.ones(n) if scores.weights is None else scores.weights
     q = float(w[chosen].sum() / w.sum())
     groups = np.column_stack([chosen, ~chosen]).astype(float)
@@ -231,4 +256,5 @@ def policy_value(
         aipw=per_kind["aipw"],
         ipw=per_kind["ipw"],
         source=scores.source,
+        treated=chosen,
     )
