@@ -477,6 +477,7 @@ class HTEResult:
         budget: int | None = None,
         arm: str | None = None,
         level: float = 0.95,
+        variance: str = "crossfit",
         **score_options: Any,
     ):  # type: ignore[no-untyped-def]
         """Value of treating the top ``fraction`` by effect, against the same share at random.
@@ -493,6 +494,12 @@ class HTEResult:
         arm : str, optional
             The arm to evaluate, for a multi-arm treatment.
         level : float
+        variance : {"crossfit", "fixed"}
+            ``"crossfit"``: Imai & Li's (2023) cross-fitting variance, which
+            counts the correlation between folds whose rankings were learned
+            from one another's rows; ``"fixed"``: grf's difference of means
+            treating the chosen rows as fixed (narrower; under-covers when
+            the effect does not vary).
         **score_options
             ``propensity``, ``model``, ``folds``, ``seed``, ``n_jobs``,
             ``progress``: see :meth:`policy_scores`.
@@ -516,7 +523,7 @@ class HTEResult:
         from hteformula.policy.value import policy_value
 
         scores = self.policy_scores(**score_options)
-        return policy_value(scores, fraction, budget, arm, level)
+        return policy_value(scores, fraction, budget, arm, level, variance)
 
     def toc(
         self,

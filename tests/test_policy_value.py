@@ -62,7 +62,7 @@ def test_learner_reuses_its_own_scores_and_folds(trial):
 def test_values_and_errors_equal_statsmodels_on_group_indicators(trial):
     res = hf.ols(FORMULA, trial)
     options = {"propensity": 0.5, "model": LinearRegression(), "folds": 3, "seed": 2}
-    value = res.policy_value(fraction=0.3, **options)
+    value = res.policy_value(fraction=0.3, variance="fixed", **options)
     scores = res.policy_scores(**options)
     n = len(trial)
     chosen = top_set(scores.cate[:, 0], scores.folds, int(0.3 * n))
@@ -92,6 +92,29 @@ def test_values_and_errors_equal_statsmodels_on_group_indicators(trial):
     assert "gain of targeting" in str(value) and "<table>" in value._repr_html_()
 
 
+def test_crossfit_variance_follows_imai_li(trial):
+    res = hf.ols(FORMULA, trial)
+    options = {"propensity": 0.5, "model": LinearRegression(), "folds": 4, "seed": 5}
+    value = res.policy_value(fraction=0.2, **options)
+    scores = res.policy_scores(**options)
+    gamma, chosen = scores.aipw[:, 0], value.treated
+    fold_gain, fold_var = [], []
+    for _, test in scores.folds:  # one fold: statsmodels on its two group indicators
+        q = chosen[test].mean()
+        groups = np.column_stack([chosen[test], ~chosen[test]]).astype(float)
+        fit = sm.OLS(gamma[test], groups).fit(cov_type="HC1")
+        test_ = fit.t_test(np.array([[q * (1 - q), -q * (1 - q)]]))
+        fold_gain.append(float(test_.effect[0]))
+        fold_var.append(float(test_.sd.ravel()[0] ** 2))
+    k = len(fold_gain)
+    one_fold = np.mean(fold_var)  # equal folds: Imai & Li's var - (K-1)/K min(var, spread)
+    expected = one_fold - (k - 1) / k * min(one_fold, np.var(fold_gain, ddof=1))
+    assert value.gain.estimate == pytest.approx(np.mean(fold_gain), rel=1e-10)
+    assert value.gain.std_error == pytest.approx(np.sqrt(expected), rel=1e-8)
+    with pytest.raises(hf.HTEError, match="variance='exact' is not understood"):
+        res.policy_value(fraction=0.2, variance="exact", **options)
+
+
 def test_budget_is_a_number_of_rows(trial):
     res = hf.ols(FORMULA, trial)
     options = {"propensity": 0.5, "model": LinearRegression(), "folds": 3, "seed": 2}
@@ -102,13 +125,15 @@ def test_budget_is_a_number_of_rows(trial):
 
 def test_clusters_give_cluster_robust_errors(trial):
     res = hf.ols(FORMULA, trial, cluster="school")
-    value = res.policy_value(fraction=0.2, propensity=0.5, model=LinearRegression(), seed=0)
-    scores = res.policy_scores(propensity=0.5, model=LinearRegression(), seed=0)
+    options = {"propensity": 0.5, "model": LinearRegression(), "seed": 0}
+    value = res.policy_value(fraction=0.2, variance="fixed", **options)
+    scores = res.policy_scores(**options)
     for _, test in scores.folds:  # folds keep schools whole
         assert not set(trial["school"].iloc[test]) & set(
             trial["school"].drop(index=trial.index[test])
         )
     assert value.gain.df == trial["school"].nunique() - 1
+    assert np.isfinite(res.policy_value(fraction=0.2, **options).gain.std_error)
 
 
 def test_multi_arm_needs_an_arm(trial):

@@ -16,12 +16,13 @@ other folds' outcomes, and so not its own fold's, were high: a bias against
 targeting, seen as under-coverage of zero when the effect is constant.)
 
 Each is a linear combination of the two group means ``mean_S`` and
-``mean_notS``, estimated by regressing the scores on the two group indicators;
-the standard errors are those of that regression (HC1, CR1 with clusters).
-This is the difference-of-means approach of grf's policy evaluation: it is
-conditional on the chosen set, whose size is fixed by ``q``, so it accounts
-for the threshold being estimated the way grf does (not Imai & Li's (2023)
-PAPE variance, which also adds the ranking's sampling variation).
+``mean_notS``, estimated by regressing the scores on the two group indicators
+(HC1, CR1 with clusters): the difference-of-means approach of grf's policy
+evaluation, conditional on the chosen set, whose size is fixed by ``q``. By
+default this is done within each fold and the fold estimates are averaged
+with Imai & Li's (2023) cross-fitting variance, which adds the covariance
+between folds whose policies were learned from one another's rows (see
+:func:`policy_value`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import pandas as pd
 from hteformula.errors import HTEError
 from hteformula.inference import (
     Estimate,
-    combination_std_errors,
     covariance_estimator,
     estimate_from,
     least_squares,
@@ -208,6 +208,7 @@ def policy_value(
     budget: int | None = None,
     arm: str | None = None,
     level: float = 0.95,
+    variance: str = "crossfit",
 ) -> PolicyValue:
     """Value of treating the top ``fraction`` (or ``budget`` rows) against random, AIPW and IPW.
 
@@ -220,36 +221,42 @@ def policy_value(
     arm : str, optional
         The arm to evaluate (required with several arms).
     level : float
+    variance : {"crossfit", "fixed"}
+        ``"crossfit"`` (default): each fold's estimate from its own group
+        means, averaged over folds, with Imai & Li's (2023) cross-fitting
+        variance: the variance of one fold's estimate minus ``(K - 1) / K``
+        times the spread of the fold estimates (at most that variance).
+        The folds' policies are learned from one another's rows, so their
+        estimates are correlated, and this is what measures it. ``"fixed"``:
+        grf's difference of means over all rows, treating the chosen set as
+        fixed; it ignores that correlation and under-covers zero when the
+        effect is constant (see ``benchmarks/policy_coverage.py``).
 
     Returns
     -------
     PolicyValue
     """
+    if variance not in VARIANCES:
+        raise HTEError(
+            f"variance={variance!r} is not understood; use one of {', '.join(VARIANCES)}."
+        )
     c = scores.column(arm)
     n = len(scores.cate)
     k = n_treated_of(n, fraction, budget)
     chosen = top_set(scores.cate[:, c], scores.folds, k)
     w = np.ones(n) if scores.weights is None else scores.weights
-    q = float(w[chosen].sum() / w.sum())
-    groups = np.column_stack([chosen, ~chosen]).astype(float)
-    A = np.array([[q, 0.0], [q * q, q * (1 - q)], [q * (1 - q), -q * (1 - q)]])
-    estimator = covariance_estimator("HC1", scores.clusters)
     per_kind = {}
     for kind in ("aipw", "ipw"):
-        coef, regression = least_squares(
-            groups, getattr(scores, kind)[:, c], ["top", "rest"], scores.weights
-        )
-        vcov = estimator(regression)
-        se = combination_std_errors(A, vcov)
-        df = estimator.df(regression)
+        gamma = getattr(scores, kind)[:, c]
+        values, std_errors, df = VARIANCES[variance](gamma, chosen, scores)
         per_kind[kind] = PolicyEstimates(
             *(
-                estimate_from(value, s, df, level, f"{name} ({kind.upper()})")
-                for value, s, name in zip(A @ coef, se, QUANTITIES, strict=True)
+                estimate_from(value, se, df, level, f"{name} ({kind.upper()})")
+                for value, se, name in zip(values, std_errors, QUANTITIES, strict=True)
             )
         )
     return PolicyValue(
-        fraction=q,
+        fraction=float(w[chosen].sum() / w.sum()),
         n_treated=k,
         nobs=n,
         arm=scores.arms[c],
@@ -258,3 +265,64 @@ def policy_value(
         source=scores.source,
         treated=chosen,
     )
+
+
+def group_estimates(
+    gamma: np.ndarray,
+    chosen: np.ndarray,
+    weights: np.ndarray | None,
+    clusters: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Targeted value, random value and gain from the means of ``gamma`` in and out of the set.
+
+    Returns
+    -------
+    values : ndarray, shape (3,)
+    vcov : ndarray, shape (3, 3)
+        From the regression on the two group indicators (HC1; CR1 with clusters).
+    df : float
+    """
+    w = np.ones(len(gamma)) if weights is None else weights
+    q = float(w[chosen].sum() / w.sum())
+    groups = np.column_stack([chosen, ~chosen]).astype(float)
+    A = np.array([[q, 0.0], [q * q, q * (1 - q)], [q * (1 - q), -q * (1 - q)]])
+    if clusters is not None:
+        clusters = np.unique(clusters, return_inverse=True)[1]
+    estimator = covariance_estimator("HC1", clusters)
+    coef, regression = least_squares(groups, gamma, ["top", "rest"], weights)
+    return A @ coef, A @ estimator(regression) @ A.T, estimator.df(regression)
+
+
+def _fixed_policy(
+    gamma: np.ndarray, chosen: np.ndarray, scores: PolicyScores
+) -> tuple[np.ndarray, np.ndarray, float]:
+    values, vcov, df = group_estimates(gamma, chosen, scores.weights, scores.clusters)
+    return values, np.sqrt(np.diag(vcov)), df
+
+
+def _crossfit(
+    gamma: np.ndarray, chosen: np.ndarray, scores: PolicyScores
+) -> tuple[np.ndarray, np.ndarray, float]:
+    w = np.ones(len(gamma)) if scores.weights is None else scores.weights
+    estimates, variances, shares = [], [], []
+    for _, test in scores.folds:
+        values, vcov, _ = group_estimates(
+            gamma[test],
+            chosen[test],
+            None if scores.weights is None else scores.weights[test],
+            None if scores.clusters is None else scores.clusters[test],
+        )
+        estimates.append(values)
+        variances.append(np.diag(vcov))
+        shares.append(w[test].sum())
+    share = np.array(shares) / np.sum(shares)
+    estimates, variances = np.array(estimates), np.array(variances)
+    # Imai & Li (2023): folds share training rows, so their estimates covary by
+    # c = var(one fold) - E[spread of fold estimates]; estimated, floored at 0.
+    spread = estimates.var(axis=0, ddof=1)
+    covariance = np.clip(variances.mean(axis=0) - spread, 0.0, None)
+    variance = share**2 @ variances + (1 - np.sum(share**2)) * covariance
+    return share @ estimates, np.sqrt(variance), np.inf
+
+
+VARIANCES = {"crossfit": _crossfit, "fixed": _fixed_policy}
