@@ -211,7 +211,7 @@ class HTEResult:
 
         Parameters
         ----------
-        newdata : pandas or polars DataFrame, optional
+        newdata : pandas, polars or dask DataFrame, optional
             Rows to score; they need the modifier columns (and, for learners, the
             controls), not the outcome or the treatment. Omitted: the fitted rows
             (out-of-fold for cross-fitted learners).
@@ -224,8 +224,20 @@ class HTEResult:
             Columns estimate, std_error, conf_low, conf_high (std_error NaN where
             the backend has no per-row inference), indexed like the scored rows.
             A multi-arm treatment adds an ``arm`` column and stacks one block per arm.
-            Rows of ``newdata`` with a missing value get NaN.
+            Rows of ``newdata`` with a missing value get NaN. Large frames are
+            scored in chunks (bounded memory). A dask DataFrame gives a lazy
+            dask DataFrame with the same columns, scored partition by partition.
         """
+        from hteformula import scoring
+
+        if newdata is not None and scoring.is_dask_frame(newdata):
+            meta = scoring.effect_meta(EFFECT_COLUMNS, len(self.spec.contrasts) > 1)
+            return scoring.lazy_effect(newdata, lambda part: self.effect(part, level), meta)  # type: ignore[return-value]
+        if newdata is not None and scoring.n_rows(newdata) > scoring.CHUNK_ROWS:
+            return scoring.in_chunks(newdata, lambda part: self._effect_of(part, level))
+        return self._effect_of(newdata, level)
+
+    def _effect_of(self, newdata: object, level: float) -> pd.DataFrame:
         if newdata is None:
             index = self.design.index
             modifiers = self.design.modifiers
