@@ -549,9 +549,10 @@ class HTEResult:
         """The targeting operator characteristic curve, as grf.
 
         For each fraction ``q``: the mean AIPW score among the top ``q`` by
-        cross-fitted effect (ranked within each cross-fitting fold, see
-        ``PolicyScores.priority``), minus the mean of all, with pointwise
-        half-sample bootstrap intervals.
+        cross-fitted effect minus the mean of all, computed within each
+        cross-fitting fold and averaged over folds, with pointwise intervals
+        (half-sample bootstrap within folds, Imai & Li's cross-fitting
+        variance across them; see :mod:`hteformula.policy.rank`).
 
         Parameters
         ----------
@@ -581,6 +582,10 @@ class HTEResult:
     ):  # type: ignore[no-untyped-def]
         """Rank-weighted average treatment effect, as grf's ``rank_average_treatment_effect``.
 
+        Computed within each cross-fitting fold (rows ranked by the model
+        refit without them) and averaged over folds with Imai & Li's
+        cross-fitting variance (see :mod:`hteformula.policy.rank`).
+
         Parameters
         ----------
         target : {"AUTOC", "QINI"}
@@ -597,13 +602,14 @@ class HTEResult:
         RATE
             ``.estimate`` (an Estimate), ``.toc`` (DataFrame), ``to_frame()``.
         """
-        from hteformula.policy.rank import DEFAULT_GRID, rank_average_effect
+        from hteformula.policy.rank import DEFAULT_GRID, crossfit_rank_average_effect
 
         scores = self.policy_scores(seed=seed, **score_options)
         c = scores.column(arm)
-        return rank_average_effect(
+        return crossfit_rank_average_effect(
             scores.aipw[:, c],
-            scores.priority(c),
+            scores.cate[:, c],
+            scores.folds,
             target,
             DEFAULT_GRID if grid is None else grid,
             n_boot,

@@ -2,7 +2,7 @@
 
 R's grf is not available here, so the reference is a plain-loop
 reimplementation of grf's documented formulas (``rank_average_treatment_effect``:
-TOC(q) = mean of the top ceil-free q-share of scores minus the mean; AUTOC is
+TOC(q) = mean of the scores of the top q share minus the mean; AUTOC is
 the mean of TOC(j/n), QINI the mean of (j/n) TOC(j/n); tied priorities share
 their group's mean score; half-sample bootstrap SE) and statsmodels for the
 calibration regression.
@@ -17,7 +17,12 @@ from scipy import stats
 from sklearn.linear_model import LinearRegression
 
 import hteformula as hf
-from hteformula.policy.rank import half_samples, rank_average_effect, rate_curve
+from hteformula.policy.rank import (
+    crossfit_rank_average_effect,
+    half_samples,
+    rank_average_effect,
+    rate_curve,
+)
 
 
 def hand_rate(scores, priority):
@@ -111,18 +116,41 @@ def ols_scores():
     return res, options, res.policy_scores(**options)
 
 
-def test_result_methods_use_cross_fitted_rankings_and_aipw_scores(ols_scores):
+def test_result_methods_average_fold_rates_with_imai_li_variance(ols_scores):
     res, options, scores = ols_scores
     rate = res.rate("AUTOC", n_boot=40, **options)
-    autoc, _, toc, _, _ = hand_rate(list(scores.aipw[:, 0]), list(scores.priority(0)))
-    assert rate.estimate.estimate == pytest.approx(autoc, rel=1e-10)
-    assert rate.estimate.conf_low > 0  # the effect truly varies (2 + 3 engagement)
     curve = res.toc(grid=[0.2, 1.0], n_boot=40, **options)
+    fold_autoc, fold_toc = [], []
+    for _, test in scores.folds:  # each fold ranked by its own refit model, its own scores
+        autoc, _, toc, _, _ = hand_rate(list(scores.aipw[test, 0]), list(scores.cate[test, 0]))
+        fold_autoc.append(autoc)
+        fold_toc.append(toc[int(0.2 * len(test)) - 1])
+    assert rate.estimate.estimate == pytest.approx(np.mean(fold_autoc), rel=1e-10)
+    assert curve["estimate"].iloc[0] == pytest.approx(np.mean(fold_toc), rel=1e-10)
+    assert curve["std_error"].iloc[-1] == pytest.approx(0.0, abs=1e-12)
+    assert rate.estimate.conf_low > 0  # the effect truly varies (2 + 3 engagement)
     assert list(curve.columns) == ["q", "estimate", "std_error", "conf_low", "conf_high"]
-    assert curve["estimate"].iloc[0] == pytest.approx(toc[int(0.2 * 1500) - 1], rel=1e-10)
     assert "AUTOC" in str(rate) and rate.to_frame().shape == (1, 5)
     with pytest.raises(hf.HTEError, match="target='AUC' is not a RATE"):
         res.rate("AUC", **options)
+
+
+def test_fold_combination_uses_imai_li_variance():
+    rng = np.random.default_rng(3)
+    n = 400
+    scores, cate = rng.normal(size=n), rng.normal(size=n)
+    folds = [(np.setdiff1d(np.arange(n), t), t) for t in np.array_split(np.arange(n), 4)]
+    combined = crossfit_rank_average_effect(scores, cate, folds, "AUTOC", n_boot=30, seed=1)
+    draw_rng = np.random.default_rng(1)  # the same draws, fold after fold
+    points, variances = [], []
+    for _, test in folds:
+        one = rank_average_effect(scores[test], cate[test], "AUTOC", n_boot=30, seed=draw_rng)
+        points.append(one.estimate.estimate)
+        variances.append(one.estimate.std_error**2)
+    one_fold = np.mean(variances)
+    expected = one_fold - 3 / 4 * min(one_fold, np.var(points, ddof=1))
+    assert combined.estimate.estimate == pytest.approx(np.mean(points), rel=1e-12)
+    assert combined.estimate.std_error == pytest.approx(np.sqrt(expected), rel=1e-10)
 
 
 def test_calibration_equals_statsmodels_with_one_sided_p(ols_scores):

@@ -58,17 +58,6 @@ class PolicyScores:
     clusters: np.ndarray | None
     source: str
 
-    def priority(self, column: int) -> np.ndarray:
-        """Each row's standing within its own fold: ``1 - (rank - 1/2) / n_fold``, shape (n,).
-
-        Rows are compared only with rows ranked by the same refit model. Pooling
-        raw effects across folds would let a fold whose model happens to
-        predict high effects fill the top, and a model predicts high effects
-        when the *other* folds' outcomes were high, i.e. when its own fold's
-        were low: a bias against targeting that this standing removes.
-        """
-        return within_fold_priority(self.cate[:, column], self.folds)
-
     def column(self, arm: str | None) -> int:
         """The column of ``arm`` (required when there are several arms)."""
         if arm is None:
@@ -182,24 +171,6 @@ def crossfit_effects(result: Any, folds: list[Fold], n_jobs: int | None = None) 
         else:
             out[test] = fit.predictor.predict(design.features[test])  # type: ignore[union-attr]
     return out
-
-
-def within_fold_priority(cate: np.ndarray, folds: list[Fold]) -> np.ndarray:
-    """``1 - (rank - 1/2) / n_fold`` of each row's effect within its fold (rank 1: largest).
-
-    Ties keep row order (a stable sort).
-
-    Examples
-    --------
-    >>> folds = [(np.array([2, 3]), np.array([0, 1])), (np.array([0, 1]), np.array([2, 3]))]
-    >>> within_fold_priority(np.array([5.0, 1.0, -2.0, -1.0]), folds).tolist()
-    [0.75, 0.25, 0.25, 0.75]
-    """
-    priority = np.empty(len(cate))
-    for _, test in folds:
-        order = test[np.argsort(-cate[test], kind="stable")]
-        priority[order] = 1 - (np.arange(1, len(test) + 1) - 0.5) / len(test)
-    return priority
 
 
 def subset_design(design: Design, rows: np.ndarray) -> Design:
