@@ -79,7 +79,8 @@ def main() -> None:
     est.fit(df["achievement_score"], df["intervention"], X=df[MODIFIERS].to_numpy(), W=W)
     inference = est.ate_inference(df[MODIFIERS].to_numpy())
     low, high = inference.conf_int_mean(alpha=0.05)
-    rows.append(("econml LinearDML (HC1)", inference.mean_point, inference.stderr_mean, low, high))
+    values = (inference.mean_point, inference.stderr_mean, low, high)
+    rows.append(("econml LinearDML (HC1)", *(float(np.squeeze(v)) for v in values)))
     naive = df.groupby("intervention")["achievement_score"].mean().diff().iloc[-1]
     table = pd.DataFrame(rows, columns=["estimator", "ATE", "std_error", "conf_low", "conf_high"])
     print(f"learning mindset: {len(df):,} students, {df['schoolid'].nunique()} schools")
