@@ -252,3 +252,29 @@ def test_the_callers_data_are_unchanged(study):
     before = study.copy()
     hf.dml(FORMULA, study.iloc[:600], model_t=LogisticRegression(), seed=0, progress=False)
     pd.testing.assert_frame_equal(study, before)
+
+
+def test_small_monte_carlo_of_interval_coverage():
+    """30 replications of benchmarks/dml_coverage.py's linear setting (the full run has 500)."""
+    covered = []
+    for seed in range(30):
+        rng = np.random.default_rng(500 + seed)
+        n = 600
+        x1, x2, w1 = rng.normal(size=(3, n))
+        treated = (rng.uniform(size=n) < 1 / (1 + np.exp(-(0.5 * x1 + 0.8 * w1)))).astype(int)
+        y = 1 + 0.5 * x1 + w1 + treated * (1 + x1 - 0.5 * x2) + rng.normal(size=n)
+        df = pd.DataFrame({"Y": y, "T": treated, "x1": x1, "x2": x2, "w1": w1})
+        table = hf.dml(
+            "Y ~ T * (x1 + x2) + w1",
+            df,
+            model_y=LinearRegression(),
+            model_t=LogisticRegression(),
+            seed=seed,
+            progress=False,
+        ).tidy()
+        covered.append(
+            (table["conf_low"] < pd.Series(TRUTH)) & (pd.Series(TRUTH) < table["conf_high"])
+        )
+    coverage = pd.DataFrame(covered).mean()
+    # 95% intervals: over 90 intervals, fewer than 80 covering would be a 1-in-1000 event
+    assert coverage.mean() > 0.88 and coverage.min() >= 0.8, coverage
