@@ -324,7 +324,11 @@ def _check_pair(pair: object, i: int, n: int) -> Fold:
     outside = [idx for idx in (train, test) if idx.size and (idx.min() < 0 or idx.max() >= n)]
     if outside:
         raise HTEError(f"folds[{i}] has row indices outside 0..{n - 1}.")
-    if np.intersect1d(train, test).size:
+    # A mask, not np.intersect1d: sorting or hashing both index arrays took most of a
+    # 200,000-row T-learner fit with fast models (benchmarks/metalearners.py).
+    in_test = np.zeros(n, dtype=bool)
+    in_test[test] = True
+    if in_test[train].any():
         raise HTEError(f"folds[{i}] uses some rows for both training and testing.")
     return train, test
 
@@ -340,12 +344,16 @@ def _require_partition(folds: list[Fold], n: int) -> None:
 
 
 def _require_groups_kept_whole(folds: list[Fold], groups: np.ndarray) -> None:
+    labels, codes = np.unique(groups, return_inverse=True)
     for i, (train, test) in enumerate(folds):
-        shared = np.intersect1d(groups[train], groups[test])
+        in_test = np.zeros(len(labels), dtype=bool)
+        in_test[codes[test]] = True
+        shared = codes[train][in_test[codes[train]]]
         if shared.size:
+            label = np.asarray(labels[shared.min()]).item()  # a plain str / int in the message
             raise HTEError(
-                f"folds[{i}] splits cluster {shared[0]!r} between training and test rows; with "
-                "cluster= every cluster must stay in one fold (use GroupKFold)."
+                f"folds[{i}] splits cluster {label!r} between training and test "
+                "rows; with cluster= every cluster must stay in one fold (use GroupKFold)."
             )
 
 
