@@ -42,7 +42,7 @@ Differences that remain by design:
   Either way a final model this flexible on scores this noisy is worse than
   the T-learner here; the DR-learner wants a smoother final model.
 
-    python benchmarks/learners_rmse.py [--seeds 3] [--n 2000] [--threads 1]
+    python -m benchmarks.learners_rmse [--seeds 3] [--n 2000] [--threads 1]
 
 Models run on one OpenMP thread by default: on a shared machine, gradient
 boosting's threads oversubscribe the cores and a fit can take 20x longer.

@@ -26,7 +26,7 @@ Target (issue 4): no slower than causalml for the comparable configuration.
 Each time is the best of ``--repeat`` runs; the machine is shared, so the lead
 re-runs it on a quiet machine.
 
-    python benchmarks/metalearners.py [--rows 200000] [--repeat 2] [--folds 5] [--threads 1]
+    python -m benchmarks.metalearners [--rows 200000] [--repeat 2] [--folds 5] [--threads 1]
 
 ``--threads 1`` pins the models to one OpenMP thread: steadier on a busy machine.
 """
