@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from hteformula.errors import HTEError
+
 REGIONS = ("north", "south", "east", "west")
 
 
@@ -36,24 +38,70 @@ def engagement_trial(n: int = 2000, seed: int | None = 0) -> pd.DataFrame:
     ['Y', 'T', 'age', 'engagement', 'income', 'region', 'true_effect']
     """
     rng = np.random.default_rng(seed)
+    people = _engagement_people(rng, n)
+    region_shift = people["region"].map(dict(zip(REGIONS, (0.0, -0.5, 0.3, 0.6), strict=True)))
+    treated = rng.integers(0, 2, size=n)
+    baseline = (
+        10
+        + 0.05 * people["age"]
+        + 1.5 * people["engagement"]
+        + 0.02 * people["income"]
+        + region_shift
+    ).to_numpy()
+    outcome = baseline + treated * people["true_effect"].to_numpy() + rng.normal(scale=2.0, size=n)
+    people.insert(0, "T", treated)
+    people.insert(0, "Y", outcome)
+    return people
+
+
+def population(n: int = 1_000_000, seed: int | None = 0) -> pd.DataFrame:
+    """People like those of :func:`engagement_trial`, untreated and unmeasured: whom to treat?
+
+    The covariates follow the same distributions as in :func:`engagement_trial`
+    and the true effect is the same function, ``2 + 3 * engagement``, so a model
+    fitted on the trial can rank this population and the ranking can be checked
+    against the truth. There is no treatment and no outcome: nobody has been
+    treated yet.
+
+    Parameters
+    ----------
+    n : int
+        Number of people (a million by default; any size).
+    seed : int, optional
+        Seed of the random generator. Use a seed different from the trial's so
+        the population is new people.
+
+    Returns
+    -------
+    DataFrame
+        Columns age, engagement, income, region and true_effect.
+
+    Examples
+    --------
+    >>> pop = population(n=100_000, seed=5)
+    >>> list(pop.columns)
+    ['age', 'engagement', 'income', 'region', 'true_effect']
+    >>> float(round(pop["true_effect"].mean(), 1))
+    2.0
+    """
+    if int(n) < 1:
+        raise HTEError(f"population(n={n!r}): n must be a positive number of people.")
+    return _engagement_people(np.random.default_rng(seed), int(n))
+
+
+def _engagement_people(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    """Covariates and true effect of the engagement example (draw order fixed: seeds replay)."""
     age = rng.integers(18, 71, size=n).astype(float)
     engagement = rng.normal(size=n)
     income = np.round(rng.lognormal(mean=3.6, sigma=0.5, size=n), 1)
     region = rng.choice(REGIONS, size=n)
-    region_shift = pd.Series(region).map(dict(zip(REGIONS, (0.0, -0.5, 0.3, 0.6), strict=True)))
-    treated = rng.integers(0, 2, size=n)
-    true_effect = 2.0 + 3.0 * engagement
-    baseline = 10 + 0.05 * age + 1.5 * engagement + 0.02 * income + region_shift.to_numpy()
-    outcome = baseline + treated * true_effect + rng.normal(scale=2.0, size=n)
     return pd.DataFrame(
         {
-            "Y": outcome,
-            "T": treated,
             "age": age,
             "engagement": engagement,
             "income": income,
             "region": region,
-            "true_effect": true_effect,
+            "true_effect": 2.0 + 3.0 * engagement,
         }
     )
 
