@@ -292,3 +292,141 @@ def confounded_study(n: int = 4000, seed: int | None = 0) -> pd.DataFrame:
             "true_effect": true_effect,
         }
     )
+
+
+# Shares of the ethnicity codes 1-15 and school urbanicity codes 0-4 in the
+# learning-mindset study's public data (Athey & Wager, 2019), so the simulated
+# categories have its imbalance: one dominant code and many small ones.
+ETHNICITY_SHARES = (
+    0.095, 0.152, 0.011, 0.484, 0.040, 0.004, 0.004, 0.019,
+    0.013, 0.017, 0.016, 0.031, 0.018, 0.063, 0.033,
+)  # fmt: skip
+URBANICITY_SHARES = (0.08, 0.23, 0.19, 0.15, 0.35)
+
+
+def schools(n_schools: int = 76, students: int = 137, seed: int | None = 0) -> pd.DataFrame:
+    """Students in schools, a mindset intervention they chose to take: the learning-mindset design.
+
+    Mimics the structure of the National Study of Learning Mindsets as used by
+    Athey & Wager (2019): students nested in schools, school-level covariates
+    standardized, a student-level take-up that is *confounded* (students who
+    expect to succeed, are not the first in their family at college, and sit in
+    higher-achieving schools take the intervention more often, and they also
+    score higher), and a school random effect on the outcome, so students of
+    one school are correlated and inference must be clustered by ``schoolid``.
+
+    The true effect of ``intervention`` on ``achievement_score`` is
+    ``0.25 - 0.10 * school_mindset + 0.05 * frst_in_family``: larger in schools
+    whose students had a weaker growth mindset to begin with. Nothing else
+    modifies it.
+
+    Parameters
+    ----------
+    n_schools : int
+        Number of schools.
+    students : int
+        Average number of students per school; school sizes vary (lognormal,
+        at least 10 students).
+    seed : int, optional
+        Seed of the random generator; the same seed gives the same data.
+
+    Returns
+    -------
+    DataFrame
+        One row per student: schoolid (1 to ``n_schools``), intervention (0/1),
+        achievement_score (standardized-scale outcome), success_expect (1 to 7),
+        ethnicity (code 1 to 15), gender (1 or 2), frst_in_family (0/1),
+        school_urbanicity (code 0 to 4), school_mindset, school_achievement,
+        school_ethnic_minority, school_poverty, school_size (standardized
+        school-level scores), propensity (the true probability of take-up) and
+        true_effect.
+
+    Examples
+    --------
+    >>> df = schools(n_schools=20, students=50, seed=1)
+    >>> list(df.columns[:4])
+    ['schoolid', 'intervention', 'achievement_score', 'success_expect']
+    >>> int(df["schoolid"].nunique())
+    20
+    >>> bool(df.groupby("schoolid")["school_mindset"].nunique().eq(1).all())
+    True
+    """
+    if int(n_schools) < 2 or int(students) < 1:
+        raise HTEError(
+            f"schools(n_schools={n_schools!r}, students={students!r}): "
+            "need at least 2 schools and 1 student per school on average."
+        )
+    rng = np.random.default_rng(seed)
+    n_schools = int(n_schools)
+    # School level: correlated standardized scores (mindset goes with achievement,
+    # poverty with minority share), urbanicity, and random effects.
+    correlation = np.array(
+        [
+            [1.0, 0.4, -0.2, -0.3, 0.0],
+            [0.4, 1.0, -0.4, -0.6, 0.1],
+            [-0.2, -0.4, 1.0, 0.6, 0.1],
+            [-0.3, -0.6, 0.6, 1.0, 0.0],
+            [0.0, 0.1, 0.1, 0.0, 1.0],
+        ]
+    )
+    school = rng.multivariate_normal(np.zeros(5), correlation, size=n_schools)
+    urbanicity = rng.choice(5, size=n_schools, p=URBANICITY_SHARES)
+    outcome_shift = rng.normal(scale=0.35, size=n_schools)
+    uptake_shift = rng.normal(scale=0.4, size=n_schools)
+    sizes = np.maximum(10, np.round(rng.lognormal(np.log(students) - 0.3, 0.75, size=n_schools)))
+    sizes = sizes.astype(int)
+    of = np.repeat(np.arange(n_schools), sizes)
+    n = len(of)
+    mindset, achievement, minority, poverty, size = (school[of, j] for j in range(5))
+
+    # Students: first in family more often in poorer schools; success expectation
+    # (1-7) higher for others and in higher-achieving schools.
+    first = (rng.uniform(size=n) < 1 / (1 + np.exp(-(0.55 + 0.4 * poverty)))).astype(int)
+    latent = 0.5 * achievement - 0.3 * first + rng.normal(size=n)
+    success = np.clip(np.round(5.5 + 1.1 * latent), 1, 7).astype(int)
+    ethnicity = rng.choice(np.arange(1, 16), size=n, p=ETHNICITY_SHARES)
+    gender = rng.integers(1, 3, size=n)
+
+    expect = (success - 5.3) / 1.1
+    score = (
+        -1.0
+        + 0.45 * expect
+        + 0.3 * expect**2
+        - 0.3 * first
+        + 0.25 * achievement
+        + 0.2 * np.tanh(2 * expect) * achievement
+        + uptake_shift[of]
+    )
+    propensity = 1 / (1 + np.exp(-score))
+    treated = (rng.uniform(size=n) < propensity).astype(int)
+    true_effect = 0.25 - 0.10 * mindset + 0.05 * first
+    baseline = (
+        0.35 * expect
+        + 0.2 * expect**2
+        - 0.2 * first
+        + 0.3 * achievement
+        - 0.1 * poverty
+        + 0.05 * mindset
+        + 0.1 * (gender == 2)
+        + outcome_shift[of]
+    )
+    outcome = baseline - 0.15 + treated * true_effect + rng.normal(scale=0.75, size=n)
+    return pd.DataFrame(
+        {
+            "schoolid": of + 1,
+            "intervention": treated,
+            "achievement_score": outcome,
+            "success_expect": success,
+            "ethnicity": ethnicity,
+            "gender": gender,
+            "frst_in_family": first,
+            "school_urbanicity": urbanicity[of],
+            "school_mindset": mindset,
+            "school_achievement": achievement,
+            "school_ethnic_minority": minority,
+            "school_poverty": poverty,
+            "school_size": size,
+            "propensity": propensity,
+            "true_effect": true_effect,
+        }
+    )
