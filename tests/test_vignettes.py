@@ -7,8 +7,10 @@ printed digit), the words exactly (whitespace aside). Re-render with
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,9 +19,11 @@ VIGNETTES = Path(__file__).resolve().parents[1] / "vignettes"
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][+-]?\d+)?")
 
 
+@functools.cache
 def _knit_module():
-    spec = importlib.util.spec_from_file_location("knit", VIGNETTES / "knit.py")
+    spec = importlib.util.spec_from_file_location("vignette_knit", VIGNETTES / "knit.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -50,6 +54,45 @@ def test_vignette_output_is_current(path):
     for i, (old, new) in enumerate(zip(stored, fresh, strict=True)):
         problem = same_output(old, new)
         assert problem is None, f"{path.name}, block {i + 1}: {problem}"
+
+
+QUOTED = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+)(?![\w.]*\d)")
+INLINE_CODE = re.compile(r"`[^`]*`")
+
+
+def unquoted_numbers(markdown: str) -> list[str]:
+    """Numbers in a vignette's prose that none of its outputs or code prints.
+
+    A quoted number is one with a decimal point or thousands separators (plain
+    integers such as years or fold counts are not checked; nor is inline code). It
+    is found when some number printed in an output block (or written in the code)
+    rounds to it: "0.28" quotes an output "0.2836".
+    """
+    knit = _knit_module()
+    blocks = knit.parse(markdown)
+    printed = " ".join(b.source for b in blocks if b.kind in ("text", "python"))
+    values = [float(n.replace(",", "")) for n in NUMBER.findall(printed)]
+    missing = []
+    for block in blocks:
+        if block.kind != "prose":
+            continue
+        for quoted in QUOTED.findall(INLINE_CODE.sub("", block.source)):
+            decimals = len(quoted.split(".")[1]) if "." in quoted else 0
+            target = float(quoted.replace(",", ""))
+            if not any(round(abs(v), decimals) == abs(target) for v in values):
+                missing.append(quoted)
+    return missing
+
+
+@pytest.mark.parametrize("path", sorted(VIGNETTES.glob("[0-9][0-9]-*.md")), ids=lambda p: p.stem)
+def test_numbers_quoted_in_prose_are_printed_by_the_code(path):
+    assert unquoted_numbers(path.read_text()) == []
+
+
+def test_a_number_only_in_prose_is_caught():
+    markdown = "The effect is 0.28 and 1,794.\n\n```python\nprint(0.2836)\n```\n"
+    assert unquoted_numbers(markdown) == ["1,794"]
+    assert unquoted_numbers(markdown.replace("is 0.28", "is 0.27")) == ["0.27", "1,794"]
 
 
 def test_output_comparison_tolerates_only_the_last_digit():
