@@ -36,11 +36,11 @@ def test_schools_nests_students_in_schools():
 def test_schools_true_effect_is_what_the_data_say():
     # A correctly specified regression (school fixed effects absorb the school random
     # effect; the outcome is quadratic in success expectation) must recover the
-    # documented effect 0.25 - 0.10 * school_mindset + 0.05 * frst_in_family.
+    # documented effect 0.25 - 0.15 * school_mindset + 0.05 * frst_in_family.
     df = schools(n_schools=76, students=137, seed=4)
     expect = (df["success_expect"] - 5.3) / 1.1
     np.testing.assert_allclose(
-        df["true_effect"], 0.25 - 0.10 * df["school_mindset"] + 0.05 * df["frst_in_family"]
+        df["true_effect"], 0.25 - 0.15 * df["school_mindset"] + 0.05 * df["frst_in_family"]
     )
     data = df.assign(expect=expect)
     res = hf.ols(
@@ -55,7 +55,7 @@ def test_schools_true_effect_is_what_the_data_say():
     tidy = res.tidy()
     truth = {
         "intervention": 0.25,
-        "intervention:school_mindset": -0.10,
+        "intervention:school_mindset": -0.15,
         "intervention:frst_in_family": 0.05,
     }
     for term, value in truth.items():

@@ -316,7 +316,7 @@ def schools(n_schools: int = 76, students: int = 137, seed: int | None = 0) -> p
     one school are correlated and inference must be clustered by ``schoolid``.
 
     The true effect of ``intervention`` on ``achievement_score`` is
-    ``0.25 - 0.10 * school_mindset + 0.05 * frst_in_family``: larger in schools
+    ``0.25 - 0.15 * school_mindset + 0.05 * frst_in_family``: larger in schools
     whose students had a weaker growth mindset to begin with. Nothing else
     modifies it.
 
@@ -399,7 +399,7 @@ def schools(n_schools: int = 76, students: int = 137, seed: int | None = 0) -> p
     )
     propensity = 1 / (1 + np.exp(-score))
     treated = (rng.uniform(size=n) < propensity).astype(int)
-    true_effect = 0.25 - 0.10 * mindset + 0.05 * first
+    true_effect = 0.25 - 0.15 * mindset + 0.05 * first
     baseline = (
         0.35 * expect
         + 0.2 * expect**2
