@@ -183,9 +183,16 @@ def run_outputs(path: Path) -> list[str]:
 
 
 def _squeeze_blank_lines(lines: list[str]) -> list[str]:
+    """Collapse runs of blank lines in the prose; code and output blocks stay as written."""
     out: list[str] = []
+    in_block = False
     for line in lines:
-        if line.strip() == "" and out and out[-1].strip() == "":
+        opens = not in_block and FENCE.match(line)
+        closes = in_block and line.strip() == "```"
+        if opens or closes:
+            in_block = bool(opens)
+        blank = line.strip() == ""
+        if blank and not in_block and out and out[-1].strip() == "":
             continue
         out.append(line)
     return out
