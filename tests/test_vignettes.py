@@ -1,8 +1,9 @@
 """Every vignette runs, and its stored output is what its code prints now.
 
 Numbers are compared within their printed precision (two units of the last
-printed digit), the words exactly (whitespace aside). Re-render with
-``python vignettes/knit.py`` after a deliberate change.
+printed digit), the words exactly (whitespace aside). The README's
+examples are checked the same way. Re-render with ``python vignettes/knit.py``
+(and ``python vignettes/knit.py ../README.md``) after a deliberate change.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
-VIGNETTES = Path(__file__).resolve().parents[1] / "vignettes"
+ROOT = Path(__file__).resolve().parents[1]
+VIGNETTES = ROOT / "vignettes"
+# The README's examples are knitted too (python vignettes/knit.py ../README.md).
+KNITTED = [*sorted(VIGNETTES.glob("[0-9][0-9]-*.md")), ROOT / "README.md"]
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][+-]?\d+)?")
 
 
@@ -44,7 +48,7 @@ def same_output(stored: str, fresh: str) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("path", sorted(VIGNETTES.glob("[0-9][0-9]-*.md")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", KNITTED, ids=lambda p: p.stem)
 def test_vignette_output_is_current(path):
     knit = _knit_module()
     markdown = path.read_text()
