@@ -312,8 +312,10 @@ def schools(n_schools: int = 76, students: int = 137, seed: int | None = 0) -> p
     standardized, a student-level take-up that is *confounded* (students who
     expect to succeed, are not the first in their family at college, and sit in
     higher-achieving schools take the intervention more often, and they also
-    score higher), and a school random effect on the outcome, so students of
-    one school are correlated and inference must be clustered by ``schoolid``.
+    score higher; both take-up and score are curved in success expectation, so
+    linear adjustment leaves bias), school-level shifts in take-up, and a school
+    random effect on the outcome, so students of one school are correlated and
+    inference must be clustered by ``schoolid``.
 
     The true effect of ``intervention`` on ``achievement_score`` is
     ``0.25 - 0.15 * school_mindset + 0.05 * frst_in_family``: larger in schools
