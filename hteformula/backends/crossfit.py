@@ -324,7 +324,10 @@ def _check_pair(pair: object, i: int, n: int) -> Fold:
     outside = [idx for idx in (train, test) if idx.size and (idx.min() < 0 or idx.max() >= n)]
     if outside:
         raise HTEError(f"folds[{i}] has row indices outside 0..{n - 1}.")
-    if np.intersect1d(train, test).size:
+    # a mask, not np.intersect1d: sorting 200,000 indices per fold cost a second
+    in_test = np.zeros(n, dtype=bool)
+    in_test[test] = True
+    if in_test[train].any():
         raise HTEError(f"folds[{i}] uses some rows for both training and testing.")
     return train, test
 
@@ -340,8 +343,11 @@ def _require_partition(folds: list[Fold], n: int) -> None:
 
 
 def _require_groups_kept_whole(folds: list[Fold], groups: np.ndarray) -> None:
+    codes = np.unique(groups, return_inverse=True)[1]
     for i, (train, test) in enumerate(folds):
-        shared = np.intersect1d(groups[train], groups[test])
+        in_test = np.zeros(codes.max() + 1, dtype=bool)
+        in_test[codes[test]] = True
+        shared = np.unique(groups[train][in_test[codes[train]]])
         if shared.size:
             raise HTEError(
                 f"folds[{i}] splits cluster {shared[0]!r} between training and test rows; with "

@@ -148,6 +148,8 @@ def fit_dml(
         _treatment_task(design, model_t, model_seed, labels),
     )
     stratify = labels if kind != "continuous" else None
+    if stratify is not None:
+        _require_rows_per_arm_for_folds(design, labels, folds)
     fold_sets = [
         make_folds(
             design.nobs, folds, stratify=stratify, groups=design.clusters, seed=int(fold_seed)
@@ -398,6 +400,21 @@ def _require_weights_accepted(model: Any, name: str, design: Design) -> None:
         )
 
 
+def _require_rows_per_arm_for_folds(design: Design, labels: np.ndarray, folds: object) -> None:
+    """Stratified K-fold needs K rows of every arm; name the arm that has fewer."""
+    if not isinstance(folds, (int, np.integer)) or isinstance(folds, bool):
+        return
+    info = design.spec.treatment
+    counts = np.bincount(labels, minlength=len(info.levels))
+    smallest = int(np.argmin(counts))
+    if counts[smallest] < folds:
+        raise DataError(
+            f"arm {info.levels[smallest]!r} of treatment {info.name!r} has {counts[smallest]} "
+            f"row(s) but folds={folds}: every fold needs rows of every arm; use at most "
+            f"{max(int(counts[smallest]), 2)} folds, or collect more rows of that arm."
+        )
+
+
 def _require_every_arm_in_training(design: Design, labels: np.ndarray, folds: list[Fold]) -> None:
     info = design.spec.treatment
     totals = np.bincount(labels, minlength=len(info.levels))
@@ -438,8 +455,9 @@ def nuisance_diagnostics(design: Design, nuisances: Sequence[Nuisance]) -> dict[
         ``treatment_r2``; for a discrete one ``propensity`` (a tuple of
         :class:`ArmOverlap`, the reference level first for a multi-arm
         treatment, the treated level only for a binary one) and
-        ``share_extreme`` (rows with any level's probability outside
-        ``OVERLAP_BOUNDS``).
+        ``share_extreme`` (share of rows with any level's probability outside
+        ``OVERLAP_BOUNDS``; weighted when there are weights) and
+        ``rows_extreme`` (their number).
     """
     weights = design.weights
     out: dict[str, Any] = {
@@ -469,9 +487,9 @@ def nuisance_diagnostics(design: Design, nuisances: Sequence[Nuisance]) -> dict[
         for arms in zip(*per_repeat, strict=True)
     )
     low, high = OVERLAP_BOUNDS
-    out["share_extreme"] = _median(
-        _share(((n.treatment < low) | (n.treatment > high)).any(axis=1), weights) for n in nuisances
-    )
+    extreme = [((n.treatment < low) | (n.treatment > high)).any(axis=1) for n in nuisances]
+    out["share_extreme"] = _median(_share(flags, weights) for flags in extreme)
+    out["rows_extreme"] = int(np.median([flags.sum() for flags in extreme]))
     return out
 
 
@@ -503,8 +521,16 @@ def nuisance_note(diagnostics: dict[str, Any], treatment: str) -> str:
         ranges = ", ".join(f"{a.arm} {a.low:.3f}-{a.high:.3f} (AUC {a.auc:.2f})" for a in arms)
         parts.append(f"propensity {diagnostics['model_t']}, probabilities {ranges}")
     low, high = OVERLAP_BOUNDS
-    share = diagnostics["share_extreme"]
-    return "; ".join(parts) + f"; {share:.1%} of rows outside [{low}, {high}]."
+    return "; ".join(parts) + f"; {_extreme_rows(diagnostics)} outside [{low}, {high}]."
+
+
+def _extreme_rows(diagnostics: dict[str, Any]) -> str:
+    """'no rows', '3 rows (0.04%)', '412 rows (8.2%)': a count, so a few rows never read as 0%."""
+    count, share = diagnostics["rows_extreme"], diagnostics["share_extreme"]
+    if count == 0:
+        return "no rows"
+    percent = f"{share:.2%}" if share < 0.01 else f"{share:.1%}"
+    return f"{count:,} row{'s' if count != 1 else ''} ({percent})"
 
 
 def _warn_on_poor_overlap(diagnostics: dict[str, Any]) -> None:
@@ -513,10 +539,10 @@ def _warn_on_poor_overlap(diagnostics: dict[str, Any]) -> None:
         return
     low, high = OVERLAP_BOUNDS
     warnings.warn(
-        f"poor overlap: {share:.1%} of rows have an estimated treatment probability outside "
-        f"[{low}, {high}], so some people are (almost) never or always treated and the effect "
-        "there rests on extrapolation; consider restricting the sample to comparable people or "
-        "a less flexible propensity model (see result.fit.diagnostics['propensity']).",
+        f"poor overlap: {_extreme_rows(diagnostics)} have an estimated treatment probability "
+        f"outside [{low}, {high}], so some people are (almost) never or always treated and the "
+        "effect there rests on extrapolation; consider restricting the sample to comparable "
+        "people or a less flexible propensity model (see result.fit.diagnostics['propensity']).",
         HTEWarning,
         stacklevel=4,
     )
