@@ -21,6 +21,7 @@ from hteformula.errors import (
     UnseenLevelError,
 )
 from hteformula.inference import Estimate, WaldTest
+from hteformula.persist import load_result as load
 from hteformula.results import ArmEstimates, HTEResult
 
 __version__ = "0.1.0"
@@ -45,6 +46,7 @@ __all__ = [
     "dml",
     "drlearner",
     "fit",
+    "load",
     "ols",
     "slearner",
     "tlearner",

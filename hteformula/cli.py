@@ -42,6 +42,8 @@ examples:
   hteformula fit trial.csv "Y ~ T * (age + engagement) + income" --vcov HC3
   hteformula report trial.parquet "Y ~ T * (age + engagement)" -o report.html
   hteformula compare trial.csv "Y ~ T * (age + engagement)" --methods ols,dml --seed 1
+  hteformula fit trial.csv "Y ~ T * (age + engagement)" --save model.pkl
+  hteformula score model.pkl population.parquet -o targets.csv --fraction 0.2 --id person
   hteformula demo
 """
 
@@ -82,7 +84,25 @@ def _parser() -> argparse.ArgumentParser:
     _data_arguments(fit)
     _method_argument(fit)
     _fit_options(fit)
+    fit.add_argument("--save", metavar="MODEL", help="also save the fitted model (e.g. model.pkl)")
     fit.set_defaults(run=_run_fit)
+
+    score = _command(
+        commands, "score", "score new rows with a saved model; write effects as CSV or Parquet"
+    )
+    score.add_argument("model", help="a model saved by 'hteformula fit --save' or res.save()")
+    score.add_argument("data", help="a .csv or .parquet file with the rows to score")
+    score.add_argument("-o", "--output", required=True, help="output file: .csv, or .parquet / .pq")
+    score.add_argument("--id", help="column of the data to copy into the output (row identifier)")
+    chosen = score.add_mutually_exclusive_group()
+    chosen.add_argument(
+        "--fraction", type=float, help="write only the top share of rows to treat, best first"
+    )
+    chosen.add_argument(
+        "--budget", type=float, help="write only this many rows to treat, best first"
+    )
+    score.add_argument("--level", type=float, default=0.95, help="confidence level (0.95)")
+    score.set_defaults(run=_run_score)
 
     report = _command(
         commands, "report", "write a report (text, Markdown or HTML, from the file extension)"
@@ -161,6 +181,8 @@ def _fit_options(parser: argparse.ArgumentParser) -> None:
 
 def _run_fit(args: argparse.Namespace) -> int:
     result = _fit(args)
+    if args.save:
+        print(f"hteformula: saved the model to {result.save(args.save)}")
     print(result.summary(args.level))
     print("\nInsights\n--------")
     print(textwrap.fill(str(result.insights(args.level, args.unit)), WRAP))
@@ -172,6 +194,36 @@ def _run_report(args: argparse.Namespace) -> int:
     path = render_report(result, args.output, args.format, args.level, args.unit)
     print(f"hteformula: wrote {path}")
     return 0
+
+
+def _run_score(args: argparse.Namespace) -> int:
+    from hteformula.persist import load_result
+
+    check_level(args.level)
+    writer = _writer(args.output)
+    result = load_result(args.model)
+    data = read_table(args.data)
+    if args.id is not None and args.id not in data.columns:
+        raise HTEError(f"--id column {args.id!r} is not in {args.data!r}.")
+    if args.fraction is not None or args.budget is not None:
+        table = result.target(data, budget=args.budget, fraction=args.fraction, level=args.level)
+    else:
+        table = result.effect(data, level=args.level)
+    if args.id is not None:
+        table.insert(0, args.id, data.loc[table.index, args.id].to_numpy())
+    writer(table.reset_index(drop=True), args.output)
+    print(f"hteformula: wrote {len(table):,} rows to {args.output}")
+    return 0
+
+
+def _writer(path: str):  # type: ignore[no-untyped-def]
+    """The DataFrame writer for the output's extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return lambda frame, out: frame.to_parquet(out, index=False)
+    if suffix == ".csv":
+        return lambda frame, out: frame.to_csv(out, index=False)
+    raise HTEError(f"output {path!r} must end in .csv, .parquet or .pq.")
 
 
 def _run_compare(args: argparse.Namespace) -> int:

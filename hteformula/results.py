@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from hteformula.backends.base import EffectFit
-from hteformula.errors import HTEError
+from hteformula.errors import HTEError, TreatmentError
 from hteformula.formula.design import Design, DesignSpec
 from hteformula.inference import (
     Estimate,
@@ -211,7 +211,7 @@ class HTEResult:
 
         Parameters
         ----------
-        newdata : pandas or polars DataFrame, optional
+        newdata : pandas, polars or dask DataFrame, optional
             Rows to score; they need the modifier columns (and, for learners, the
             controls), not the outcome or the treatment. Omitted: the fitted rows
             (out-of-fold for cross-fitted learners).
@@ -224,8 +224,20 @@ class HTEResult:
             Columns estimate, std_error, conf_low, conf_high (std_error NaN where
             the backend has no per-row inference), indexed like the scored rows.
             A multi-arm treatment adds an ``arm`` column and stacks one block per arm.
-            Rows of ``newdata`` with a missing value get NaN.
+            Rows of ``newdata`` with a missing value get NaN. Large frames are
+            scored in chunks (bounded memory). A dask DataFrame gives a lazy
+            dask DataFrame with the same columns, scored partition by partition.
         """
+        from hteformula import scoring
+
+        if newdata is not None and scoring.is_dask_frame(newdata):
+            meta = scoring.effect_meta(EFFECT_COLUMNS, len(self.spec.contrasts) > 1)
+            return scoring.lazy_effect(newdata, lambda part: self.effect(part, level), meta)  # type: ignore[return-value]
+        if newdata is not None and scoring.n_rows(newdata) > scoring.CHUNK_ROWS:
+            return scoring.in_chunks(newdata, lambda part: self._effect_of(part, level))
+        return self._effect_of(newdata, level)
+
+    def _effect_of(self, newdata: object, level: float) -> pd.DataFrame:
         if newdata is None:
             index = self.design.index
             modifiers = self.design.modifiers
@@ -387,6 +399,264 @@ class HTEResult:
 
         return render_report(self, path, format, level, unit)
 
+    # -- targeting ----------------------------------------------------------------
+
+    def target(
+        self,
+        newdata: object,
+        budget: float | None = None,
+        fraction: float | None = None,
+        cost: object = None,
+        positive_only: bool = False,
+        level: float = 0.95,
+    ) -> pd.DataFrame:
+        """The rows of ``newdata`` to treat, highest estimated effect first.
+
+        Ties keep the order of ``newdata`` (a stable sort), so the choice is
+        reproducible. For several arms each row gets the arm with its largest
+        estimated effect and rows are ranked by that effect.
+
+        Parameters
+        ----------
+        newdata : pandas or polars DataFrame
+        budget : number, optional
+            How many rows to treat; with ``cost``, the total cost to spend.
+        fraction : float in (0, 1], optional
+            Treat this share of the rows of ``newdata`` instead.
+        cost : str or array-like, optional
+            Column (or values) with each row's positive cost: rows are ranked by
+            effect per unit cost.
+        positive_only : bool
+            Only rows whose interval's lower bound is above zero (the estimate,
+            for learners without per-row intervals).
+        level : float
+            Confidence level of the intervals.
+
+        Returns
+        -------
+        DataFrame
+            The chosen rows, indexed like ``newdata``: rank, (arm,) estimate,
+            std_error, conf_low, conf_high (and cost, effect_per_cost).
+
+        Examples
+        --------
+        >>> import hteformula as hf
+        >>> df = hf.datasets.engagement_trial(n=1000, seed=0)
+        >>> res = hf.ols("Y ~ T * engagement", df)
+        >>> chosen = res.target(df, fraction=0.1)
+        >>> len(chosen), bool(chosen["estimate"].is_monotonic_decreasing)
+        (100, True)
+        """
+        from hteformula.policy.targeting import ArmEffects, choose_targets, cost_values
+
+        self._require_discrete_treatment("target")
+        effects = ArmEffects.of(self.effect(newdata, level), self.spec.contrasts)
+        costs = cost_values(newdata, cost, len(effects.index))
+        return choose_targets(effects, budget, fraction, costs, positive_only)
+
+    # -- policy evaluation on the fitted rows ---------------------------------------
+
+    def policy_scores(
+        self,
+        propensity: Any = None,
+        model: Any = None,
+        folds: Any = 5,
+        seed: int | None = 0,
+        n_jobs: int | None = None,
+        progress: bool | None = None,
+    ):  # type: ignore[no-untyped-def]
+        """Cross-fitted rankings and doubly robust scores of the fitted rows.
+
+        Rankings come from the same method and options refit without each
+        row's fold; scores are cross-fitted AIPW (and IPW) scores: a learner's
+        own, or from an outcome model per arm (``model``, default
+        HistGradientBoosting) and ``propensity`` (known, e.g. ``0.5`` in a
+        trial, or a classifier; default a cross-fitted HistGradientBoosting).
+        The answer is cached, so ``policy_value``, ``toc``, ``rate`` and
+        ``calibration_test`` with the same arguments share one cross-fit.
+
+        Returns
+        -------
+        PolicyScores
+        """
+        from hteformula.policy.scores import policy_scores
+
+        return policy_scores(self, propensity, model, folds, seed, n_jobs, progress)
+
+    def policy_value(
+        self,
+        fraction: float | None = None,
+        budget: int | None = None,
+        arm: str | None = None,
+        level: float = 0.95,
+        variance: str = "crossfit",
+        **score_options: Any,
+    ):  # type: ignore[no-untyped-def]
+        """Value of treating the top ``fraction`` by effect, against the same share at random.
+
+        Ranked by cross-fitted effects and evaluated with cross-fitted AIPW
+        scores (IPW alongside), so no row is ranked and evaluated by models
+        that saw it. Values are per person, against treating nobody.
+
+        Parameters
+        ----------
+        fraction : float in (0, 1), optional
+        budget : int, optional
+            Number of fitted rows to treat instead of a fraction.
+        arm : str, optional
+            The arm to evaluate, for a multi-arm treatment.
+        level : float
+        variance : {"crossfit", "fixed"}
+            ``"crossfit"``: Imai & Li's (2023) cross-fitting variance, which
+            counts the correlation between folds whose rankings were learned
+            from one another's rows; ``"fixed"``: grf's difference of means
+            treating the chosen rows as fixed (narrower; under-covers when
+            the effect does not vary).
+        **score_options
+            ``propensity``, ``model``, ``folds``, ``seed``, ``n_jobs``,
+            ``progress``: see :meth:`policy_scores`.
+
+        Returns
+        -------
+        PolicyValue
+            ``.targeted``, ``.random``, ``.gain`` (AIPW) with ``.conf_int``;
+            ``.ipw`` the same from IPW scores; ``to_frame()``.
+
+        Examples
+        --------
+        >>> import hteformula as hf
+        >>> df = hf.datasets.engagement_trial(n=1000, seed=0)
+        >>> res = hf.ols("Y ~ T * (age + engagement)", df)
+        >>> from sklearn.linear_model import LinearRegression
+        >>> value = res.policy_value(fraction=0.2, propensity=0.5, model=LinearRegression())
+        >>> bool(value.gain.conf_low > 0)
+        True
+        """
+        from hteformula.policy.value import policy_value
+
+        scores = self.policy_scores(**score_options)
+        return policy_value(scores, fraction, budget, arm, level, variance)
+
+    def toc(
+        self,
+        grid: Any = None,
+        arm: str | None = None,
+        n_boot: int = 200,
+        seed: int | None = 0,
+        level: float = 0.95,
+        **score_options: Any,
+    ) -> pd.DataFrame:
+        """The targeting operator characteristic curve, as grf.
+
+        For each fraction ``q``: the mean AIPW score among the top ``q`` by
+        cross-fitted effect minus the mean of all, computed within each
+        cross-fitting fold and averaged over folds, with pointwise intervals
+        (half-sample bootstrap within folds, Imai & Li's cross-fitting
+        variance across them; see :mod:`hteformula.policy.rank`).
+
+        Parameters
+        ----------
+        grid : sequence of float in (0, 1], optional
+            Default 0.05, 0.10, ..., 1.
+        arm, level, **score_options
+            As in :meth:`policy_value`.
+        n_boot, seed : int
+            Bootstrap draws; the seed also seeds the cross-fitting.
+
+        Returns
+        -------
+        DataFrame
+            Columns q, estimate, std_error, conf_low, conf_high.
+        """
+        return self.rate("AUTOC", arm, n_boot, seed, grid, level, **score_options).toc
+
+    def rate(
+        self,
+        target: str = "AUTOC",
+        arm: str | None = None,
+        n_boot: int = 200,
+        seed: int | None = 0,
+        grid: Any = None,
+        level: float = 0.95,
+        **score_options: Any,
+    ):  # type: ignore[no-untyped-def]
+        """Rank-weighted average treatment effect, as grf's ``rank_average_treatment_effect``.
+
+        Computed within each cross-fitting fold (rows ranked by the model
+        refit without them) and averaged over folds with Imai & Li's
+        cross-fitting variance (see :mod:`hteformula.policy.rank`).
+
+        Parameters
+        ----------
+        target : {"AUTOC", "QINI"}
+        arm, level, **score_options
+            As in :meth:`policy_value`.
+        n_boot, seed : int
+            Half-sample bootstrap draws (of clusters, with clusters); the seed
+            also seeds the cross-fitting of :meth:`policy_scores`.
+        grid : sequence of float, optional
+            Fractions of the TOC curve kept with the answer.
+
+        Returns
+        -------
+        RATE
+            ``.estimate`` (an Estimate), ``.toc`` (DataFrame), ``to_frame()``.
+        """
+        from hteformula.policy.rank import DEFAULT_GRID, crossfit_rank_average_effect
+
+        scores = self.policy_scores(seed=seed, **score_options)
+        c = scores.column(arm)
+        return crossfit_rank_average_effect(
+            scores.aipw[:, c],
+            scores.cate[:, c],
+            scores.folds,
+            target,
+            DEFAULT_GRID if grid is None else grid,
+            n_boot,
+            seed,
+            scores.weights,
+            scores.clusters,
+            level,
+            scores.arms[c],
+        )
+
+    def calibration_test(self, arm: str | None = None, level: float = 0.95, **score_options: Any):  # type: ignore[no-untyped-def]
+        """Calibration of the cross-fitted effects, as grf's ``test_calibration``.
+
+        Regresses the AIPW scores on the mean prediction and the differential
+        prediction; coefficients near 1 mean the average and the heterogeneity
+        are well calibrated; one-sided p-values test ``> 0``.
+
+        Returns
+        -------
+        CalibrationTest
+        """
+        from hteformula.policy.calibration import calibration_test
+
+        scores = self.policy_scores(**score_options)
+        c = scores.column(arm)
+        return calibration_test(
+            scores.aipw[:, c],
+            scores.cate[:, c],
+            scores.weights,
+            scores.clusters,
+            level,
+            scores.arms[c],
+        )
+
+    # -- saving -----------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save the result to ``path`` (a pickle with a version header); ``hf.load`` reads it.
+
+        Returns
+        -------
+        Path
+        """
+        from hteformula.persist import save_result
+
+        return save_result(self, path)
+
     # -- display ----------------------------------------------------------------
 
     def summary(self, level: float = 0.95):  # type: ignore[no-untyped-def]
@@ -408,6 +678,13 @@ class HTEResult:
         return self.summary()._repr_html_()
 
     # -- internals --------------------------------------------------------------
+
+    def _require_discrete_treatment(self, what: str) -> None:
+        if self.spec.treatment.kind == "continuous":
+            raise TreatmentError(
+                f"{what}() decides whom to treat, so it needs a binary or multi-arm treatment; "
+                f"{self.treatment!r} is continuous (its effects are per unit)."
+            )
 
     def _modifier_of_coefficient(self) -> list[str]:
         """The modifier column behind each effect coefficient."""

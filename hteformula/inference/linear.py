@@ -14,6 +14,8 @@ import numpy as np
 from scipy import stats
 
 _CHUNK_ROWS = 65_536
+# Up to this many columns, combination_std_errors sums column pairs (k (k + 1) / 2 passes).
+_PAIRWISE_MAX_COLUMNS = 12
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,12 @@ def two_sided_p(statistic: np.ndarray, df: float) -> np.ndarray:
 
 
 def combination_std_errors(A: np.ndarray, vcov: np.ndarray) -> np.ndarray:
-    """Standard errors of every row of ``A @ beta``: ``sqrt(diag(A V A'))``, in blocks.
+    """Standard errors of every row of ``A @ beta``: ``sqrt(diag(A V A'))``.
+
+    For a few columns the quadratic form is summed over column pairs, which
+    reads ``A`` column by column without a matrix product: on millions of rows
+    this is several times faster than ``A @ V`` when the BLAS threads compete
+    for busy cores. Wider ``A`` goes through the matrix product in row blocks.
 
     Parameters
     ----------
@@ -103,11 +110,29 @@ def combination_std_errors(A: np.ndarray, vcov: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray of shape (n,)
+
+    Examples
+    --------
+    >>> A = np.array([[1.0, 2.0], [0.0, 1.0]])
+    >>> combination_std_errors(A, np.array([[1.0, 0.5], [0.5, 2.0]]))  # sqrt(11), sqrt(2)
+    array([3.31662479, 1.41421356])
     """
-    out = np.empty(A.shape[0])
-    for start in range(0, A.shape[0], _CHUNK_ROWS):
-        block = A[start : start + _CHUNK_ROWS]
-        out[start : start + _CHUNK_ROWS] = np.einsum("ij,ij->i", block @ vcov, block)
+    n, k = A.shape
+    if k > _PAIRWISE_MAX_COLUMNS:
+        out = np.empty(n)
+        for start in range(0, n, _CHUNK_ROWS):
+            block = A[start : start + _CHUNK_ROWS]
+            out[start : start + _CHUNK_ROWS] = np.einsum("ij,ij->i", block @ vcov, block)
+        return np.sqrt(np.maximum(out, 0.0))
+    out = np.zeros(n)
+    product = np.empty(n)
+    for i in range(k):
+        column = A[:, i]
+        np.multiply(column, column, out=product)
+        out += vcov[i, i] * product
+        for j in range(i + 1, k):
+            np.multiply(column, A[:, j], out=product)
+            out += (vcov[i, j] + vcov[j, i]) * product
     return np.sqrt(np.maximum(out, 0.0))
 
 

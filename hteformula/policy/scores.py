@@ -1,0 +1,215 @@
+"""Cross-fitted rankings and doubly robust scores of the fitted rows.
+
+Policy evaluation must never rank and evaluate a row with models that saw it.
+Rankings: the rows are split into K folds and, for each fold, the *same
+method with the same options* is refit on the other K - 1 folds and predicts
+the held-out fold; this works for every backend. Scores: cross-fitted AIPW
+scores (:func:`~hteformula.inference.aipw.aipw_scores`) on the same folds,
+from a learner's own fit when it has them, otherwise from per-arm outcome
+models and a propensity (known, e.g. ``0.5`` in a trial, or a cross-fitted
+classifier). IPW scores are the AIPW formula with zero outcome predictions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hteformula.backends import get_backend
+from hteformula.backends.crossfit import Fold, cross_fit
+from hteformula.backends.learners.inputs import learner_inputs
+from hteformula.backends.learners.propensity import resolve_propensity
+from hteformula.backends.learners.recipes import arm_outcomes, arm_tasks
+from hteformula.errors import HTEError
+from hteformula.formula.design import Design
+from hteformula.inference.aipw import AIPWScores, aipw_scores
+
+
+@dataclass(frozen=True, eq=False)
+class PolicyScores:
+    """What every policy evaluation of a result works from.
+
+    Attributes
+    ----------
+    cate : ndarray, shape (n, n_contrasts)
+        Cross-fitted effects: row ``i`` by the method refit without ``i``'s fold.
+    aipw : ndarray, shape (n, n_contrasts)
+        Cross-fitted doubly robust scores of each non-reference arm.
+    ipw : ndarray, shape (n, n_contrasts)
+        Inverse-propensity-weighted scores (same propensities).
+    arms : tuple of str, length n_contrasts
+    folds : list of (train, test)
+    weights : ndarray, shape (n,), optional
+    clusters : ndarray of int, shape (n,), optional
+    source : str
+        Where the scores came from, for printing.
+    """
+
+    cate: np.ndarray
+    aipw: np.ndarray
+    ipw: np.ndarray
+    arms: tuple[str, ...]
+    folds: list[Fold]
+    weights: np.ndarray | None
+    clusters: np.ndarray | None
+    source: str
+
+    def column(self, arm: str | None) -> int:
+        """The column of ``arm`` (required when there are several arms)."""
+        if arm is None:
+            if len(self.arms) > 1:
+                raise HTEError(
+                    f"the treatment has several arms; pass arm= one of {', '.join(self.arms)} to "
+                    "evaluate targeting that arm against the reference."
+                )
+            return 0
+        if arm not in self.arms:
+            raise HTEError(f"arm={arm!r} is not a contrast; arms: {', '.join(self.arms)}.")
+        return self.arms.index(arm)
+
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def policy_scores(
+    result: Any,
+    propensity: Any = None,
+    model: Any = None,
+    folds: int | Any = 5,
+    seed: int | None = 0,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+) -> PolicyScores:
+    """Cross-fitted rankings and AIPW/IPW scores of a result's fitted rows.
+
+    Parameters
+    ----------
+    result : HTEResult
+    propensity : float, mapping, array or classifier, optional
+        Known assignment probability (``0.5`` in a trial) or a classifier to
+        cross-fit; default: a learner's own propensities, else a cross-fitted
+        ``HistGradientBoostingClassifier``.
+    model : scikit-learn estimator, optional
+        Outcome model per arm for the scores; default: a learner's own
+        outcome models, else ``HistGradientBoostingRegressor``.
+    folds : int, splitter or list of (train, test)
+        Ignored when a learner's own scores are reused (its folds are).
+    seed : int, optional
+    n_jobs, progress : optional
+        As in the fits.
+
+    Returns
+    -------
+    PolicyScores
+        Cached per result for hashable arguments, so ``policy_value``,
+        ``toc``, ``rate`` and ``calibration_test`` share one cross-fit.
+    """
+    key = (propensity, model, folds, seed)
+    try:
+        cached = _CACHE.get(result, {}).get(key)
+    except TypeError:  # unhashable argument: no cache
+        key, cached = None, None
+    if cached is not None:
+        return cached
+    design = result.design
+    if design.spec.treatment.kind == "continuous":
+        raise HTEError(
+            f"policy evaluation compares treating with not treating, so it needs a binary or "
+            f"multi-arm treatment; {result.treatment!r} is continuous."
+        )
+    own = result.fit.diagnostics.get("aipw")
+    if isinstance(own, AIPWScores) and propensity is None and model is None:
+        aipw, e, arm, pairs = own.scores, own.propensity, own.arm, own.folds
+        source = "the learner's own cross-fitted AIPW scores"
+    else:
+        aipw, e, arm, pairs = _fresh_scores(
+            design, propensity, model, folds, seed, n_jobs, progress
+        )
+        source = "cross-fitted AIPW scores (an outcome model per arm and a propensity)"
+    ipw = aipw_scores(design.y, arm, np.zeros_like(e), e)
+    scores = PolicyScores(
+        cate=crossfit_effects(result, pairs, n_jobs),
+        aipw=aipw,
+        ipw=ipw,
+        arms=tuple(design.spec.contrasts),
+        folds=pairs,
+        weights=design.weights,
+        clusters=design.clusters,
+        source=source,
+    )
+    if key is not None:
+        _CACHE.setdefault(result, {})[key] = scores
+    return scores
+
+
+def crossfit_effects(result: Any, folds: list[Fold], n_jobs: int | None = None) -> np.ndarray:
+    """Effects of each fold's rows from the method refit on the other folds.
+
+    Returns
+    -------
+    ndarray of shape (n, n_contrasts)
+    """
+    design = result.design
+    backend = get_backend(result.method)
+    options = {k: v for k, v in result.options.items() if k in backend.options}
+    if "folds" in options and not isinstance(options["folds"], (int, np.integer)):
+        if not hasattr(options["folds"], "split"):  # explicit pairs index the full data
+            options["folds"] = len(options["folds"])
+    if "progress" in backend.options:
+        options["progress"] = False
+    out = np.full((design.nobs, len(design.spec.contrasts)), np.nan)
+    for train, test in folds:
+        fit = backend.fit(subset_design(design, train), **options)
+        if fit.is_linear:
+            m = design.spec.n_modifiers
+            coef = fit.coef.reshape(-1, m)
+            out[test] = design.modifiers[test] @ coef.T
+        else:
+            out[test] = fit.predictor.predict(design.features[test])  # type: ignore[union-attr]
+    return out
+
+
+def subset_design(design: Design, rows: np.ndarray) -> Design:
+    """The design restricted to ``rows`` (cluster codes renumbered 0..G-1)."""
+    clusters = None
+    if design.clusters is not None:
+        clusters = np.unique(design.clusters[rows], return_inverse=True)[1]
+    return dataclasses.replace(
+        design,
+        y=design.y[rows],
+        X=design.X[rows],
+        treatment=design.treatment[rows],
+        modifiers=design.modifiers[rows],
+        features=design.features[rows],
+        weights=None if design.weights is None else design.weights[rows],
+        clusters=clusters,
+        index=design.index[rows],
+        columns={k: v[rows] for k, v in design.columns.items()},
+        data=None if design.data is None else design.data.iloc[rows],
+    )
+
+
+def _fresh_scores(
+    design: Design,
+    propensity: Any,
+    model: Any,
+    folds: Any,
+    seed: int | None,
+    n_jobs: int | None,
+    progress: bool | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Fold]]:
+    inputs = learner_inputs(design, model, None, folds, seed, n_jobs, progress)
+    source = resolve_propensity(propensity, inputs, design.columns.get("propensity"), seed)
+    predictions = cross_fit(
+        [*arm_tasks(inputs), *source.tasks(inputs)], inputs.folds, n_jobs=n_jobs, progress=progress
+    )
+    e = source.probabilities(predictions)
+    scores = aipw_scores(inputs.y, inputs.arm, arm_outcomes(inputs, predictions), e)
+    return scores, e, inputs.arm, inputs.folds
+
+
+__all__ = ["PolicyScores", "crossfit_effects", "policy_scores", "subset_design"]

@@ -1,0 +1,168 @@
+"""Policy value on the fitted rows: cross-fitted rankings and scores, checked by hand.
+
+References: the rankings are the method refit with ``hf.fit`` on the other folds'
+rows of the caller's data (every backend); the AIPW scores are rebuilt with
+scikit-learn models per fold; the values and their standard errors are
+statsmodels' OLS of the scores on the two group indicators (HC1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+import hteformula as hf
+from hteformula.policy.value import top_set
+
+FORMULA = "Y ~ T * (age + engagement) + income"
+LINEAR = {
+    "ols": {},
+    "dml": {"model_y": LinearRegression(), "model_t": LogisticRegression(), "seed": 3, "folds": 2},
+    "tlearner": {"model": LinearRegression(), "propensity": 0.5, "seed": 3},
+}
+
+
+@pytest.mark.parametrize("method", sorted(LINEAR))
+def test_rankings_come_from_the_method_refit_without_the_fold(trial, method):
+    res = hf.fit(FORMULA, trial, method=method, **LINEAR[method])
+    scores = res.policy_scores(propensity=0.5, model=LinearRegression(), folds=3, seed=1)
+    assert len(scores.folds) == 3
+    for train, test in scores.folds:
+        refit = hf.fit(FORMULA, trial.iloc[train], method=method, **LINEAR[method])
+        expected = refit.effect(trial.iloc[test])["estimate"].to_numpy()
+        np.testing.assert_allclose(scores.cate[test, 0], expected, rtol=1e-8, atol=1e-10)
+
+
+def test_aipw_and_ipw_scores_match_a_hand_computation(trial):
+    res = hf.ols(FORMULA, trial)
+    scores = res.policy_scores(propensity=0.5, model=LinearRegression(), folds=3, seed=2)
+    X = trial[["age", "engagement", "income"]].to_numpy()
+    y, t = trial["Y"].to_numpy(), trial["T"].to_numpy()
+    aipw = np.empty(len(y))
+    for train, test in scores.folds:
+        arm_rows = [train[t[train] == a] for a in (0, 1)]
+        mu = [LinearRegression().fit(X[rows], y[rows]).predict(X[test]) for rows in arm_rows]
+        residual = y[test] - np.where(t[test] == 1, mu[1], mu[0])
+        aipw[test] = mu[1] - mu[0] + np.where(t[test] == 1, 1, -1) * residual / 0.5
+    np.testing.assert_allclose(scores.aipw[:, 0], aipw, rtol=1e-8)
+    np.testing.assert_allclose(scores.ipw[:, 0], np.where(t == 1, y, -y) / 0.5)
+
+
+def test_learner_reuses_its_own_scores_and_folds(trial):
+    res = hf.tlearner(FORMULA, trial, **LINEAR["tlearner"])
+    scores = res.policy_scores()
+    own = res.fit.diagnostics["aipw"]
+    np.testing.assert_array_equal(scores.aipw, own.scores)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(scores.folds, own.folds, strict=True))
+    assert res.policy_scores() is scores  # cached
+
+
+def test_values_and_errors_equal_statsmodels_on_group_indicators(trial):
+    res = hf.ols(FORMULA, trial)
+    options = {"propensity": 0.5, "model": LinearRegression(), "folds": 3, "seed": 2}
+    value = res.policy_value(fraction=0.3, variance="fixed", **options)
+    scores = res.policy_scores(**options)
+    n = len(trial)
+    chosen = top_set(scores.cate[:, 0], scores.folds, int(0.3 * n))
+    assert np.array_equal(chosen, value.treated)
+    for _, test in scores.folds:  # the same share of every fold, its largest effects
+        assert abs(chosen[test].mean() - 0.3) < 1 / len(test) + 1e-12
+        inside, outside = scores.cate[test][chosen[test]], scores.cate[test][~chosen[test]]
+        assert inside.min() >= outside.max()
+    assert chosen.sum() == value.n_treated == 180
+    q = 0.3
+    A = np.array([[q, 0], [q * q, q * (1 - q)], [q * (1 - q), -q * (1 - q)]])
+    for kind in ("aipw", "ipw"):
+        gamma = getattr(scores, kind)[:, 0]
+        groups = np.column_stack([chosen, ~chosen]).astype(float)
+        fit = sm.OLS(gamma, groups).fit(cov_type="HC1")
+        test = fit.t_test(A)
+        estimates = getattr(value, kind)
+        got = [estimates.targeted, estimates.random, estimates.gain]
+        np.testing.assert_allclose([e.estimate for e in got], test.effect, rtol=1e-10)
+        np.testing.assert_allclose([e.std_error for e in got], test.sd.ravel(), rtol=1e-8)
+        # the plain definitions: sum over the top set / n, q times the mean, their difference
+        assert np.isclose(estimates.targeted.estimate, gamma[chosen].sum() / n)
+        assert np.isclose(estimates.random.estimate, q * gamma.mean())
+    frame = value.to_frame()
+    assert frame.shape == (6, 5)
+    assert frame.loc[("aipw", "gain"), "estimate"] == value.gain.estimate
+    assert "gain of targeting" in str(value) and "<table>" in value._repr_html_()
+
+
+def test_crossfit_variance_follows_imai_li(trial):
+    res = hf.ols(FORMULA, trial)
+    options = {"propensity": 0.5, "model": LinearRegression(), "folds": 4, "seed": 5}
+    value = res.policy_value(fraction=0.2, **options)
+    scores = res.policy_scores(**options)
+    gamma, chosen = scores.aipw[:, 0], value.treated
+    fold_gain, fold_var = [], []
+    for _, test in scores.folds:  # one fold: statsmodels on its two group indicators
+        q = chosen[test].mean()
+        groups = np.column_stack([chosen[test], ~chosen[test]]).astype(float)
+        fit = sm.OLS(gamma[test], groups).fit(cov_type="HC1")
+        test_ = fit.t_test(np.array([[q * (1 - q), -q * (1 - q)]]))
+        fold_gain.append(float(test_.effect[0]))
+        fold_var.append(float(test_.sd.ravel()[0] ** 2))
+    k = len(fold_gain)
+    one_fold = np.mean(fold_var)  # equal folds: Imai & Li's var - (K-1)/K min(var, spread)
+    expected = one_fold - (k - 1) / k * min(one_fold, np.var(fold_gain, ddof=1))
+    assert value.gain.estimate == pytest.approx(np.mean(fold_gain), rel=1e-10)
+    assert value.gain.std_error == pytest.approx(np.sqrt(expected), rel=1e-8)
+    with pytest.raises(hf.HTEError, match="variance='exact' is not understood"):
+        res.policy_value(fraction=0.2, variance="exact", **options)
+
+
+def test_budget_is_a_number_of_rows(trial):
+    res = hf.ols(FORMULA, trial)
+    options = {"propensity": 0.5, "model": LinearRegression(), "folds": 3, "seed": 2}
+    by_budget = res.policy_value(budget=180, **options)
+    by_fraction = res.policy_value(fraction=0.3, **options)
+    assert by_budget.gain == by_fraction.gain
+
+
+def test_clusters_give_cluster_robust_errors(trial):
+    res = hf.ols(FORMULA, trial, cluster="school")
+    options = {"propensity": 0.5, "model": LinearRegression(), "seed": 0}
+    value = res.policy_value(fraction=0.2, variance="fixed", **options)
+    scores = res.policy_scores(**options)
+    for _, test in scores.folds:  # folds keep schools whole
+        assert not set(trial["school"].iloc[test]) & set(
+            trial["school"].drop(index=trial.index[test])
+        )
+    assert value.gain.df == trial["school"].nunique() - 1
+    assert np.isfinite(res.policy_value(fraction=0.2, **options).gain.std_error)
+
+
+def test_multi_arm_needs_an_arm(trial):
+    res = hf.ols("Y ~ C(arm) * engagement", trial, reference="control")
+    options = {"propensity": {"control": 1 / 3, "email": 1 / 3, "call": 1 / 3}}
+    options["model"] = LinearRegression()
+    with pytest.raises(hf.HTEError, match="pass arm= one of"):
+        res.policy_value(fraction=0.2, **options)
+    value = res.policy_value(fraction=0.2, arm="email", **options)
+    assert value.arm == "email"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "give fraction="),
+        ({"fraction": 0.2, "budget": 3}, "give fraction="),
+        ({"fraction": 1.0}, "strictly between 0 and 1"),
+        ({"budget": 0}, "treat 0 of the 600"),
+        ({"fraction": 0.2, "arm": "x"}, "arm='x' is not a contrast"),
+    ],
+)
+def test_bad_arguments(trial, kwargs, message):
+    res = hf.ols(FORMULA, trial)
+    with pytest.raises(hf.HTEError, match=message):
+        res.policy_value(propensity=0.5, model=LinearRegression(), **kwargs)
+
+
+def test_continuous_treatment_is_refused(trial):
+    res = hf.ols("Y ~ dose * engagement", trial, treatment="dose")
+    with pytest.raises(hf.HTEError, match="continuous"):
+        res.policy_value(fraction=0.2)
