@@ -6,6 +6,7 @@ namespace, like a knitted R Markdown file. After each block comes a
 expression, as a notebook shows it, and any warning it raised, as knitr shows
 them), then links to the figures it drew, saved as PNG files beside the
 vignette. Tables print 120 characters wide so coefficient tables are not cut.
+Blocks fenced ```` ```py ```` are sketches: shown as they are, never run.
 
     python vignettes/knit.py              # re-render every vignette in place
     python vignettes/knit.py 01-getting-started.md
