@@ -95,6 +95,16 @@ def test_bad_folds_are_named(folds, message):
         make_folds(200, folds)
 
 
+def test_overlap_of_one_row_and_a_split_cluster_are_named():
+    train, test = np.arange(100, 200), np.arange(100)
+    with pytest.raises(HTEError, match=r"folds\[1\] uses some rows for both"):
+        make_folds(200, [(test, train), (np.append(train[1:], 7), np.append(test, 100))])
+    groups = np.array(["school " + str(i // 10).zfill(2) for i in range(200)])
+    halves = [(np.arange(95, 200), np.arange(95)), (np.arange(95), np.arange(95, 200))]
+    with pytest.raises(HTEError, match="splits cluster 'school 09' between"):
+        make_folds(200, halves, groups=groups)
+
+
 def test_too_few_rows_of_an_arm_for_the_folds():
     t = np.array([1] * 3 + [0] * 97)
     with pytest.raises(HTEError, match="only 3 row"):

@@ -31,6 +31,28 @@ def test_trial_simulation_recovers_the_effect_with_default_models():
     assert np.sqrt(np.mean(error**2)) < 0.6 * df["true_effect"].std()
 
 
+@pytest.mark.parametrize("method", LEARNERS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_every_learner_covers_the_truth_at_n_4000(method, seed):
+    """Issue 4 acceptance for each learner: at n = 4,000 the projection's intervals cover
+    2 (T), 3 (T:engagement) and 0 (T:age) and the ATE interval covers 2.
+
+    A single simulation misses a 95% interval one time in twenty (with seed 2 the
+    intercept's interval of the T-, X- and DR-learners ends at 1.991);
+    benchmarks/learners_coverage.py measures the rate over 500 simulations.
+    """
+    df = hf.datasets.engagement_trial(n=4000, seed=seed)
+    res = hf.fit(FORMULA, df, method=method, model=LinearRegression(), propensity=0.5, seed=seed)
+    table = res.tidy()
+    for term, truth in {"T": 2.0, "T:engagement": 3.0, "T:age": 0.0}.items():
+        assert table.loc[term, "conf_low"] < truth < table.loc[term, "conf_high"], term
+    ate = res.ate()
+    assert ate.conf_low < 2.0 < ate.conf_high
+    if method != "slearner":  # a linear S-learner has no interactions: a constant effect
+        error = res.effect()["estimate"] - df["true_effect"]
+        assert np.sqrt(np.mean(error**2)) < 0.1 * df["true_effect"].std()
+
+
 def test_projection_intervals_cover_in_a_small_monte_carlo():
     """A fast version of benchmarks/learners_coverage.py: 95% intervals of the projection."""
     hits = []

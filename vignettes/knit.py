@@ -3,11 +3,15 @@
 A vignette is Markdown whose ```` ```python ```` blocks run top to bottom in one
 namespace, like a knitted R Markdown file. After each block comes a
 ```` ```text ```` block with what it printed (and the value of a final bare
-expression, as a notebook shows it), then links to the figures it drew, saved
-as PNG files beside the vignette.
+expression, as a notebook shows it, and any warning it raised, as knitr shows
+them), then links to the figures it drew, saved as PNG files beside the
+vignette. Tables print 120 characters wide so coefficient tables are not cut.
+Blocks fenced ```` ```py ```` are sketches: shown as they are, never run.
 
     python vignettes/knit.py              # re-render every vignette in place
     python vignettes/knit.py 01-getting-started.md
+
+It imports ``hteformula`` from the repository it sits in, not an installed copy.
 
 The test suite (tests/test_vignettes.py) runs the same code and compares the
 stored outputs with fresh ones, numbers within their printed precision.
@@ -21,10 +25,13 @@ import io
 import os
 import re
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PANDAS_DISPLAY = ("display.width", 120, "display.max_columns", 20)
 FENCE = re.compile(r"^```(\w*)\s*$")
 FIGURE_LINE = re.compile(r"^!\[figure\]\((?P<path>[^)]+)\)\s*$")
 
@@ -114,7 +121,13 @@ class Session:
         tree = ast.parse(source)
         last = tree.body[-1] if tree.body and isinstance(tree.body[-1], ast.Expr) else None
         body = ast.Module(body=tree.body[:-1] if last else tree.body, type_ignores=[])
-        with contextlib.redirect_stdout(buffer), _working_directory(self.directory):
+        with (
+            contextlib.redirect_stdout(buffer),
+            _working_directory(self.directory),
+            _pandas_display(),
+            warnings.catch_warnings(record=True) as caught,
+        ):
+            warnings.simplefilter("always")
             exec(compile(body, f"<{self.name}>", "exec"), self.namespace)
             if last is not None:
                 value = eval(
@@ -122,7 +135,9 @@ class Session:
                 )
                 if value is not None:
                     print(value)  # as knitr prints a visible value: its str()
-        return buffer.getvalue().rstrip("\n"), self._save_figures()
+        for warning in _shown(caught):
+            buffer.write(f"\nWarning ({warning.category.__name__}): {warning.message}\n")
+        return buffer.getvalue().strip("\n"), self._save_figures()
 
     def _save_figures(self) -> list[str]:
         if "matplotlib.pyplot" not in sys.modules:
@@ -169,12 +184,41 @@ def run_outputs(path: Path) -> list[str]:
 
 
 def _squeeze_blank_lines(lines: list[str]) -> list[str]:
+    """Collapse runs of blank lines in the prose; code and output blocks stay as written."""
     out: list[str] = []
+    in_block = False
     for line in lines:
-        if line.strip() == "" and out and out[-1].strip() == "":
+        opens = not in_block and FENCE.match(line)
+        closes = in_block and line.strip() == "```"
+        if opens or closes:
+            in_block = bool(opens)
+        blank = line.strip() == ""
+        if blank and not in_block and out and out[-1].strip() == "":
             continue
         out.append(line)
     return out
+
+
+def _shown(caught: list[warnings.WarningMessage]) -> list[warnings.WarningMessage]:
+    """The warnings meant for a reader (UserWarning and its kind, HTEWarning too), once each."""
+    seen, shown = set(), []
+    for warning in caught:
+        key = (warning.category, str(warning.message))
+        if issubclass(warning.category, UserWarning) and key not in seen:
+            seen.add(key)
+            shown.append(warning)
+    return shown
+
+
+@contextlib.contextmanager
+def _pandas_display():  # type: ignore[no-untyped-def]
+    try:
+        import pandas as pd
+    except ImportError:
+        yield
+        return
+    with pd.option_context(*PANDAS_DISPLAY):
+        yield
 
 
 @contextlib.contextmanager
@@ -188,6 +232,7 @@ def _working_directory(path: Path):  # type: ignore[no-untyped-def]
 
 
 def main(argv: list[str]) -> int:
+    sys.path.insert(0, str(ROOT))  # this repository's hteformula, not an installed one
     targets = [HERE / name for name in argv] or sorted(HERE.glob("[0-9][0-9]-*.md"))
     for path in targets:
         path.write_text(knit(path))

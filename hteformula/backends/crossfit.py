@@ -343,15 +343,16 @@ def _require_partition(folds: list[Fold], n: int) -> None:
 
 
 def _require_groups_kept_whole(folds: list[Fold], groups: np.ndarray) -> None:
-    codes = np.unique(groups, return_inverse=True)[1]
+    labels, codes = np.unique(groups, return_inverse=True)
     for i, (train, test) in enumerate(folds):
-        in_test = np.zeros(codes.max() + 1, dtype=bool)
+        in_test = np.zeros(len(labels), dtype=bool)
         in_test[codes[test]] = True
-        shared = np.unique(groups[train][in_test[codes[train]]])
+        shared = codes[train][in_test[codes[train]]]
         if shared.size:
+            label = np.asarray(labels[shared.min()]).item()  # a plain str / int in the message
             raise HTEError(
-                f"folds[{i}] splits cluster {shared[0]!r} between training and test rows; with "
-                "cluster= every cluster must stay in one fold (use GroupKFold)."
+                f"folds[{i}] splits cluster {label!r} between training and test "
+                "rows; with cluster= every cluster must stay in one fold (use GroupKFold)."
             )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from hteformula.errors import HTEError
+
 REGIONS = ("north", "south", "east", "west")
 
 
@@ -36,24 +38,70 @@ def engagement_trial(n: int = 2000, seed: int | None = 0) -> pd.DataFrame:
     ['Y', 'T', 'age', 'engagement', 'income', 'region', 'true_effect']
     """
     rng = np.random.default_rng(seed)
+    people = _engagement_people(rng, n)
+    region_shift = people["region"].map(dict(zip(REGIONS, (0.0, -0.5, 0.3, 0.6), strict=True)))
+    treated = rng.integers(0, 2, size=n)
+    baseline = (
+        10
+        + 0.05 * people["age"]
+        + 1.5 * people["engagement"]
+        + 0.02 * people["income"]
+        + region_shift
+    ).to_numpy()
+    outcome = baseline + treated * people["true_effect"].to_numpy() + rng.normal(scale=2.0, size=n)
+    people.insert(0, "T", treated)
+    people.insert(0, "Y", outcome)
+    return people
+
+
+def population(n: int = 1_000_000, seed: int | None = 0) -> pd.DataFrame:
+    """People like those of :func:`engagement_trial`, untreated and unmeasured: whom to treat?
+
+    The covariates follow the same distributions as in :func:`engagement_trial`
+    and the true effect is the same function, ``2 + 3 * engagement``, so a model
+    fitted on the trial can rank this population and the ranking can be checked
+    against the truth. There is no treatment and no outcome: nobody has been
+    treated yet.
+
+    Parameters
+    ----------
+    n : int
+        Number of people (a million by default; any size).
+    seed : int, optional
+        Seed of the random generator. Use a seed different from the trial's so
+        the population is new people.
+
+    Returns
+    -------
+    DataFrame
+        Columns age, engagement, income, region and true_effect.
+
+    Examples
+    --------
+    >>> pop = population(n=100_000, seed=5)
+    >>> list(pop.columns)
+    ['age', 'engagement', 'income', 'region', 'true_effect']
+    >>> float(round(pop["true_effect"].mean(), 1))
+    2.0
+    """
+    if int(n) < 1:
+        raise HTEError(f"population(n={n!r}): n must be a positive number of people.")
+    return _engagement_people(np.random.default_rng(seed), int(n))
+
+
+def _engagement_people(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    """Covariates and true effect of the engagement example (draw order fixed: seeds replay)."""
     age = rng.integers(18, 71, size=n).astype(float)
     engagement = rng.normal(size=n)
     income = np.round(rng.lognormal(mean=3.6, sigma=0.5, size=n), 1)
     region = rng.choice(REGIONS, size=n)
-    region_shift = pd.Series(region).map(dict(zip(REGIONS, (0.0, -0.5, 0.3, 0.6), strict=True)))
-    treated = rng.integers(0, 2, size=n)
-    true_effect = 2.0 + 3.0 * engagement
-    baseline = 10 + 0.05 * age + 1.5 * engagement + 0.02 * income + region_shift.to_numpy()
-    outcome = baseline + treated * true_effect + rng.normal(scale=2.0, size=n)
     return pd.DataFrame(
         {
-            "Y": outcome,
-            "T": treated,
             "age": age,
             "engagement": engagement,
             "income": income,
             "region": region,
-            "true_effect": true_effect,
+            "true_effect": 2.0 + 3.0 * engagement,
         }
     )
 
@@ -240,6 +288,146 @@ def confounded_study(n: int = 4000, seed: int | None = 0) -> pd.DataFrame:
             "x2": x2,
             "w1": w1,
             "w2": w2,
+            "propensity": propensity,
+            "true_effect": true_effect,
+        }
+    )
+
+
+# Shares of the ethnicity codes 1-15 and school urbanicity codes 0-4 in the
+# learning-mindset study's public data (Athey & Wager, 2019), so the simulated
+# categories have its imbalance: one dominant code and many small ones.
+ETHNICITY_SHARES = (
+    0.095, 0.152, 0.011, 0.484, 0.040, 0.004, 0.004, 0.019,
+    0.013, 0.017, 0.016, 0.031, 0.018, 0.063, 0.033,
+)  # fmt: skip
+URBANICITY_SHARES = (0.08, 0.23, 0.19, 0.15, 0.35)
+
+
+def schools(n_schools: int = 76, students: int = 137, seed: int | None = 0) -> pd.DataFrame:
+    """Students in schools, a mindset intervention they chose to take: the learning-mindset design.
+
+    Mimics the structure of the National Study of Learning Mindsets as used by
+    Athey & Wager (2019): students nested in schools, school-level covariates
+    standardized, a student-level take-up that is *confounded* (students who
+    expect to succeed, are not the first in their family at college, and sit in
+    higher-achieving schools take the intervention more often, and they also
+    score higher; both take-up and score are curved in success expectation, so
+    linear adjustment leaves bias), school-level shifts in take-up, and a school
+    random effect on the outcome, so students of one school are correlated and
+    inference must be clustered by ``schoolid``.
+
+    The true effect of ``intervention`` on ``achievement_score`` is
+    ``0.25 - 0.15 * school_mindset + 0.05 * frst_in_family``: larger in schools
+    whose students had a weaker growth mindset to begin with. Nothing else
+    modifies it.
+
+    Parameters
+    ----------
+    n_schools : int
+        Number of schools.
+    students : int
+        Average number of students per school; school sizes vary (lognormal,
+        at least 10 students).
+    seed : int, optional
+        Seed of the random generator; the same seed gives the same data.
+
+    Returns
+    -------
+    DataFrame
+        One row per student: schoolid (1 to ``n_schools``), intervention (0/1),
+        achievement_score (standardized-scale outcome), success_expect (1 to 7),
+        ethnicity (code 1 to 15), gender (1 or 2), frst_in_family (0/1),
+        school_urbanicity (code 0 to 4), school_mindset, school_achievement,
+        school_ethnic_minority, school_poverty, school_size (standardized
+        school-level scores), propensity (the true probability of take-up) and
+        true_effect.
+
+    Examples
+    --------
+    >>> df = schools(n_schools=20, students=50, seed=1)
+    >>> list(df.columns[:4])
+    ['schoolid', 'intervention', 'achievement_score', 'success_expect']
+    >>> int(df["schoolid"].nunique())
+    20
+    >>> bool(df.groupby("schoolid")["school_mindset"].nunique().eq(1).all())
+    True
+    """
+    if int(n_schools) < 2 or int(students) < 1:
+        raise HTEError(
+            f"schools(n_schools={n_schools!r}, students={students!r}): "
+            "need at least 2 schools and 1 student per school on average."
+        )
+    rng = np.random.default_rng(seed)
+    n_schools = int(n_schools)
+    # School level: correlated standardized scores (mindset goes with achievement,
+    # poverty with minority share), urbanicity, and random effects.
+    correlation = np.array(
+        [
+            [1.0, 0.4, -0.2, -0.3, 0.0],
+            [0.4, 1.0, -0.4, -0.6, 0.1],
+            [-0.2, -0.4, 1.0, 0.6, 0.1],
+            [-0.3, -0.6, 0.6, 1.0, 0.0],
+            [0.0, 0.1, 0.1, 0.0, 1.0],
+        ]
+    )
+    school = rng.multivariate_normal(np.zeros(5), correlation, size=n_schools)
+    urbanicity = rng.choice(5, size=n_schools, p=URBANICITY_SHARES)
+    outcome_shift = rng.normal(scale=0.35, size=n_schools)
+    uptake_shift = rng.normal(scale=0.4, size=n_schools)
+    sizes = np.maximum(10, np.round(rng.lognormal(np.log(students) - 0.3, 0.75, size=n_schools)))
+    sizes = sizes.astype(int)
+    of = np.repeat(np.arange(n_schools), sizes)
+    n = len(of)
+    mindset, achievement, minority, poverty, size = (school[of, j] for j in range(5))
+
+    # Students: first in family more often in poorer schools; success expectation
+    # (1-7) higher for others and in higher-achieving schools.
+    first = (rng.uniform(size=n) < 1 / (1 + np.exp(-(0.55 + 0.4 * poverty)))).astype(int)
+    latent = 0.5 * achievement - 0.3 * first + rng.normal(size=n)
+    success = np.clip(np.round(5.5 + 1.1 * latent), 1, 7).astype(int)
+    ethnicity = rng.choice(np.arange(1, 16), size=n, p=ETHNICITY_SHARES)
+    gender = rng.integers(1, 3, size=n)
+
+    expect = (success - 5.3) / 1.1
+    score = (
+        -1.0
+        + 0.45 * expect
+        + 0.3 * expect**2
+        - 0.3 * first
+        + 0.25 * achievement
+        + 0.2 * np.tanh(2 * expect) * achievement
+        + uptake_shift[of]
+    )
+    propensity = 1 / (1 + np.exp(-score))
+    treated = (rng.uniform(size=n) < propensity).astype(int)
+    true_effect = 0.25 - 0.15 * mindset + 0.05 * first
+    baseline = (
+        0.35 * expect
+        + 0.2 * expect**2
+        - 0.2 * first
+        + 0.3 * achievement
+        - 0.1 * poverty
+        + 0.05 * mindset
+        + 0.1 * (gender == 2)
+        + outcome_shift[of]
+    )
+    outcome = baseline - 0.15 + treated * true_effect + rng.normal(scale=0.75, size=n)
+    return pd.DataFrame(
+        {
+            "schoolid": of + 1,
+            "intervention": treated,
+            "achievement_score": outcome,
+            "success_expect": success,
+            "ethnicity": ethnicity,
+            "gender": gender,
+            "frst_in_family": first,
+            "school_urbanicity": urbanicity[of],
+            "school_mindset": mindset,
+            "school_achievement": achievement,
+            "school_ethnic_minority": minority,
+            "school_poverty": poverty,
+            "school_size": size,
             "propensity": propensity,
             "true_effect": true_effect,
         }
