@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -43,6 +44,18 @@ def make_trial(n: int = 600, seed: int = 7) -> pd.DataFrame:
             "school": school,
         }
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread_per_model():
+    """Gradient boosting on one OpenMP thread: the same numbers, and no oversubscription.
+
+    On a machine whose cores are busy (a CI runner, the two-core development box,
+    joblib workers of the n_jobs tests) OpenMP threads contending for the cores
+    made the dml and learner tests up to ten times slower.
+    """
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture
