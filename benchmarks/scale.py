@@ -1,7 +1,8 @@
 """Scoring a population at scale: fit on a trial, score millions of rows, choose the top 20%.
 
 Fits ``Y ~ T * (age + engagement + C(region)) + income`` on a 10,000-row trial
-(interacted OLS, and a T-learner with HistGradientBoosting), then:
+(``hf.datasets.engagement_trial``; interacted OLS, and a T-learner with
+HistGradientBoosting), then, on people from ``hf.datasets.population``:
 
 - scores a population of 1,000,000 rows with ``res.effect(newdata)`` (pandas,
   chunked internally) and chooses the top 20% with ``res.target(fraction=0.2)``;
@@ -47,30 +48,12 @@ import hteformula as hf
 
 FORMULA = "Y ~ T * (age + engagement + C(region)) + income"
 MODIFIERS = "age + engagement + C(region)"
-REGIONS = np.array(["north", "south", "east", "west"])
 PARTITION_ROWS = 250_000
 
 
 def population(n: int, seed: int) -> pd.DataFrame:
-    """People to score: the trial's covariates, no outcome or treatment."""
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "age": rng.integers(18, 71, n).astype(float),
-            "engagement": rng.normal(size=n),
-            "income": np.round(rng.lognormal(3.6, 0.5, n), 1),
-            "region": REGIONS[rng.integers(0, len(REGIONS), n)],
-        }
-    )
-
-
-def trial(n: int, seed: int = 0) -> pd.DataFrame:
-    frame = population(n, seed)
-    rng = np.random.default_rng(seed + 1)
-    treated = rng.integers(0, 2, n)
-    effect = 2 + 3 * frame["engagement"].to_numpy() + 0.5 * (frame["region"] == "west")
-    y = 10 + 0.05 * frame["age"] + 1.5 * frame["engagement"] + treated * effect
-    return frame.assign(Y=y + rng.normal(0, 2, n), T=treated)
+    """People to score (``hf.datasets.population``: the trial's covariates, no outcome)."""
+    return hf.datasets.population(n, seed=seed)
 
 
 def best_time(function, repeat: int) -> float:  # type: ignore[no-untyped-def]
@@ -107,7 +90,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    data = trial(10_000)
+    data = hf.datasets.engagement_trial(10_000, seed=0)
     fits = {
         "ols": hf.ols(FORMULA, data),
         "tlearner": hf.tlearner(FORMULA, data, propensity=0.5, seed=0, folds=3),

@@ -132,7 +132,7 @@ def policy_scores(
         source = "cross-fitted AIPW scores (an outcome model per arm and a propensity)"
     ipw = aipw_scores(design.y, arm, np.zeros_like(e), e)
     scores = PolicyScores(
-        cate=crossfit_effects(result, pairs, n_jobs),
+        cate=crossfit_effects(result, pairs, n_jobs, progress),
         aipw=aipw,
         ipw=ipw,
         arms=tuple(design.spec.contrasts),
@@ -146,8 +146,13 @@ def policy_scores(
     return scores
 
 
-def crossfit_effects(result: Any, folds: list[Fold], n_jobs: int | None = None) -> np.ndarray:
+def crossfit_effects(
+    result: Any, folds: list[Fold], n_jobs: int | None = None, progress: bool | None = None
+) -> np.ndarray:
     """Effects of each fold's rows from the method refit on the other folds.
+
+    The refits take the fit's options, with ``n_jobs`` and ``progress`` (the
+    bar of each refit) when given and the backend takes them.
 
     Returns
     -------
@@ -159,8 +164,9 @@ def crossfit_effects(result: Any, folds: list[Fold], n_jobs: int | None = None) 
     if "folds" in options and not isinstance(options["folds"], (int, np.integer)):
         if not hasattr(options["folds"], "split"):  # explicit pairs index the full data
             options["folds"] = len(options["folds"])
-    if "progress" in backend.options:
-        options["progress"] = False
+    for name, value in (("n_jobs", n_jobs), ("progress", progress)):
+        if name in backend.options and value is not None:
+            options[name] = value
     out = np.full((design.nobs, len(design.spec.contrasts)), np.nan)
     for train, test in folds:
         fit = backend.fit(subset_design(design, train), **options)
