@@ -166,3 +166,18 @@ def test_parse_formula_reads_variables_of_stateful_transforms():
     assert parsed.outcome == "np.log(Y)"
     assert parsed.outcome_variables == frozenset({"Y"})
     assert parsed.variables == frozenset({"Y", "T", "age", "x", "my var"})
+
+
+def test_reference_named_in_the_formula_as_r_and_patsy_write_it(trial):
+    import statsmodels.formula.api as smf
+
+    formula = "Y ~ C(arm, Treatment('control')) * engagement"
+    res = hf.ols(formula, trial)
+    assert [term.split("[")[1] for term in res.tidy().index[::2]] == ["T.call]", "T.email]"]
+    expected = smf.ols(formula, trial).fit().params
+    table = res.tidy()
+    np.testing.assert_allclose(table["estimate"], expected[table.index], rtol=1e-8)
+    same = hf.ols("Y ~ C(arm) * engagement", trial, reference="control")
+    np.testing.assert_allclose(table["estimate"].to_numpy(), same.tidy()["estimate"].to_numpy())
+    with pytest.raises(hf.TreatmentError, match=r"reference level 'control'.*reference='email'"):
+        hf.ols(formula, trial, reference="email")

@@ -198,14 +198,14 @@ def factor_for_treatment(parsed: ParsedFormula, treatment: str) -> str:
             f"treatment {treatment!r} does not appear on the right-hand side of {parsed.text!r}; "
             f"write it into the formula, e.g. 'Y ~ {treatment} * (x1 + x2)'."
         )
-    plain = [factor for factor in users if _is_plain_treatment(factor, treatment)]
+    plain = [factor for factor in users if is_plain_treatment(factor, treatment)]
     others = [factor for factor in users if factor not in plain]
     if others:
         raise TreatmentError(
             f"treatment {treatment!r} enters the formula through {', '.join(others)}; the "
             "treatment "
-            f"must appear only as {treatment} or C({treatment}) (use reference= to pick the "
-            "reference level)."
+            f"must appear only as {treatment}, C({treatment}) or "
+            f"C({treatment}, Treatment('level')) (or use reference= to pick the reference level)."
         )
     if len(plain) > 1:
         raise TreatmentError(
@@ -279,9 +279,34 @@ def _factors_in_order(parsed: ParsedFormula) -> list[str]:
     return list(seen)
 
 
-def _is_plain_treatment(factor: str, treatment: str) -> bool:
+def is_plain_treatment(factor: str, treatment: str) -> bool:
     bare = {treatment, f"`{treatment}`", f"Q('{treatment}')", f'Q("{treatment}")'}
-    return factor in bare or factor in {f"C({name})" for name in bare}
+    if factor in bare or factor in {f"C({name})" for name in bare}:
+        return True
+    match = _TREATMENT_CONTRAST.match(factor)
+    return bool(match) and match.group("variable") in bare
+
+
+# C(arm, Treatment('control')) or C(arm, Treatment(reference="control")): R's and
+# patsy's way of naming the reference level inside the formula.
+_TREATMENT_CONTRAST = re.compile(
+    r"""^C\((?P<variable>.+?),\s*(?:contr\.)?Treatment\((?:reference\s*=\s*)?"""
+    r"""(?P<quote>['"])(?P<level>.*?)(?P=quote)\)\)$"""
+)
+
+
+def formula_reference(factor: str) -> str | None:
+    """The reference level a factor names with ``Treatment('level')``, if any.
+
+    Examples
+    --------
+    >>> formula_reference("C(arm, Treatment('control'))")
+    'control'
+    >>> formula_reference("C(arm)") is None
+    True
+    """
+    match = _TREATMENT_CONTRAST.match(factor)
+    return match.group("level") if match else None
 
 
 def _is_simple(part: object) -> bool:

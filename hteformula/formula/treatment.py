@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 
 from hteformula.errors import TreatmentError
-from hteformula.formula.parse import ParsedFormula, factor_for_treatment, interaction_candidates
+from hteformula.formula.parse import (
+    ParsedFormula,
+    factor_for_treatment,
+    formula_reference,
+    interaction_candidates,
+    is_plain_treatment,
+)
 
 TreatmentKind = Literal["binary", "multi-arm", "continuous"]
 
@@ -106,6 +112,12 @@ def identify_treatment(
         factor = _infer_factor(parsed, frame)
         name = _single_variable(parsed, factor)
         inferred = True
+        if not is_plain_treatment(factor, name):
+            raise TreatmentError(
+                f"treatment {name!r} enters the formula as {factor}; write it as {name}, "
+                f"C({name}) or C({name}, Treatment('level')) (or use reference= to pick the "
+                "reference level)."
+            )
     else:
         if not isinstance(treatment, str):
             raise TreatmentError(
@@ -114,6 +126,14 @@ def identify_treatment(
         factor = factor_for_treatment(parsed, treatment)
         name = treatment
         inferred = False
+    in_formula = formula_reference(factor)
+    if in_formula is not None:
+        if reference is not None and str(reference) != in_formula:
+            raise TreatmentError(
+                f"the formula names reference level {in_formula!r} for treatment {name!r} "
+                f"({factor}) but reference={reference!r}; give the reference one way."
+            )
+        reference = in_formula
     return classify(frame[name], name, factor, reference, inferred, original)
 
 
