@@ -116,6 +116,19 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--format", choices=("text", "markdown", "html"), help="override the format of -o"
     )
+    report.add_argument(
+        "--target",
+        type=float,
+        metavar="FRACTION",
+        help="add a targeting section: what treating this share (e.g. 0.2), best first, gains "
+        "over random assignment, from cross-fitted doubly robust scores (refits per fold)",
+    )
+    report.add_argument(
+        "--propensity",
+        type=float,
+        help="known probability of treatment for the targeting section (e.g. 0.5 in a trial); "
+        "default: estimated",
+    )
     report.set_defaults(run=_run_report)
 
     comparison = _command(
@@ -191,7 +204,12 @@ def _run_fit(args: argparse.Namespace) -> int:
 
 def _run_report(args: argparse.Namespace) -> int:
     result = _fit(args)
-    path = render_report(result, args.output, args.format, args.level, args.unit)
+    options = {"propensity": args.propensity} if args.propensity is not None else {}
+    if args.seed is not None:
+        options["seed"] = args.seed
+    path = render_report(
+        result, args.output, args.format, args.level, args.unit, args.target, options
+    )
     print(f"hteformula: wrote {path}")
     return 0
 

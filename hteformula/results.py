@@ -369,6 +369,8 @@ class HTEResult:
         format: str | None = None,
         level: float = 0.95,
         unit: str | None = None,
+        target: float | None = None,
+        **target_options: Any,
     ) -> str | Path:
         """A report: data and design, average effect, insights, effect table, diagnostics, figures.
 
@@ -386,6 +388,15 @@ class HTEResult:
             Confidence level of the intervals.
         unit : str, optional
             Unit of the outcome, for the insights.
+        target : float in (0, 1), optional
+            Add a targeting section: the value of treating this share of people,
+            highest estimated effect first, against as many at random (see
+            :meth:`policy_value`), and the TOC curve. It refits the model once
+            per fold, so it is off by default.
+        **target_options
+            Options of the cross-fitted policy scores: ``propensity`` (e.g.
+            ``0.5`` in a trial), ``model``, ``folds``, ``seed``, ``n_jobs``,
+            ``progress``; see :meth:`policy_scores`.
 
         Examples
         --------
@@ -397,7 +408,7 @@ class HTEResult:
         """
         from hteformula.report import render_report
 
-        return render_report(self, path, format, level, unit)
+        return render_report(self, path, format, level, unit, target, target_options)
 
     # -- targeting ----------------------------------------------------------------
 

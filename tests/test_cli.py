@@ -154,3 +154,18 @@ def test_usage_errors_are_one_line_with_exit_2(capsys, argv):
     assert done.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("hteformula ") and "--help" in err
+
+
+def test_report_with_a_targeting_section(csv, tmp_path):
+    out = tmp_path / "r.md"
+    argv = ["report", csv, "Y ~ T * engagement", "-o", str(out), "--target", "0.2"]
+    assert main([*argv, "--propensity", "0.5", "--seed", "1"]) == 0
+    assert "## Targeting" in out.read_text() and "Treating the 20%" in out.read_text()
+
+
+def test_report_with_a_bad_target_is_one_line(csv, tmp_path, capsys):
+    out = tmp_path / "r.md"
+    argv = ["report", csv, "Y ~ T * engagement", "-o", str(out), "--target", "1.5"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "fraction=1.5" in err and len(err.splitlines()) == 1

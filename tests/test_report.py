@@ -270,3 +270,41 @@ def test_a_learner_like_backend_reports_its_diagnostics_and_figures(learner_like
 def test_multi_arm_and_continuous_reports_draw_their_figures(trial, formula, treatment, figures):
     page = hf.ols(formula, trial, treatment=treatment).report(format="html")
     assert page.count("src='data:image/png;base64,") == figures
+
+
+def test_targeting_section_reports_the_cross_fitted_policy_value():
+    from sklearn.linear_model import LinearRegression
+
+    df = hf.datasets.engagement_trial(n=1500, seed=4)
+    res = hf.ols("Y ~ T * (age + engagement)", df)
+    options = {"propensity": 0.5, "model": LinearRegression()}
+    assert "Targeting" not in res.report()  # opt-in: it refits the model per fold
+    text = res.report(format="markdown", target=0.2, **options)
+    value = res.policy_value(fraction=0.2, **options)
+    section = text.split("## Targeting")[1].split("## Diagnostics")[0]
+    gain = value.gain
+    assert hf.summary.format_number(gain.estimate) in section
+    assert hf.summary.format_number(gain.conf_low) in section
+    assert gain.conf_low > 0 and "targeting by the estimated effect pays" in section
+    assert "| gain of targeting |" in section and "IPW" in section
+
+
+def test_targeting_curve_is_embedded_in_the_html_report(tmp_path):
+    pytest.importorskip("matplotlib")
+    from sklearn.linear_model import LinearRegression
+
+    df = hf.datasets.engagement_trial(n=1000, seed=5)
+    res = hf.ols("Y ~ T * engagement", df)
+    path = res.report(tmp_path / "r.html", target=0.3, propensity=0.5, model=LinearRegression())
+    page = path.read_text()
+    assert "<h2>Targeting</h2>" in page and "id='targeting-curve'" in page
+
+
+def test_decision_sentence_follows_the_interval():
+    from hteformula.inference import estimate_from
+    from hteformula.report.targeting import decision_sentence
+
+    unclear = decision_sentence(estimate_from(0.1, 0.2, df=float("inf")), 0.2, 20, 100)
+    worse = decision_sentence(estimate_from(-1.0, 0.2, df=float("inf")), 0.2, 20, 100)
+    assert unclear.endswith("cannot tell targeting from random assignment.")
+    assert "do not target by it" in worse

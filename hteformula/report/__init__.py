@@ -27,6 +27,8 @@ def render_report(
     format: str | None = None,
     level: float = 0.95,
     unit: str | None = None,
+    target: float | None = None,
+    target_options: dict | None = None,
 ) -> str | Path:
     """Render ``result`` as a report; write it to ``path`` when given.
 
@@ -41,6 +43,11 @@ def render_report(
         Confidence level of every interval.
     unit : str, optional
         Unit of the outcome, for the insights.
+    target : float, optional
+        Add a targeting section: the value of treating this share, best first,
+        against as many at random, and the TOC curve.
+    target_options : dict, optional
+        Options of the cross-fitted policy scores (see ``HTEResult.policy_scores``).
 
     Returns
     -------
@@ -53,17 +60,19 @@ def render_report(
         raise HTEError(
             f"format={chosen!r} is not a report format; use one of {', '.join(RENDERERS)}."
         )
-    target = Path(path) if path is not None else None
-    wants_figures = chosen == "html" or (chosen == "markdown" and target is not None)
-    content = build_content(result, level, unit, figures=wants_figures)
-    text = RENDERERS[chosen](content, target)
-    if target is None:
+    out = Path(path) if path is not None else None
+    wants_figures = chosen == "html" or (chosen == "markdown" and out is not None)
+    content = build_content(
+        result, level, unit, figures=wants_figures, target=target, target_options=target_options
+    )
+    text = RENDERERS[chosen](content, out)
+    if out is None:
         return text
     try:
-        target.write_text(text, encoding="utf-8")
+        out.write_text(text, encoding="utf-8")
     except OSError as error:
-        raise HTEError(f"cannot write the report to {str(target)!r}: {error.strerror}.") from None
-    return target
+        raise HTEError(f"cannot write the report to {str(out)!r}: {error.strerror}.") from None
+    return out
 
 
 __all__ = ["Figure", "ReportContent", "build_content", "figures_unavailable", "render_report"]

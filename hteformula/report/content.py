@@ -18,6 +18,7 @@ from hteformula.errors import HTEError
 from hteformula.inference import Estimate, WaldTest
 from hteformula.insights import Insights, insights_of
 from hteformula.report.figures import Figure, figures_unavailable, render_figures
+from hteformula.report.targeting import TargetingSection, targeting_section
 from hteformula.summary import format_number
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class ReportContent:
         Empty when figures were not asked for or cannot be drawn.
     figures_note : str
         Why there are no figures, when there are none.
+    targeting : TargetingSection or None
+        What treating the top of the ranking gains over random (when asked for).
     """
 
     title: str
@@ -64,10 +67,16 @@ class ReportContent:
     level: float
     figures: tuple[Figure, ...] = ()
     figures_note: str = ""
+    targeting: TargetingSection | None = None
 
 
 def build_content(
-    result: HTEResult, level: float = 0.95, unit: str | None = None, figures: bool = True
+    result: HTEResult,
+    level: float = 0.95,
+    unit: str | None = None,
+    figures: bool = True,
+    target: float | None = None,
+    target_options: Mapping[str, Any] | None = None,
 ) -> ReportContent:
     """Gather a report's content from ``result``.
 
@@ -80,6 +89,10 @@ def build_content(
         Unit of the outcome, for the insights.
     figures : bool
         Draw the figures (needs matplotlib; without it ``figures_note`` says so).
+    target : float, optional
+        Add a targeting section for treating this share, best first.
+    target_options : mapping, optional
+        Options of the cross-fitted policy scores (``propensity``, ``model``, ...).
     """
     summary = result.summary(level)
     insights = insights_of(result, level, unit)
@@ -91,6 +104,13 @@ def build_content(
             note = f"Figures need matplotlib ({missing}): {PLOTS_EXTRA}."
         else:
             drawn = render_figures(result, level)
+    targeting = None
+    if target is not None:
+        targeting = targeting_section(
+            result, target, level, figures=bool(drawn), **dict(target_options or {})
+        )
+        if targeting.figure is not None:
+            drawn = (*drawn, targeting.figure)
     return ReportContent(
         title=f"Heterogeneous treatment effect report: {result.method_label}",
         facts=design_facts(result, summary.facts),
@@ -103,6 +123,7 @@ def build_content(
         level=level,
         figures=drawn,
         figures_note=note,
+        targeting=targeting,
     )
 
 

@@ -193,3 +193,27 @@ def _scatter(ax: Any, x: Any, y: Any, color: str) -> None:
 
 def _slug(name: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in name).strip("-").lower() or "variable"
+
+
+def toc_figure(curve: Any, level: float, outcome: str) -> Figure:
+    """The TOC curve: how much more the top ``q`` gain than everyone, with a pointwise band.
+
+    ``curve`` is :meth:`HTEResult.toc`'s frame (q, estimate, conf_low, conf_high).
+    """
+    fig, ax = _axes()
+    q = np.asarray(curve["q"], dtype=float)
+    ax.fill_between(q, curve["conf_low"], curve["conf_high"], color=COLORS[0], alpha=0.2)
+    ax.plot(q, curve["estimate"], color=COLORS[0], linewidth=2, marker="o", markersize=3)
+    ax.axhline(0.0, color="0.4", linestyle="--", linewidth=1)
+    ax.set_xlabel("Share treated, highest estimated effect first")
+    ax.set_ylabel(f"Gain in {outcome} over the average effect")
+    return Figure(
+        name="targeting-curve",
+        title="Targeting curve (TOC)",
+        caption=(
+            "For each share of people treated, best first, how much larger their average effect "
+            "is than everyone's (cross-fitted doubly robust scores); the band is a pointwise "
+            f"{level:.0%} interval. Above zero, the ranking finds people who gain more."
+        ),
+        png=_png(fig),
+    )

@@ -95,6 +95,10 @@ def render_text(content: ReportContent, path: Path | None = None) -> str:
     lines += heading("Effect coefficients")
     lines += _aligned(table_rows(content))
     lines += ["", heterogeneity_line(content)]
+    if content.targeting is not None:
+        lines += heading("Targeting")
+        lines += textwrap.wrap(content.targeting.sentence, WRAP)
+        lines += ["", *_aligned(content.targeting.rows)]
     if content.diagnostics:
         lines += heading("Diagnostics")
         lines += _aligned([[k, v] for k, v in content.diagnostics], right=False)
@@ -127,6 +131,9 @@ def render_markdown(content: ReportContent, path: Path | None = None) -> str:
     lines += ["", "## Effect coefficients", ""]
     lines += table(table_rows(content), "---:")
     lines += ["", heterogeneity_line(content)]
+    if content.targeting is not None:
+        lines += ["", "## Targeting", "", content.targeting.sentence, ""]
+        lines += table(content.targeting.rows, "---:")
     if content.diagnostics:
         lines += ["", "## Diagnostics", ""]
         lines += table([["diagnostic", "value"], *content.diagnostics], ":---")
@@ -208,6 +215,12 @@ def render_html(content: ReportContent, path: Path | None = None) -> str:
         table(table_rows(content)),
         f"<p>{esc(heterogeneity_line(content))}</p>",
     ]
+    if content.targeting is not None:
+        parts += [
+            "<h2>Targeting</h2>",
+            f"<p>{esc(content.targeting.sentence)}</p>",
+            table(content.targeting.rows),
+        ]
     if content.diagnostics:
         parts += ["<h2>Diagnostics</h2>", table([["diagnostic", "value"], *content.diagnostics])]
     parts.append("<h2>Figures</h2>")
