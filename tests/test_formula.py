@@ -181,3 +181,8 @@ def test_reference_named_in_the_formula_as_r_and_patsy_write_it(trial):
     np.testing.assert_allclose(table["estimate"].to_numpy(), same.tidy()["estimate"].to_numpy())
     with pytest.raises(hf.TreatmentError, match=r"reference level 'control'.*reference='email'"):
         hf.ols(formula, trial, reference="email")
+
+
+def test_an_inferred_treatment_inside_a_transformation_is_refused_by_name(trial):
+    with pytest.raises(hf.TreatmentError, match=r"'T' enters the formula through I\(T\)"):
+        hf.ols("Y ~ I(T) * engagement", trial)

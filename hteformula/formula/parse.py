@@ -201,12 +201,7 @@ def factor_for_treatment(parsed: ParsedFormula, treatment: str) -> str:
     plain = [factor for factor in users if is_plain_treatment(factor, treatment)]
     others = [factor for factor in users if factor not in plain]
     if others:
-        raise TreatmentError(
-            f"treatment {treatment!r} enters the formula through {', '.join(others)}; the "
-            "treatment "
-            f"must appear only as {treatment}, C({treatment}) or "
-            f"C({treatment}, Treatment('level')) (or use reference= to pick the reference level)."
-        )
+        raise not_plain_treatment(treatment, others)
     if len(plain) > 1:
         raise TreatmentError(
             f"treatment {treatment!r} is written in several ways ({', '.join(plain)}); write it "
@@ -277,6 +272,15 @@ def _factors_in_order(parsed: ParsedFormula) -> list[str]:
         for factor in term.factors:
             seen.setdefault(factor, None)
     return list(seen)
+
+
+def not_plain_treatment(treatment: str, factors: list[str]) -> TreatmentError:
+    """The error for a treatment written inside a transformation the effects cannot use."""
+    return TreatmentError(
+        f"treatment {treatment!r} enters the formula through {', '.join(factors)}; the treatment "
+        f"must appear only as {treatment}, C({treatment}) or C({treatment}, Treatment('level')) "
+        "(or use reference= to pick the reference level)."
+    )
 
 
 def is_plain_treatment(factor: str, treatment: str) -> bool:

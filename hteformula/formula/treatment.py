@@ -20,6 +20,7 @@ from hteformula.formula.parse import (
     formula_reference,
     interaction_candidates,
     is_plain_treatment,
+    not_plain_treatment,
 )
 
 TreatmentKind = Literal["binary", "multi-arm", "continuous"]
@@ -113,11 +114,7 @@ def identify_treatment(
         name = _single_variable(parsed, factor)
         inferred = True
         if not is_plain_treatment(factor, name):
-            raise TreatmentError(
-                f"treatment {name!r} enters the formula as {factor}; write it as {name}, "
-                f"C({name}) or C({name}, Treatment('level')) (or use reference= to pick the "
-                "reference level)."
-            )
+            raise not_plain_treatment(name, [factor])
     else:
         if not isinstance(treatment, str):
             raise TreatmentError(
