@@ -105,10 +105,19 @@ def test_overlap_of_one_row_and_a_split_cluster_are_named():
         make_folds(200, halves, groups=groups)
 
 
-def test_too_few_rows_of_an_arm_for_the_folds():
+def test_too_few_rows_of_an_arm_for_the_folds_names_the_arm():
     t = np.array([1] * 3 + [0] * 97)
-    with pytest.raises(HTEError, match="only 3 row"):
+    with pytest.raises(HTEError, match=r"arm 'treated' has 3 row\(s\) but folds=5"):
+        make_folds(100, 5, stratify=t, arm_names=["control", "treated"])
+    with pytest.raises(HTEError, match=r"arm '1' has 3 row\(s\)"):
         make_folds(100, 5, stratify=t)
+
+
+def test_explicit_folds_must_train_on_every_arm():
+    t = np.array([0] * 50 + [1] * 50)
+    halves = [(np.arange(50, 100), np.arange(50)), (np.arange(50), np.arange(50, 100))]
+    with pytest.raises(HTEError, match="training fold 1 has no rows of arm 'control'"):
+        make_folds(100, halves, stratify=t, arm_names=["control", "treated"])
 
 
 def test_failing_or_wrong_kind_of_model_names_model_and_fold(xy):

@@ -135,7 +135,7 @@ CASES = {
     "too many folds for an arm": (
         lambda d: hf.tlearner(FORMULA, d.head(12), model=LINEAR, propensity=0.5, folds=10),
         hf.HTEError,
-        ["folds=10", "arm has only"],
+        ["arm '", "row(s) but folds=10"],
     ),
     "clustered HC3": (
         lambda d: hf.tlearner(FORMULA, d, model=LINEAR, cluster="school", vcov="HC3"),

@@ -18,7 +18,7 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 
-from hteformula.errors import HTEError
+from hteformula.errors import DataError, HTEError
 
 Fold = tuple[np.ndarray, np.ndarray]
 PredictMethod = Literal["predict", "predict_proba"]
@@ -72,6 +72,7 @@ def make_folds(
     folds: int | Any | Sequence[Fold] = 5,
     *,
     stratify: np.ndarray | None = None,
+    arm_names: Sequence[str] | None = None,
     groups: np.ndarray | None = None,
     seed: int | None = None,
 ) -> list[Fold]:
@@ -83,8 +84,11 @@ def make_folds(
     folds : int, scikit-learn splitter or list of (train, test) index pairs
         A number gives shuffled K-fold, stratified by ``stratify`` and grouped
         by ``groups`` when given (no group is split between train and test).
-    stratify : ndarray, shape (n,), optional
-        Labels to balance across folds (a discrete treatment).
+    stratify : ndarray of int, shape (n,), optional
+        The arm of every row, coded 0..K-1: balanced across folds, and every
+        training fold must hold every arm.
+    arm_names : sequence of str, optional
+        What the codes of ``stratify`` are called, for the messages.
     groups : ndarray, shape (n,), optional
         Cluster labels.
     seed : int, optional
@@ -99,8 +103,9 @@ def make_folds(
     >>> sorted(np.concatenate([test for _, test in folds]).tolist()) == list(range(10))
     True
     """
+    codes, names = _arm_codes(stratify, arm_names)
     if isinstance(folds, (int, np.integer)) and not isinstance(folds, bool):
-        splitter = _splitter(int(folds), n, stratify, groups, seed)
+        splitter = _splitter(int(folds), n, codes, names, groups, seed)
         dummy = np.zeros(n)
         pairs = list(splitter.split(dummy, stratify if stratify is not None else dummy, groups))
     elif hasattr(folds, "split") and not isinstance(folds, str):
@@ -117,6 +122,8 @@ def make_folds(
     _require_partition(checked, n)
     if groups is not None:
         _require_groups_kept_whole(checked, groups)
+    if codes is not None:
+        _require_every_arm_in_training(checked, codes, names)
     return checked
 
 
@@ -288,7 +295,26 @@ def _fit(task: Task, train: np.ndarray, fold: int | None) -> Any:
     return model
 
 
-def _splitter(k: int, n: int, stratify: np.ndarray | None, groups: np.ndarray | None, seed):  # type: ignore[no-untyped-def]
+def _arm_codes(
+    stratify: np.ndarray | None, arm_names: Sequence[str] | None
+) -> tuple[np.ndarray | None, list[str]]:
+    """Codes 0..K-1 of the arms and their names (the labels themselves when unnamed)."""
+    if stratify is None:
+        return None, []
+    if arm_names is not None:
+        return np.asarray(stratify, dtype=np.int64), [str(name) for name in arm_names]
+    labels, codes = np.unique(stratify, return_inverse=True)
+    return codes, [str(np.asarray(label).item()) for label in labels]
+
+
+def _splitter(  # type: ignore[no-untyped-def]
+    k: int,
+    n: int,
+    stratify: np.ndarray | None,
+    arm_names: list[str],
+    groups: np.ndarray | None,
+    seed,
+):
     if k < 2:
         raise HTEError(f"folds={k} is too few; cross-fitting needs at least 2 folds.")
     if k > n:
@@ -304,11 +330,13 @@ def _splitter(k: int, n: int, stratify: np.ndarray | None, groups: np.ndarray | 
             return StratifiedGroupKFold(k, shuffle=True, random_state=seed)
         return GroupKFold(k, shuffle=True, random_state=seed)
     if stratify is not None:
-        smallest = int(np.min(np.unique(stratify, return_counts=True)[1]))
-        if smallest < k:
-            raise HTEError(
-                f"folds={k} but a treatment arm has only {smallest} row(s); every fold needs "
-                f"rows of every arm, so use at most {smallest} folds or collect more data."
+        counts = np.bincount(stratify, minlength=len(arm_names))
+        smallest = int(np.argmin(counts))
+        if counts[smallest] < k:
+            raise DataError(
+                f"arm {arm_names[smallest]!r} has {counts[smallest]} row(s) but folds={k}: every "
+                f"fold needs rows of every arm; use at most {max(int(counts[smallest]), 2)} "
+                "folds, or collect more rows of that arm."
             )
         return StratifiedKFold(k, shuffle=True, random_state=seed)
     return KFold(k, shuffle=True, random_state=seed)
@@ -340,6 +368,21 @@ def _require_partition(folds: list[Fold], n: int) -> None:
             f"folds must put every row in exactly one test fold; {missing} row(s) are in none "
             f"and {repeated} in several."
         )
+
+
+def _require_every_arm_in_training(
+    folds: list[Fold], arm: np.ndarray, arm_names: list[str]
+) -> None:
+    totals = np.bincount(arm, minlength=len(arm_names))
+    for i, (train, _) in enumerate(folds):
+        missing = np.flatnonzero(np.bincount(arm[train], minlength=len(arm_names)) == 0)
+        if missing.size:
+            a = int(missing[0])
+            raise DataError(
+                f"training fold {i + 1} has no rows of arm {arm_names[a]!r} ({totals[a]} row(s) "
+                "in all), so no model can learn that arm; use fewer folds, folds stratified by "
+                "the treatment, or collect more rows of that arm."
+            )
 
 
 def _require_groups_kept_whole(folds: list[Fold], groups: np.ndarray) -> None:

@@ -147,18 +147,18 @@ def fit_dml(
         _outcome_task(design, model_y, model_seed),
         _treatment_task(design, model_t, model_seed, labels),
     )
-    stratify = labels if kind != "continuous" else None
-    if stratify is not None:
-        _require_rows_per_arm_for_folds(design, labels, folds)
+    discrete = kind != "continuous"
     fold_sets = [
         make_folds(
-            design.nobs, folds, stratify=stratify, groups=design.clusters, seed=int(fold_seed)
+            design.nobs,
+            folds,
+            stratify=labels if discrete else None,
+            arm_names=[str(level) for level in design.spec.treatment.levels] if discrete else None,
+            groups=design.clusters,
+            seed=int(fold_seed),
         )
         for fold_seed in fold_seeds
     ]
-    if kind != "continuous":
-        for fold_set in fold_sets:
-            _require_every_arm_in_training(design, labels, fold_set)
     if design.outcome_is_binary and is_classifier(tasks[0].estimator):
         for fold_set in fold_sets:
             _require_both_outcomes_in_training(design, fold_set)
@@ -398,36 +398,6 @@ def _require_weights_accepted(model: Any, name: str, design: Design) -> None:
             f"cannot honour weights={design.weights_name!r}; pass a model that does (e.g. the "
             "HistGradientBoosting defaults) or drop the weights."
         )
-
-
-def _require_rows_per_arm_for_folds(design: Design, labels: np.ndarray, folds: object) -> None:
-    """Stratified K-fold needs K rows of every arm; name the arm that has fewer."""
-    if not isinstance(folds, (int, np.integer)) or isinstance(folds, bool):
-        return
-    info = design.spec.treatment
-    counts = np.bincount(labels, minlength=len(info.levels))
-    smallest = int(np.argmin(counts))
-    if counts[smallest] < folds:
-        raise DataError(
-            f"arm {info.levels[smallest]!r} of treatment {info.name!r} has {counts[smallest]} "
-            f"row(s) but folds={folds}: every fold needs rows of every arm; use at most "
-            f"{max(int(counts[smallest]), 2)} folds, or collect more rows of that arm."
-        )
-
-
-def _require_every_arm_in_training(design: Design, labels: np.ndarray, folds: list[Fold]) -> None:
-    info = design.spec.treatment
-    totals = np.bincount(labels, minlength=len(info.levels))
-    for f, (train, _) in enumerate(folds):
-        counts = np.bincount(labels[train], minlength=len(info.levels))
-        if counts.min() == 0:
-            level = info.levels[int(np.argmin(counts))]
-            raise DataError(
-                f"arm {level!r} of treatment {info.name!r} has no rows in the training part of "
-                f"fold {f + 1} ({totals[int(np.argmin(counts))]} row(s) in all), so the "
-                "propensity model cannot learn it; use fewer folds or collect more rows of "
-                "that arm."
-            )
 
 
 def _require_both_outcomes_in_training(design: Design, folds: list[Fold]) -> None:
