@@ -307,7 +307,8 @@ _FINAL_MODEL_PARAMETER = """final_model : scikit-learn regressor, optional
         ``HistGradientBoostingRegressor``."""
 
 _LEARNER_RESULT = """Per-row effects (``effect()``) are out-of-fold on the training rows and come
-    from models refit on all rows for ``effect(newdata)``; they have no standard
+    from models refit on all rows for ``effect(newdata)`` (the DR-learner's
+    final stage instead averages its per-fold models); they have no standard
     errors. Inference comes from cross-fitted doubly robust (AIPW) scores:
     ``ate()`` is their mean and ``tidy()`` their best linear projection on the
     effect design (as grf's ``best_linear_projection``), so intervals and
@@ -533,6 +534,10 @@ def drlearner(
     missing: str = "drop",
 ) -> HTEResult:
     """DR-learner (Kennedy 2023): the cross-fitted AIPW scores regressed on the features.
+
+    The final model is fitted once per fold, on that fold's scores alone, and
+    the fold models are averaged (Kennedy's cross-fitted Algorithm 1): noisy
+    scores overfit a flexible final model less this way than refit on all rows.
 
     {result}
 

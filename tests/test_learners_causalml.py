@@ -136,15 +136,19 @@ def test_xlearner_and_drlearner_in_sample_effects_equal_hand_written_stages(tria
     x = hf.xlearner(FORMULA, trial, **options)
     np.testing.assert_allclose(x.effect()["estimate"], expected, rtol=1e-9)
 
-    # DR-learner: the scores regressed on the features.
+    # DR-learner (Kennedy 2023, cross-fitted): one regression of the scores per fold, on
+    # that fold's rows; a training row gets the mean of the other folds' regressions,
+    # a new row the mean of all of them.
     scores = mu[:, 1] - mu[:, 0] + t * (y - mu[:, 1]) / e - (1 - t) * (y - mu[:, 0]) / (1 - e)
+    per_fold = [LinearRegression().fit(X[test], scores[test]) for _, test in folds]
     expected = np.empty(len(y))
-    for train, test in folds:
-        expected[test] = LinearRegression().fit(X[train], scores[train]).predict(X[test])
+    for j, (_, test) in enumerate(folds):
+        others = [m.predict(X[test]) for i, m in enumerate(per_fold) if i != j]
+        expected[test] = np.mean(others, axis=0)
     dr = hf.drlearner(FORMULA, trial, **options)
     np.testing.assert_allclose(dr.effect()["estimate"], expected, rtol=1e-9)
-    full = LinearRegression().fit(X, scores).predict(X[:20])
-    np.testing.assert_allclose(dr.effect(trial.head(20))["estimate"], full, rtol=1e-9)
+    new_rows = np.mean([m.predict(X[:20]) for m in per_fold], axis=0)
+    np.testing.assert_allclose(dr.effect(trial.head(20))["estimate"], new_rows, rtol=1e-9)
 
 
 def test_projection_with_clusters_and_weights_equals_statsmodels(trial):

@@ -201,6 +201,29 @@ def cross_fit_repeated(
     return out
 
 
+def fit_on_each_fold(
+    tasks: Sequence[Task],
+    folds: Sequence[Fold],
+    *,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+) -> dict[str, list[Any]]:
+    """Every task's model fitted on the *test* rows of each fold alone: one model per fold.
+
+    The second stage of a cross-fitted estimator (Kennedy 2023): the rows of a
+    fold carry targets built from models that never saw them, and a model
+    fitted on those rows alone stays independent of those models.
+
+    Returns
+    -------
+    dict of task name to the fitted models, one per fold, in fold order.
+    """
+    jobs = [(task, test, f) for task in tasks for f, (_, test) in enumerate(folds)]
+    models = run_jobs(_fit, jobs, n_jobs=n_jobs, progress=progress, what="fitting per fold")
+    k = len(folds)
+    return {task.name: models[i * k : (i + 1) * k] for i, task in enumerate(tasks)}
+
+
 def fit_model(task: Task) -> Any:
     """Clone and fit ``task.estimator`` on all its rows (for predictions on new data)."""
     return _fit(task, np.arange(len(task.y)), fold=None)

@@ -134,12 +134,22 @@ def x_learner_weight(propensity: np.ndarray, arm: int) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class FinalModels:
-    """One fitted regressor per contrast (the DR-learner's regression of AIPW scores)."""
+    """The DR-learner's regressions of the AIPW scores: per contrast, one regressor per fold.
 
-    models: tuple[Any, ...]
+    Each regressor was fitted on the scores of one fold's rows; the effect on
+    new rows is the mean of a contrast's fold regressors (Kennedy 2023).
+
+    Attributes
+    ----------
+    models : tuple, one per contrast, of tuples of fitted regressors, one per fold
+    """
+
+    models: tuple[tuple[Any, ...], ...]
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        return np.column_stack([m.predict(features) for m in self.models])
+        return np.column_stack(
+            [np.mean([m.predict(features) for m in per_fold], axis=0) for per_fold in self.models]
+        )
 
 
 @dataclass(frozen=True, eq=False)

@@ -10,10 +10,11 @@ Each learner answers three questions for the shared flow in
   refit on all rows for new data.
 
 Out-of-fold means that the model that predicts a row never saw it. Second
-stages (X-learner effect models, DR-learner final models) are cross-fitted on
-the same folds, with targets built from out-of-fold first-stage predictions;
-refit on all rows, they use first-stage models refit on all rows (X-learner,
-as causalml and econml do) or the cross-fitted scores (DR-learner, as econml).
+stages are built from out-of-fold first-stage predictions. The X-learner's
+effect models are cross-fitted on the same folds, and refit on all rows for new
+data with first-stage models refit on all rows (as causalml and econml do).
+The DR-learner fits one final model on each fold's scores and averages them
+(Kennedy 2023), for training rows and new rows alike.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from hteformula.backends.crossfit import Task, cross_fit, fit_model, run_jobs
+from hteformula.backends.crossfit import Task, cross_fit, fit_model, fit_on_each_fold, run_jobs
 from hteformula.backends.learners.inputs import LearnerInputs
 from hteformula.backends.learners.models import outcome_values
 from hteformula.backends.learners.predictors import (
@@ -256,7 +257,14 @@ def _blend(propensity: np.ndarray, k: int, predictions: Predictions, level: str)
 
 @dataclass(frozen=True)
 class DRLearner:
-    """Kennedy (2023): regress the cross-fitted AIPW scores on the features."""
+    """Kennedy (2023): regress the cross-fitted AIPW scores on the features.
+
+    The final stage is cross-fitted as in Kennedy's Algorithm 1: one final model
+    per fold, fitted on that fold's scores alone (which its nuisance models never
+    saw), and averaged. A training row's effect is the mean of the models of the
+    other folds. Averaging models fitted on disjoint rows damps the noise of the
+    scores, which a flexible final model refit on all rows would partly fit.
+    """
 
     name: str = "drlearner"
     label: str = "DR-learner"
@@ -287,12 +295,25 @@ class DRLearner:
             )
             for c, level in enumerate(inputs.contrasts)
         ]
-        out_of_fold = cross_fit(tasks, inputs.folds, n_jobs=inputs.n_jobs, progress=inputs.progress)
-        fitted = refit([*tasks, *arm_tasks(inputs)], inputs)
-        final = FinalModels(tuple(fitted[: len(tasks)]))
-        arms = ArmModels(tuple(fitted[len(tasks) :]), inputs.outcome.method)
-        in_sample = np.column_stack([out_of_fold[task.name] for task in tasks])
+        per_fold = fit_on_each_fold(
+            tasks, inputs.folds, n_jobs=inputs.n_jobs, progress=inputs.progress
+        )
+        final = FinalModels(tuple(tuple(per_fold[task.name]) for task in tasks))
+        in_sample = np.column_stack(
+            [mean_of_other_folds(models, inputs) for models in final.models]
+        )
+        arms = ArmModels(tuple(refit(arm_tasks(inputs), inputs)), inputs.outcome.method)
         return Effects(in_sample, LearnerPredictor(final, arms, inputs.levels))
+
+
+def mean_of_other_folds(models: Sequence[Any], inputs: LearnerInputs) -> np.ndarray:
+    """Each training row's mean prediction over the models fitted on the other folds."""
+    each = np.stack([model.predict(inputs.features) for model in models])  # (K, n)
+    total = each.sum(axis=0)
+    out = np.empty(len(inputs.y))
+    for j, (_, test) in enumerate(inputs.folds):
+        out[test] = (total[test] - each[j, test]) / (len(models) - 1)
+    return out
 
 
 # -- shared ----------------------------------------------------------------------
