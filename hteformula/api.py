@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from hteformula.backends import backends_accepting, get_backend
 from hteformula.errors import HTEError, TreatmentError
 from hteformula.formula.design import build_design
+from hteformula.formula.frame import is_per_row
 from hteformula.results import HTEResult
 
 
@@ -102,15 +100,6 @@ def fit(
         fit=effect_fit,
         options={k: v for k, v in shown.items() if v is not None},
     )
-
-
-def is_per_row(value: object) -> bool:
-    """True for an option value that names a column or holds one value per row (1-d array)."""
-    if isinstance(value, str):
-        return True
-    is_polars_series = type(value).__module__.startswith("polars") and hasattr(value, "to_numpy")
-    is_array = isinstance(value, (np.ndarray, pd.Series)) and np.ndim(value) == 1
-    return is_array or is_polars_series
 
 
 def ols(

@@ -482,7 +482,8 @@ class HTEResult:
         row's fold; scores are cross-fitted AIPW (and IPW) scores: a learner's
         own, or from an outcome model per arm (``model``, default
         HistGradientBoosting) and ``propensity`` (known, e.g. ``0.5`` in a
-        trial, or a classifier; default a cross-fitted HistGradientBoosting).
+        trial or per row as ``df["p"]``, or a classifier; default a
+        cross-fitted HistGradientBoosting).
         The answer is cached, so ``policy_value``, ``toc``, ``rate`` and
         ``calibration_test`` with the same arguments share one cross-fit.
 

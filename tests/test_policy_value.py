@@ -50,6 +50,27 @@ def test_aipw_and_ipw_scores_match_a_hand_computation(trial):
     np.testing.assert_allclose(scores.ipw[:, 0], np.where(t == 1, y, -y) / 0.5)
 
 
+def test_known_propensities_per_row_enter_the_scores(trial):
+    # A known, varying assignment probability per row (a stratified trial, say).
+    data = trial.assign(p=np.linspace(0.3, 0.7, len(trial)))
+    res = hf.ols(FORMULA, data)
+    by_series = res.policy_scores(propensity=data["p"], model=LinearRegression(), seed=2)
+    p, y, t = data["p"].to_numpy(), data["Y"].to_numpy(), data["T"].to_numpy()
+    np.testing.assert_allclose(by_series.ipw[:, 0], t * y / p - (1 - t) * y / (1 - p))
+    # The same values as an array, or a Series in another order, give the same scores.
+    for given in (data["p"].to_numpy(), data["p"].iloc[::-1]):
+        again = res.policy_scores(propensity=given, model=LinearRegression(), seed=2)
+        np.testing.assert_array_equal(again.aipw, by_series.aipw)
+    # A learner fitted with the column takes its name; other names are not kept.
+    learner = hf.tlearner(FORMULA, data, model=LinearRegression(), propensity="p", seed=2)
+    named = learner.policy_scores(propensity="p", model=LinearRegression(), seed=2)
+    np.testing.assert_allclose(named.ipw, by_series.ipw)
+    with pytest.raises(hf.HTEError, match=r"propensity='p' names a column .*df\['p'\]"):
+        res.policy_scores(propensity="p")
+    with pytest.raises(hf.HTEError, match="has 5 values but the result was fitted on 600 rows"):
+        res.policy_scores(propensity=p[:5])
+
+
 def test_learner_reuses_its_own_scores_and_folds(trial):
     res = hf.tlearner(FORMULA, trial, **LINEAR["tlearner"])
     scores = res.policy_scores()

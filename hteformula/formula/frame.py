@@ -123,6 +123,15 @@ def collect_rows(
     return rows, extra_columns
 
 
+def is_per_row(value: object) -> bool:
+    """True for an option value that names a column or holds one value per row (1-d array)."""
+    if isinstance(value, str):
+        return True
+    is_polars_series = type(value).__module__.startswith("polars") and hasattr(value, "to_numpy")
+    is_array = isinstance(value, (np.ndarray, pd.Series)) and np.ndim(value) == 1
+    return is_array or is_polars_series
+
+
 def unknown_names_in(text: str, names: Sequence[str], available: Iterable[str]) -> HTEError | None:
     """The error for the first of ``names`` missing from ``available``, or None.
 

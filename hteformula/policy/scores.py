@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from hteformula.backends import get_backend
 from hteformula.backends.crossfit import Fold, cross_fit
@@ -26,6 +27,7 @@ from hteformula.backends.learners.propensity import resolve_propensity
 from hteformula.backends.learners.recipes import arm_outcomes, arm_tasks
 from hteformula.errors import HTEError
 from hteformula.formula.design import Design
+from hteformula.formula.frame import is_per_row
 from hteformula.inference.aipw import AIPWScores, aipw_scores
 
 
@@ -89,8 +91,9 @@ def policy_scores(
     Parameters
     ----------
     result : HTEResult
-    propensity : float, mapping, array or classifier, optional
-        Known assignment probability (``0.5`` in a trial) or a classifier to
+    propensity : float, mapping, column name, Series, array or classifier, optional
+        Known assignment probability (``0.5`` in a trial), known per-row
+        probabilities (see :func:`propensity_per_row`) or a classifier to
         cross-fit; default: a learner's own propensities, else a cross-fitted
         ``HistGradientBoostingClassifier``.
     model : scikit-learn estimator, optional
@@ -126,8 +129,9 @@ def policy_scores(
         aipw, e, arm, pairs = own.scores, own.propensity, own.arm, own.folds
         source = "the learner's own cross-fitted AIPW scores"
     else:
+        fitted_with = result.options.get("propensity")
         aipw, e, arm, pairs = _fresh_scores(
-            design, propensity, model, folds, seed, n_jobs, progress
+            design, propensity, fitted_with, model, folds, seed, n_jobs, progress
         )
         source = "cross-fitted AIPW scores (an outcome model per arm and a propensity)"
     ipw = aipw_scores(design.y, arm, np.zeros_like(e), e)
@@ -199,9 +203,51 @@ def subset_design(design: Design, rows: np.ndarray) -> Design:
     )
 
 
+def propensity_per_row(propensity: Any, design: Design, fitted_with: Any) -> np.ndarray | None:
+    """The fitted rows' values of a per-row ``propensity=`` (column name, Series or array).
+
+    A column name resolves against the columns the result kept: the fit's own
+    propensity column, or a column the formula reads. A pandas Series is
+    aligned on the fitted rows' index labels; an array must have one value per
+    fitted row. Anything else (a number, mapping or classifier) gives None.
+    """
+    if isinstance(propensity, str):
+        if isinstance(fitted_with, str) and propensity == fitted_with:
+            return design.columns["propensity"]
+        if design.data is not None and propensity in design.data.columns:
+            return design.data[propensity].to_numpy()
+        raise HTEError(
+            f"propensity={propensity!r} names a column the result did not keep (it keeps the "
+            f"columns its formula reads); pass its values instead: propensity=df[{propensity!r}]."
+        )
+    if isinstance(propensity, pd.Series):
+        missing = ~design.index.isin(propensity.index)
+        if missing.any() or not propensity.index.is_unique:
+            raise HTEError(
+                f"propensity= is a Series whose index does not match the fitted rows "
+                f"({int(missing.sum())} of {design.nobs} fitted row labels missing"
+                f"{', and its labels repeat' if not propensity.index.is_unique else ''}); pass "
+                "the column of the data the result was fitted on."
+            )
+        return propensity.loc[design.index].to_numpy()
+    if is_per_row(propensity):  # a 1-d numpy array or a polars Series
+        values = np.asarray(
+            propensity.to_numpy() if hasattr(propensity, "to_numpy") else propensity
+        )
+        if len(values) != design.nobs:
+            raise HTEError(
+                f"propensity= has {len(values)} values but the result was fitted on "
+                f"{design.nobs} rows ({design.n_dropped} dropped for missing values); pass one "
+                "value per fitted row, or a pandas Series indexed like the data."
+            )
+        return values
+    return None
+
+
 def _fresh_scores(
     design: Design,
     propensity: Any,
+    fitted_with: Any,
     model: Any,
     folds: Any,
     seed: int | None,
@@ -209,7 +255,8 @@ def _fresh_scores(
     progress: bool | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Fold]]:
     inputs = learner_inputs(design, model, None, folds, seed, n_jobs, progress)
-    source = resolve_propensity(propensity, inputs, design.columns.get("propensity"), seed)
+    column = propensity_per_row(propensity, design, fitted_with)
+    source = resolve_propensity(propensity, inputs, column, seed)
     predictions = cross_fit(
         [*arm_tasks(inputs), *source.tasks(inputs)], inputs.folds, n_jobs=n_jobs, progress=progress
     )

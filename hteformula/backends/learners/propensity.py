@@ -166,8 +166,9 @@ def resolve_propensity(
             )
         name = type(propensity).__name__
         return EstimatedPropensity(seeded(propensity, seed), f"estimated by a cross-fitted {name}")
+    shown = repr(propensity) if np.ndim(propensity) == 0 else f"<{type(propensity).__name__}>"
     raise HTEError(
-        f"propensity={propensity!r} is not understood; pass a probability (0.5), a mapping of "
+        f"propensity={shown} is not understood; pass a probability (0.5), a mapping of "
         f"arm to probability, a column name, or a classifier. Arms: {', '.join(levels)}."
     )
 
