@@ -18,6 +18,7 @@ reference first.
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Real
@@ -166,10 +167,10 @@ def resolve_propensity(
             )
         name = type(propensity).__name__
         return EstimatedPropensity(seeded(propensity, seed), f"estimated by a cross-fitted {name}")
-    shown = repr(propensity) if np.ndim(propensity) == 0 else f"<{type(propensity).__name__}>"
     raise HTEError(
-        f"propensity={shown} is not understood; pass a probability (0.5), a mapping of "
-        f"arm to probability, a column name, or a classifier. Arms: {', '.join(levels)}."
+        f"propensity={reprlib.repr(propensity)} is not understood; pass a probability (0.5), "
+        "a mapping of arm to probability, a column name, or a classifier. Arms: "
+        f"{', '.join(levels)}."
     )
 
 
