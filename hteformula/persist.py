@@ -17,7 +17,8 @@ from pathlib import Path
 from hteformula.errors import HTEError
 
 MAGIC = "hteformula-result"
-FORMAT_VERSION = 1
+# 2: the DR-learner keeps one final model per fold (format 1 kept one refit on all rows).
+FORMAT_VERSION = 2
 
 
 def save_result(result: object, path: str | os.PathLike) -> Path:
