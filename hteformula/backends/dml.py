@@ -147,16 +147,12 @@ def fit_dml(
         _outcome_task(design, model_y, model_seed),
         _treatment_task(design, model_t, model_seed, labels),
     )
-    discrete = kind != "continuous"
+    # Discrete arms are balanced across folds and must all be in every training fold.
+    arms = {}
+    if kind != "continuous":
+        arms = {"stratify": labels, "arm_names": [str(a) for a in design.spec.treatment.levels]}
     fold_sets = [
-        make_folds(
-            design.nobs,
-            folds,
-            stratify=labels if discrete else None,
-            arm_names=[str(level) for level in design.spec.treatment.levels] if discrete else None,
-            groups=design.clusters,
-            seed=int(fold_seed),
-        )
+        make_folds(design.nobs, folds, groups=design.clusters, seed=int(fold_seed), **arms)
         for fold_seed in fold_seeds
     ]
     if design.outcome_is_binary and is_classifier(tasks[0].estimator):

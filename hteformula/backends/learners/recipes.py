@@ -7,7 +7,7 @@ Each learner answers three questions for the shared flow in
 - ``outcomes``: the out-of-fold outcome of every row under every arm, shape (n, K);
 - ``effects``: the out-of-fold effects of the training rows, shape (n, K - 1),
   and a :class:`~hteformula.backends.learners.predictors.LearnerPredictor`
-  refit on all rows for new data.
+  for new data.
 
 Out-of-fold means that the model that predicts a row never saw it. Second
 stages are built from out-of-fold first-stage predictions. The X-learner's
@@ -52,7 +52,8 @@ class Effects:
     in_sample : ndarray, shape (n, K - 1)
         Out-of-fold effects of the training rows.
     predictor : LearnerPredictor
-        Refit on all rows.
+        For new rows: models refit on all rows (the DR-learner's final stage:
+        its per-fold models, averaged).
     """
 
     in_sample: np.ndarray
