@@ -2,48 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
+from hte_trial import make_trial
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def make_trial(n: int = 600, seed: int = 7) -> pd.DataFrame:
-    """A trial with binary, multi-arm and continuous treatments, weights and clusters."""
-    rng = np.random.default_rng(seed)
-    age = rng.uniform(18, 70, n)
-    engagement = rng.normal(size=n)
-    income = rng.lognormal(3.5, 0.4, n)
-    region = rng.choice(["north", "south", "east"], n)
-    treated = rng.integers(0, 2, n)
-    arm = rng.choice(["control", "email", "call"], n)
-    dose = rng.uniform(0, 5, n)
-    school = rng.integers(0, 40, n)
-    effect = 2 + 3 * engagement + 0.02 * age
-    arm_effect = np.select(
-        [arm == "email", arm == "call"], [1 + engagement, 2 - 0.5 * engagement], 0
-    )
-    y = 5 + 0.1 * age + engagement + 0.01 * income + treated * effect + rng.normal(0, 2, n)
-    y = y + arm_effect + 0.7 * dose * (1 + engagement) + rng.normal(0, 0.5, 40)[school]
-    return pd.DataFrame(
-        {
-            "Y": y,
-            "Ypos": np.exp(y / 10),
-            "T": treated,
-            "arm": arm,
-            "dose": dose,
-            "age": age,
-            "engagement": engagement,
-            "income": income,
-            "region": region,
-            "w": rng.uniform(0.5, 3.0, n),
-            "school": school,
-        }
-    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -66,5 +34,8 @@ def trial() -> pd.DataFrame:
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.exists():
-        pytest.skip(f"shared data folder {SHARED_DATA} is not available")
+        message = f"shared data folder {SHARED_DATA} is not available"
+        if os.environ.get("HTEFORMULA_REQUIRE_SHARED_DATA"):  # set by .ci/run: never skip there
+            pytest.fail(message + " (HTEFORMULA_REQUIRE_SHARED_DATA is set)")
+        pytest.skip(message)
     return SHARED_DATA

@@ -18,9 +18,9 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.neighbors import KNeighborsRegressor
 
 import hteformula as hf
+from hte_trial import make_trial
 from hteformula.backends.dml import aggregate_repeats
 from hteformula.datasets.simulate import confounded_study
-from tests.conftest import make_trial
 
 FORMULA = "Y ~ T * (x1 + x2) + w1 + w2"
 TRUTH = {"T": 1.0, "T:x1": 1.0, "T:x2": -0.5}

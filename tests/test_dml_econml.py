@@ -16,7 +16,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import KFold, StratifiedGroupKFold, StratifiedKFold
 
 import hteformula as hf
-from tests.conftest import make_trial
+from hte_trial import make_trial
 
 econml_dml = pytest.importorskip("econml.dml")
 
@@ -45,8 +45,13 @@ def econml_table(est) -> tuple[np.ndarray, np.ndarray]:
 def assert_matches(res, est) -> None:
     coef, se = econml_table(est)
     table = res.tidy()
-    np.testing.assert_allclose(table["estimate"], coef, rtol=POINT_RTOL)
-    np.testing.assert_allclose(table["std_error"], se, rtol=SE_RTOL)
+    # Relative, with an absolute floor on the scale of the largest coefficient: a
+    # coefficient near zero (0.0014 beside 0.39 on the learning-mindset data) differs
+    # by the nuisance fits' rounding, 5.6e-8, which is 4e-5 of itself.
+    np.testing.assert_allclose(
+        table["estimate"], coef, rtol=POINT_RTOL, atol=POINT_RTOL * np.max(np.abs(coef))
+    )
+    np.testing.assert_allclose(table["std_error"], se, rtol=SE_RTOL, atol=SE_RTOL * np.max(se))
 
 
 @pytest.fixture(scope="module")
