@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -222,12 +221,24 @@ def speed_data(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return draw.X, draw.Y, draw.T - 0.5  # the randomized design's exact residuals
 
 
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith(field + ":"))
+    return int(line.split()[1])
+
+
 def _peak_memory_mb(package: str, n: int, trees: int, threads: int) -> float:
-    """Resident-set peak of one fit above the process's peak before it (run in a fresh process)."""
+    """Resident-set peak of one fit above the resident set before it (Linux, fresh process).
+
+    The kernel's high-water mark (VmHWM) is reset first: ``getrusage``'s
+    ``ru_maxrss`` would carry the parent's peak across the spawn.
+    """
     X, y_resid, t_resid = speed_data(n)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")  # reset the high-water mark to the current resident set
+    before = _status_kb("VmRSS")
     PACKAGES[package](X, y_resid, t_resid, trees, threads, 0)
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    return (_status_kb("VmHWM") - before) / 1024
 
 
 def speed(n: int, trees: int, threads: int, repeat: int) -> pd.DataFrame:

@@ -32,6 +32,7 @@ def _toy(n: int, p: int = 3, seed: int = 0, continuous: bool = True):
 
 def _slope(weights: np.ndarray, y: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Weighted least-squares slope of y on t with intercept, one per row of weights (m, n)."""
+    weights = np.asarray(weights)
     sw, sy, st = weights.sum(1), weights @ y, weights @ t
     syt, stt = weights @ (y * t), weights @ (t * t)
     return (syt * sw - sy * st) / (stt * sw - st**2)
@@ -108,6 +109,17 @@ def test_forest_weights_sum_to_one_and_reproduce_the_predictions(honesty):
         forest.predict_oob().estimate[covered], _slope(oob[covered], y, t), rtol=1e-9
     )
     assert (np.diag(oob) == 0).all()  # a row never weighs itself out of bag
+
+
+def test_row_weights_enter_the_local_moment():
+    X, y, t = _toy(600, seed=3)
+    row_weight = np.random.default_rng(1).uniform(0.2, 3.0, size=600)
+    forest = grow_forest(X, y, t, weights=row_weight, n_trees=10, seed=0)
+    new = np.random.default_rng(2).uniform(size=(30, 3))
+    alpha = forest.forest_weights(new).toarray()
+    np.testing.assert_allclose(
+        forest.predict(new).estimate, _slope(alpha * row_weight, y, t), rtol=1e-9
+    )
 
 
 def _bayes_debiased(between, noise, n_groups):
@@ -216,6 +228,26 @@ def test_variable_importance_counts_splits_by_depth_as_grf():
     expected = weight @ shares / weight.sum()
     np.testing.assert_allclose(forest.variable_importance(), expected, rtol=1e-12)
     assert forest.variable_importance().argmax() == 0  # the effect changes with X0
+
+
+@pytest.mark.parametrize("treatment", ["binary", "continuous"])
+def test_accuracy_matches_econml_on_the_same_residuals(treatment):
+    econml_grf = pytest.importorskip("econml.grf")
+    rng = np.random.default_rng(0)
+    n = 3000
+    X = rng.uniform(size=(n, 4))
+    t = rng.integers(0, 2, n) - 0.5 if treatment == "binary" else rng.normal(size=n)
+    tau = 1 + 2 * (X[:, 0] > 0.5) * X[:, 1]
+    y = t * tau + rng.normal(size=n)
+    new = rng.uniform(size=(1000, 4))
+    truth = 1 + 2 * (new[:, 0] > 0.5) * new[:, 1]
+    ours = grow_forest(X, y, t, n_trees=200, seed=0).predict(new)
+    theirs = econml_grf.CausalForest(n_estimators=200, random_state=0, n_jobs=1).fit(X, t, y)
+    rmse_ours = np.sqrt(np.mean((ours.estimate - truth) ** 2))
+    rmse_theirs = np.sqrt(np.mean((theirs.predict(new).ravel() - truth) ** 2))
+    assert rmse_ours < 1.15 * rmse_theirs
+    covered = np.abs(ours.estimate - truth) <= 1.96 * ours.std_error
+    assert 0.85 < covered.mean() <= 1.0
 
 
 def test_seed_fixes_the_forest_and_threads_do_not_change_it():

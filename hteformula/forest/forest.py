@@ -5,6 +5,7 @@ See :mod:`hteformula.forest` for the engine and the measurements that chose it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -308,8 +309,7 @@ def _draw(data: ForestData, options: ForestOptions, rng: np.random.Generator) ->
 
 
 def _threads(n_jobs: int | None) -> int:
-    import os
-
+    """joblib's convention: None is one thread, -1 all cores, -2 all but one."""
     if n_jobs is None:
         return 1
     cores = os.cpu_count() or 1
