@@ -18,7 +18,8 @@ from hteformula.errors import HTEError
 
 MAGIC = "hteformula-result"
 # 2: the DR-learner keeps one final model per fold (format 1 kept one refit on all rows).
-FORMAT_VERSION = 2
+# 3: EffectFit carries the doubly robust scores and the fitted models as typed fields.
+FORMAT_VERSION = 3
 
 
 def save_result(result: object, path: str | os.PathLike) -> Path:

@@ -29,10 +29,10 @@ def _shifted(design, vcov="HC1"):
 @pytest.fixture
 def backends(monkeypatch):
     monkeypatch.setitem(
-        base._REGISTRY, "seeded", base.Backend("seeded", "seeded OLS", _seeded, ("seed", "folds"))
+        base._REGISTRY, "seeded", base.Backend("seeded", "seeded OLS", _seeded)
     )
     monkeypatch.setitem(
-        base._REGISTRY, "shifted", base.Backend("shifted", "shifted OLS", _shifted, ("vcov",))
+        base._REGISTRY, "shifted", base.Backend("shifted", "shifted OLS", _shifted)
     )
 
 

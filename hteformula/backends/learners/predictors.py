@@ -16,7 +16,7 @@ import pandas as pd
 
 from hteformula.backends.crossfit import PredictMethod
 from hteformula.backends.learners.importance import learner_importance
-from hteformula.backends.learners.models import outcome_values
+from hteformula.backends.nuisance.models import outcome_values
 
 
 class Part(Protocol):
