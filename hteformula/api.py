@@ -205,13 +205,14 @@ def dml(formula: str, data: object, **options: Any) -> HTEResult:
     data : pandas or polars DataFrame
     model_y : scikit-learn estimator, optional
         Outcome model, cloned per fold and never modified. Default:
-        ``HistGradientBoostingRegressor`` (``HistGradientBoostingClassifier``
-        and its probability for a 0/1 outcome). A classifier is used through
-        its probability.
+        ``HistGradientBoostingRegressor`` with early stopping
+        (``HistGradientBoostingClassifier`` and its probability for a 0/1
+        outcome), as every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``).
+        A classifier is used through its probability.
     model_t : scikit-learn estimator, optional
         Treatment model: a classifier (class probabilities) for a binary or
         multi-arm treatment, a regressor for a continuous one. Default:
-        HistGradientBoosting.
+        HistGradientBoosting with early stopping.
     folds : int, scikit-learn splitter or list of (train, test) index pairs
         Cross-fitting folds. A number gives K shuffled folds, stratified by a
         discrete treatment and keeping every ``cluster`` whole.
@@ -263,13 +264,14 @@ _LEARNER_PARAMETERS = """formula : str
     data : pandas or polars DataFrame
     model : scikit-learn estimator, optional
         Outcome model, cloned for every arm and fold. Default
-        ``HistGradientBoostingRegressor`` (``HistGradientBoostingClassifier``
-        probabilities for a 0/1 outcome).
+        ``HistGradientBoostingRegressor`` with early stopping
+        (``HistGradientBoostingClassifier`` probabilities for a 0/1 outcome), as
+        every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``).
     propensity : float, mapping, str, array or classifier, optional
         Known assignment probability (``0.5`` in a trial; for several arms a
         mapping ``{arm: probability}``), a column holding each row's
         probability of treatment, or a classifier to cross-fit (default
-        ``HistGradientBoostingClassifier``).
+        ``HistGradientBoostingClassifier`` with early stopping).
     folds : int, scikit-learn splitter or list of (train, test) pairs
         Cross-fitting folds, stratified by arm (and keeping clusters whole).
     seed : int, optional
@@ -290,7 +292,7 @@ _LEARNER_PARAMETERS = """formula : str
 
 _FINAL_MODEL_PARAMETER = """final_model : scikit-learn regressor, optional
         The second stage; default ``model`` when it is a regressor, else
-        ``HistGradientBoostingRegressor``."""
+        ``HistGradientBoostingRegressor`` with early stopping."""
 
 _LEARNER_RESULT = """Per-row effects (``effect()``) are out-of-fold on the training rows and come
     from models refit on all rows for ``effect(newdata)`` (the DR-learner's

@@ -15,6 +15,7 @@ import pickle
 from pathlib import Path
 
 from hteformula.errors import HTEError
+from hteformula.version import __version__
 
 MAGIC = "hteformula-result"
 # 2: the DR-learner keeps one final model per fold (format 1 kept one refit on all rows).
@@ -34,8 +35,6 @@ def save_result(result: object, path: str | os.PathLike) -> Path:
     >>> hf.load(path).effect(df.head(2)).equals(res.effect(df.head(2)))
     True
     """
-    from hteformula import __version__
-
     target = Path(path)
     header = {"magic": MAGIC, "format": FORMAT_VERSION, "package": __version__}
     with target.open("wb") as handle:

@@ -68,22 +68,7 @@ class FittedResult(Protocol):
 
     def heterogeneity_test(self) -> WaldTest: ...
 
-    def policy_value(
-        self,
-        fraction: float | None = None,
-        budget: int | None = None,
-        arm: str | None = None,
-        level: float = 0.95,
-        variance: str = "crossfit",
-        **score_options: Any,
-    ) -> PolicyValue: ...
+    # Targeting sections of reports pass their options by name.
+    def policy_value(self, fraction: float | None = None, **options: Any) -> PolicyValue: ...
 
-    def toc(
-        self,
-        grid: Any = None,
-        arm: str | None = None,
-        n_boot: int = 200,
-        seed: int | None = 0,
-        level: float = 0.95,
-        **score_options: Any,
-    ) -> pd.DataFrame: ...
+    def toc(self, grid: Any = None, **options: Any) -> pd.DataFrame: ...

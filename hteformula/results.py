@@ -509,11 +509,11 @@ class HTEResult:
         """Cross-fitted rankings and doubly robust scores of the fitted rows.
 
         Rankings come from the same method and options refit without each
-        row's fold; scores are cross-fitted AIPW (and IPW) scores: a learner's
-        own, or from an outcome model per arm (``model``, default
-        HistGradientBoosting) and ``propensity`` (known, e.g. ``0.5`` in a
-        trial or per row as ``df["p"]``, or a classifier; default a
-        cross-fitted HistGradientBoosting).
+        row's fold; scores are cross-fitted AIPW (and IPW) scores: the fit's
+        own (``fit.scores``, e.g. a learner's), or from an outcome model per
+        arm (``model``, default HistGradientBoosting with early stopping) and
+        ``propensity`` (known, e.g. ``0.5`` in a trial or per row as
+        ``df["p"]``, or a classifier; default a cross-fitted HistGradientBoosting).
         The answer is cached, so ``policy_value``, ``toc``, ``rate`` and
         ``calibration_test`` with the same arguments share one cross-fit.
 

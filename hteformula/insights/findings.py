@@ -23,10 +23,9 @@ from hteformula.errors import HTEError
 from hteformula.inference import Estimate, wald_test
 from hteformula.insights.crossing import crossings_on_grid, fieller_affine
 from hteformula.insights.curves import (
-    Combination,
+    Contrast,
     EffectSurface,
     ModifierVariable,
-    estimate_rows,
     is_affine,
 )
 from hteformula.insights.records import Finding, Quantity, grade_evidence
@@ -36,33 +35,6 @@ GROUP_SHARE = 0.2  # "who benefits most": the fifth of people with the largest e
 SIMULATION_DRAWS = 2_000  # draws of the coefficients for the interval of a peak's location
 SIMULATION_SEED = 20_240_601  # fixed: the same fit always gives the same insights
 EXTREMUM_GRID_POINTS = 201  # resolution of a peak's location along its variable
-
-
-@dataclass(frozen=True, eq=False)
-class Contrast:
-    """One treatment contrast's effect coefficients (the whole fit for a binary treatment).
-
-    Attributes
-    ----------
-    label : str
-        The arm (multi-arm) or the treatment's name.
-    arm : str or None
-        The arm for multi-arm treatments, else None.
-    beta : ndarray, shape (m,)
-    vcov : ndarray, shape (m, m)
-    df : float
-    level : float
-    """
-
-    label: str
-    arm: str | None
-    beta: np.ndarray
-    vcov: np.ndarray
-    df: float
-    level: float
-
-    def estimate(self, rows: np.ndarray) -> Combination:
-        return estimate_rows(rows, self.beta, self.vcov, self.df, self.level)
 
 
 def contrasts_of(result: FittedResult, level: float) -> list[Contrast]:

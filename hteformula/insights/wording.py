@@ -274,6 +274,16 @@ def masked_sentence(finding: Finding, voice: Voice) -> str:
     )
 
 
+# A sign change's direction -> the effect's sign above (between) the crossing point(s),
+# and below (outside).
+SIGN_CHANGES = {
+    "negative_to_positive": ("positive", "negative"),
+    "positive_to_negative": ("negative", "positive"),
+    "positive_between": ("positive", "negative"),
+    "negative_between": ("negative", "positive"),
+}
+
+
 def sign_change_sentence(finding: Finding, voice: Voice) -> str:
     name = finding.variable
     arm = f" of {voice.treatment} = {finding.arm}" if finding.arm else ""
@@ -303,19 +313,16 @@ def sign_change_sentence(finding: Finding, voice: Voice) -> str:
         for q in crossings
     ]
     at = [format_estimate(q.value, q.low, q.high)[0] for q in crossings]
-    if finding.direction in ("negative_to_positive", "positive_to_negative"):
-        above, below = ("positive", "negative")
-        if finding.direction == "positive_to_negative":
-            above, below = below, above
+    signs = SIGN_CHANGES.get(finding.direction)
+    if signs is not None and not finding.direction.endswith("_between"):
+        above, below = signs
         share = percent(finding.quantity("share_above").value)
         return (
             f"The effect{arm} is {above} where {name} is above {described[0]} and {below} below "
             f"(crossing point by {method}); {share} of people have {name} above {at[0]}."
         )
-    if finding.direction in ("positive_between", "negative_between"):
-        inside, outside = ("positive", "negative")
-        if finding.direction == "negative_between":
-            inside, outside = outside, inside
+    if signs is not None:
+        inside, outside = signs
         share = percent(finding.quantity("share_between").value)
         return (
             f"The effect{arm} is {inside} where {name} is between {described[0]} and "

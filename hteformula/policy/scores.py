@@ -98,11 +98,11 @@ def policy_scores(
     propensity : float, mapping, column name, Series, array or classifier, optional
         Known assignment probability (``0.5`` in a trial), known per-row
         probabilities (see :func:`propensity_per_row`) or a classifier to
-        cross-fit; default: a learner's own propensities, else a cross-fitted
-        ``HistGradientBoostingClassifier``.
+        cross-fit; default: the fit's own propensities (``EffectFit.scores``),
+        else the nuisance layer's default classifier, cross-fitted.
     model : scikit-learn estimator, optional
-        Outcome model per arm for the scores; default: a learner's own
-        outcome models, else ``HistGradientBoostingRegressor``.
+        Outcome model per arm for the scores; default: the fit's own outcome
+        models, else the nuisance layer's default regressor.
     folds : int, splitter or list of (train, test)
         Ignored when a learner's own scores are reused (its folds are).
     seed : int, optional

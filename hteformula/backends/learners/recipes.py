@@ -20,7 +20,7 @@ The DR-learner fits one final model on each fold's scores and averages them
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,62 +153,39 @@ class Pooled:
 OutcomeModels = PerArm | Pooled
 
 
-# -- T- and S-learners ------------------------------------------------------------
+# -- the effects of each learner ------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DifferenceLearner:
-    """The effect is the difference of the predicted outcomes of the arms.
-
-    T-learner: one outcome model per arm. S-learner: one outcome model with the
-    treatment among the features; the effect is its change with the arm.
-    """
-
-    name: str
-    label: str
-    outcome_models: OutcomeModels
-    has_second_stage: bool = False
-
-    def effects(self, inputs: LearnerInputs, first: FirstStage) -> Effects:
-        outcomes, models = self.outcome_models.refit(inputs)
-        predictor = LearnerPredictor(OutcomeDifference(outcomes), outcomes, inputs.data.levels)
-        return Effects(first.outcomes[:, 1:] - first.outcomes[:, :1], predictor, models)
+def difference_effects(learner: Learner, inputs: LearnerInputs, first: FirstStage) -> Effects:
+    """T- and S-learners: the effect is the difference of the arms' predicted outcomes."""
+    outcomes, models = learner.outcome_models.refit(inputs)
+    predictor = LearnerPredictor(OutcomeDifference(outcomes), outcomes, inputs.data.levels)
+    return Effects(first.outcomes[:, 1:] - first.outcomes[:, :1], predictor, models)
 
 
-# -- X-learner -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class XLearner:
+def x_effects(learner: Learner, inputs: LearnerInputs, first: FirstStage) -> Effects:
     """Künzel et al. (2019): impute each row's effect with the other arm's outcome model,
     regress the imputed effects on the features within each arm, and blend the two
     regressions with the propensity."""
-
-    name: str = "xlearner"
-    label: str = "X-learner"
-    outcome_models: OutcomeModels = PerArm()
-    has_second_stage: bool = True
-
-    def effects(self, inputs: LearnerInputs, first: FirstStage) -> Effects:
-        data = inputs.data
-        # New rows need the propensity too: fail on a propensity column before any fitting.
-        new_rows_propensity = first.propensity.for_new_rows(data)
-        tasks = imputed_effect_tasks(inputs, first.outcomes)
-        out_of_fold = cross_fit(tasks, data.folds, n_jobs=data.n_jobs, progress=data.progress)
-        e = first.scores.propensity
-        in_sample = np.column_stack(
-            [_blend(e, k, out_of_fold, level) for k, level in enumerate(data.contrasts, start=1)]
-        )
-        arms, models = self.outcome_models.refit(inputs)
-        full = refit(imputed_effect_tasks(inputs, arms.predict(data.features)), inputs)
-        effects = PropensityWeightedEffects(
-            on_treated=tuple(full[0::2]),
-            on_reference=tuple(full[1::2]),
-            propensity=new_rows_propensity,
-        )
-        models.update(out_of_fold.models)
-        models.update({t.name + REFIT: (m,) for t, m in zip(tasks, full, strict=True)})
-        return Effects(in_sample, LearnerPredictor(effects, arms, data.levels), models)
+    data = inputs.data
+    # New rows need the propensity too: fail on a propensity column before any fitting.
+    new_rows_propensity = first.propensity.for_new_rows(data)
+    tasks = imputed_effect_tasks(inputs, first.outcomes)
+    out_of_fold = cross_fit(tasks, data.folds, n_jobs=data.n_jobs, progress=data.progress)
+    e = first.scores.propensity
+    in_sample = np.column_stack(
+        [_blend(e, k, out_of_fold, level) for k, level in enumerate(data.contrasts, start=1)]
+    )
+    arms, models = learner.outcome_models.refit(inputs)
+    full = refit(imputed_effect_tasks(inputs, arms.predict(data.features)), inputs)
+    effects = PropensityWeightedEffects(
+        on_treated=tuple(full[0::2]),
+        on_reference=tuple(full[1::2]),
+        propensity=new_rows_propensity,
+    )
+    models.update(out_of_fold.models)
+    models.update({t.name + REFIT: (m,) for t, m in zip(tasks, full, strict=True)})
+    return Effects(in_sample, LearnerPredictor(effects, arms, data.levels), models)
 
 
 def imputed_effect_tasks(inputs: LearnerInputs, outcomes: np.ndarray) -> list[Task]:
@@ -243,11 +220,7 @@ def _blend(propensity: np.ndarray, k: int, predictions: Predictions, level: str)
     return g * on_reference + (1 - g) * on_treated
 
 
-# -- DR-learner ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DRLearner:
+def dr_effects(learner: Learner, inputs: LearnerInputs, first: FirstStage) -> Effects:
     """Kennedy (2023): regress the cross-fitted AIPW scores on the features.
 
     The final stage is cross-fitted as in Kennedy's Algorithm 1: one final model
@@ -256,32 +229,23 @@ class DRLearner:
     other folds. Averaging models fitted on disjoint rows damps the noise of the
     scores, which a flexible final model refit on all rows would partly fit.
     """
-
-    name: str = "drlearner"
-    label: str = "DR-learner"
-    outcome_models: OutcomeModels = PerArm()
-    has_second_stage: bool = True
-
-    def effects(self, inputs: LearnerInputs, first: FirstStage) -> Effects:
-        data = inputs.data
-        tasks = [
-            Task(
-                f"final model of arm {level!r}",
-                inputs.final,
-                data.features,
-                first.scores.scores[:, c],
-                sample_weight=data.weights,
-            )
-            for c, level in enumerate(data.contrasts)
-        ]
-        per_fold = fit_on_each_fold(tasks, data.folds, n_jobs=data.n_jobs, progress=data.progress)
-        final = FinalModels(tuple(tuple(per_fold[task.name]) for task in tasks))
-        in_sample = np.column_stack(
-            [mean_of_other_folds(models, inputs) for models in final.models]
+    data = inputs.data
+    tasks = [
+        Task(
+            f"final model of arm {level!r}",
+            inputs.final,
+            data.features,
+            first.scores.scores[:, c],
+            sample_weight=data.weights,
         )
-        arms, models = self.outcome_models.refit(inputs)
-        models.update({name: tuple(fitted) for name, fitted in per_fold.items()})
-        return Effects(in_sample, LearnerPredictor(final, arms, data.levels), models)
+        for c, level in enumerate(data.contrasts)
+    ]
+    per_fold = fit_on_each_fold(tasks, data.folds, n_jobs=data.n_jobs, progress=data.progress)
+    final = FinalModels(tuple(tuple(per_fold[task.name]) for task in tasks))
+    in_sample = np.column_stack([mean_of_other_folds(models, inputs) for models in final.models])
+    arms, models = learner.outcome_models.refit(inputs)
+    models.update({name: tuple(fitted) for name, fitted in per_fold.items()})
+    return Effects(in_sample, LearnerPredictor(final, arms, data.levels), models)
 
 
 def mean_of_other_folds(models: Sequence[Any], inputs: LearnerInputs) -> np.ndarray:
@@ -309,14 +273,38 @@ def refit(tasks: Sequence[Task], inputs: LearnerInputs) -> list[Any]:
     )
 
 
-Learner = DifferenceLearner | XLearner | DRLearner
+@dataclass(frozen=True)
+class Learner:
+    """A meta-learner: how it fits its outcome models and how it turns them into effects.
+
+    Attributes
+    ----------
+    name : str
+        The ``method=`` name.
+    label : str
+    outcome_models : PerArm or Pooled
+    effects_of : callable
+        ``effects_of(learner, inputs, first) -> Effects``: see :meth:`effects`.
+    has_second_stage : bool
+        Whether it takes a ``final_model``.
+    """
+
+    name: str
+    label: str
+    outcome_models: OutcomeModels
+    effects_of: Callable[[Learner, LearnerInputs, FirstStage], Effects]
+    has_second_stage: bool = False
+
+    def effects(self, inputs: LearnerInputs, first: FirstStage) -> Effects:
+        return self.effects_of(self, inputs, first)
+
 
 LEARNERS: dict[str, Learner] = {
     learner.name: learner
     for learner in (
-        DifferenceLearner("tlearner", "T-learner", PerArm()),
-        DifferenceLearner("slearner", "S-learner", Pooled()),
-        XLearner(),
-        DRLearner(),
+        Learner("tlearner", "T-learner", PerArm(), difference_effects),
+        Learner("slearner", "S-learner", Pooled(), difference_effects),
+        Learner("xlearner", "X-learner", PerArm(), x_effects, has_second_stage=True),
+        Learner("drlearner", "DR-learner", PerArm(), dr_effects, has_second_stage=True),
     )
 }
