@@ -12,8 +12,7 @@ from sklearn.linear_model import LinearRegression
 
 import hteformula as hf
 from hteformula import api
-from hteformula.backends import Backend, backend_names, get_backend, register
-from hteformula.backends.base import unregister
+from hteformula.backends import Backend, backend_names, get_backend, register, unregister
 from hteformula.backends.crossfit import cross_fit
 from hteformula.backends.nuisance import (
     arm_outcome_tasks,
