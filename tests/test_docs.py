@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import hteformula as hf
+from headless_chromium import CHROMIUM, SKIP_REASON, run_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -80,18 +81,6 @@ def test_contributing_backend_example_runs():
 
 # -- the built site in a real browser ------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--window-size=1280,900",
-]
 # Written at the top of <head> of a copy of the page: records script errors and failed
 # loads (stylesheets, scripts, images) as they happen, then after load what was laid out.
 PROBE = """<script>
@@ -130,6 +119,7 @@ window.addEventListener('load', () => setTimeout(() => {
   document.body.appendChild(out);
 }, 500));
 </script>"""
+WINDOW = "1280,900"
 PAGES = {"index.html": "hteformula", "generated/hteformula.dml.html": "hteformula.dml"}
 
 
@@ -212,10 +202,7 @@ def test_every_internal_link_of_the_site_resolves(site):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="Chromium is not installed (Debian: apt-get install chromium); .ci/run installs it",
-)
+@pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)
 @pytest.mark.parametrize(("page", "heading"), PAGES.items(), ids=list(PAGES))
 def test_page_renders_in_headless_chromium(site, page, heading, tmp_path):
     copy = tmp_path / "site"
@@ -225,21 +212,14 @@ def test_page_renders_in_headless_chromium(site, page, heading, tmp_path):
     html = source.read_text(encoding="utf-8")
     probe.write_text(re.sub(r"<head>", "<head>" + PROBE, html, count=1), encoding="utf-8")
 
-    done = subprocess.run(
-        [
-            CHROMIUM,
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=15000",
-            "--dump-dom",
-            probe.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
+    done = run_chromium(
+        tmp_path / "profile",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=15000",
+        "--dump-dom",
+        probe.as_uri(),
+        window=WINDOW,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     found = re.search(r'<pre id="probe-report">(.*?)</pre>', done.stdout, re.DOTALL)
@@ -264,18 +244,8 @@ def test_page_renders_in_headless_chromium(site, page, heading, tmp_path):
     assert not broken, "\n".join(broken)
 
     shot = tmp_path / "shot.png"
-    done = subprocess.run(
-        [
-            CHROMIUM,
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={tmp_path / 'profile'}",
-            f"--screenshot={shot}",
-            source.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
+    done = run_chromium(
+        tmp_path / "profile", f"--screenshot={shot}", source.as_uri(), window=WINDOW
     )
     assert done.returncode == 0 and shot.exists(), done.stderr[-2000:]
     from PIL import Image
