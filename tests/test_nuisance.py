@@ -18,9 +18,12 @@ import hteformula as hf
 from hteformula.backends.nuisance import (
     DEFAULT_MODELS,
     OVERLAP_BOUNDS,
+    cross_fit_nuisance,
     outcomes_from_effects,
+    residual_scores,
     seeded,
 )
+from hteformula.formula.design import build_design
 from hteformula.inference.aipw import aipw_scores
 
 FORMULA = "Y ~ T * (age + engagement) + income"
@@ -135,3 +138,19 @@ def test_outcomes_from_effects_give_grf_doubly_robust_scores():
     ours = aipw_scores(y, w, mu, np.column_stack([1 - e, e]))[:, 0]
     grf = tau + (w - e) / (e * (1 - e)) * (y - m - (w - e) * tau)
     np.testing.assert_allclose(ours, grf, rtol=1e-12)
+
+
+def test_residual_scores_are_grfs_on_the_nuisance_folds(trial):
+    """What the R-learner and the forest call: scores from m, e and their own effects."""
+    design = build_design(FORMULA, trial)
+    (nuisance,) = cross_fit_nuisance(
+        design, LinearRegression(), LogisticRegression(), folds=3, seed=0
+    )
+    tau = 2 + 3 * trial["engagement"].to_numpy()
+    scores = residual_scores(design, nuisance, tau[:, None])
+    m, e, w, y = nuisance.outcome, nuisance.treatment[:, 1], trial["T"], trial["Y"]
+    grf = tau + (w - e) / (e * (1 - e)) * (y - m - (w - e) * tau)
+    np.testing.assert_allclose(scores.scores[:, 0], grf, rtol=1e-10)
+    for (train, test), (same_train, same_test) in zip(scores.folds, nuisance.folds, strict=True):
+        np.testing.assert_array_equal(train, same_train)
+        np.testing.assert_array_equal(test, same_test)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from hteformula.errors import HTEError
@@ -20,7 +21,7 @@ from hteformula.report.render import RENDERERS
 
 def render_report(
     result: FittedResult,
-    path: str | Path | None = None,
+    path: str | os.PathLike | None = None,
     format: str | None = None,
     level: float = 0.95,
     unit: str | None = None,

@@ -12,8 +12,10 @@ A backend that cross-fits takes everything about its nuisance models from here:
   ``Y - m(x)``, ``T - e(x)`` (``dml``, the R-learner, the causal forest);
 - :mod:`.overlap`: one set of bounds, one warning rule, the check scores divide by;
 - :mod:`.quality`: out-of-fold R², log-loss and AUC, weighted;
-- :mod:`.scores`: doubly robust scores and the one function that turns them
-  into the effect table and the average effect (:func:`fit_from_scores`).
+- :mod:`.scores`: doubly robust scores (per-arm outcome models, or ``m``,
+  ``e`` and a backend's own effects: :func:`residual_scores`) and the one
+  function that turns them into the effect table and the average effect
+  (:func:`fit_from_scores`).
 
 The cross-fitting engine itself (folds, parallel fold fits) is
 :mod:`hteformula.backends.crossfit`.
@@ -68,6 +70,7 @@ from hteformula.backends.nuisance.scores import (
     fit_from_scores,
     outcomes_from_effects,
     projection_estimator,
+    residual_scores,
 )
 
 __all__ = [
@@ -107,6 +110,7 @@ __all__ = [
     "r_squared",
     "regressor",
     "require_both_outcomes_in_training",
+    "residual_scores",
     "residuals",
     "resolve_propensity",
     "scoring_propensities",

@@ -63,7 +63,7 @@ def extreme_rows(propensity: np.ndarray) -> np.ndarray:
     ndarray of bool, shape (n,)
     """
     low, high = OVERLAP_BOUNDS
-    return ((propensity < low) | (propensity > high)).any(axis=1)
+    return np.asarray(((propensity < low) | (propensity > high)).any(axis=1))
 
 
 def overlap_diagnostics(

@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from hteformula.backends.base import CATEPredictor, EffectFit, FittedModels
-from hteformula.backends.nuisance.arms import CrossFitting
+from hteformula.backends.nuisance.arms import CrossFitting, cross_fitting
 from hteformula.backends.nuisance.overlap import scoring_propensities
+from hteformula.backends.nuisance.residuals import Nuisance
 from hteformula.formula.design import Design
 from hteformula.inference import CovarianceEstimator, covariance_estimator, estimate_from
 from hteformula.inference.aipw import AIPWScores, aipw_scores
@@ -158,3 +159,29 @@ def outcomes_from_effects(
     """
     reference = outcome - np.sum(propensity[:, 1:] * effects, axis=1)
     return np.column_stack([reference, reference[:, None] + effects])
+
+
+def residual_scores(design: Design, nuisance: Nuisance, effects: np.ndarray) -> AIPWScores:
+    """Doubly robust scores of a residual-on-residual backend (R-learner, causal forest).
+
+    The per-arm outcomes come from ``m(x)``, ``e(x)`` and the backend's own
+    out-of-fold effects by :func:`outcomes_from_effects`; the scores use the
+    same folds as the nuisance models. For a binary treatment they are grf's
+    ``tau + (W - e) / (e (1 - e)) (Y - m - (W - e) tau)``.
+
+    Parameters
+    ----------
+    design : Design
+        A binary or multi-arm treatment's.
+    nuisance : Nuisance
+        From :func:`~hteformula.backends.nuisance.residuals.cross_fit_nuisance`.
+    effects : ndarray, shape (n, n_contrasts)
+        The backend's out-of-fold effect of each non-reference arm.
+
+    Returns
+    -------
+    AIPWScores
+    """
+    data = cross_fitting(design, nuisance.folds, seed=None)
+    outcomes = outcomes_from_effects(nuisance.outcome, nuisance.treatment, effects)
+    return doubly_robust_scores(data, outcomes, nuisance.treatment)
