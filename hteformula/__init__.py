@@ -23,8 +23,7 @@ from hteformula.errors import (
 from hteformula.inference import Estimate, WaldTest
 from hteformula.persist import load_result as load
 from hteformula.results import ArmEstimates, HTEResult
-
-__version__ = "0.1.0"
+from hteformula.version import __version__
 
 __all__ = [
     "ArmEstimates",

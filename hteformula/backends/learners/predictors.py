@@ -1,4 +1,7 @@
-"""Fitted learners, refit on all rows: per-row effects and outcomes on new feature rows.
+"""Fitted learners for new rows: per-row effects and outcomes on new feature rows.
+
+The models are refit on all rows, except the DR-learner's final stage, which
+averages its per-fold models (:class:`FinalModels`).
 
 A :class:`LearnerPredictor` joins two parts: the *outcome* part predicts every
 arm's outcome (one model per arm, or one model with the treatment as a
@@ -16,7 +19,7 @@ import pandas as pd
 
 from hteformula.backends.crossfit import PredictMethod
 from hteformula.backends.learners.importance import learner_importance
-from hteformula.backends.learners.models import outcome_values
+from hteformula.backends.nuisance.models import outcome_values
 
 
 class Part(Protocol):
@@ -177,17 +180,11 @@ class LearnerPredictor:
         return self.outcomes.predict(features)
 
     def feature_importance(
-        self,
-        features: np.ndarray,
-        names: tuple[str, ...],
-        n_repeats: int = 5,
-        seed: int | None = 0,
-        max_rows: int | None = 10_000,
+        self, features: np.ndarray, names: tuple[str, ...], **options: Any
     ) -> pd.DataFrame:
         """Permutation importance of each feature for each effect and each arm's outcome.
 
-        See :func:`hteformula.backends.learners.importance.learner_importance`.
+        ``options`` (``n_repeats``, ``seed``, ``max_rows``): see
+        :func:`hteformula.backends.learners.importance.learner_importance`.
         """
-        return learner_importance(
-            self, features, names, n_repeats=n_repeats, seed=seed, max_rows=max_rows
-        )
+        return learner_importance(self, features, names, **options)
