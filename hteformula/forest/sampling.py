@@ -56,7 +56,7 @@ class SamplingUnits:
 
     Examples
     --------
-    >>> units = SamplingUnits.from_clusters(np.array(["a", "b", "a", "c"]))
+    >>> units = SamplingUnits.from_clusters(np.array(["a", "b", "a", "c"]), n_rows=4)
     >>> units.n_units, units.rows(np.array([0, 2])).tolist()
     (3, [0, 2, 3])
     """
@@ -66,10 +66,10 @@ class SamplingUnits:
     starts: np.ndarray | None = None
 
     @classmethod
-    def from_clusters(cls, clusters: np.ndarray | None, n_rows: int | None = None) -> SamplingUnits:
-        """Units from cluster labels of shape (n,), or one unit per row when None."""
+    def from_clusters(cls, clusters: np.ndarray | None, n_rows: int) -> SamplingUnits:
+        """Units from cluster labels of shape (n_rows,), or one unit per row when None."""
         if clusters is None:
-            return cls(n_rows=int(n_rows))
+            return cls(n_rows=n_rows)
         _, codes = np.unique(clusters, return_inverse=True)
         order = np.argsort(codes, kind="stable")
         starts = np.concatenate([[0], np.cumsum(np.bincount(codes))])
@@ -86,7 +86,7 @@ class SamplingUnits:
 
     def rows(self, units: np.ndarray) -> np.ndarray:
         """All rows of the given units."""
-        if self.starts is None:
+        if self.order is None or self.starts is None:
             return units
         lengths = self.starts[units + 1] - self.starts[units]
         offsets = np.repeat(self.starts[units] - np.cumsum(lengths) + lengths, lengths)
@@ -97,7 +97,7 @@ class SamplingUnits:
     ) -> np.ndarray:
         """Up to ``per_unit`` rows of each unit drawn without replacement (None: all rows)."""
         rows = self.rows(units)
-        if per_unit is None or self.starts is None:
+        if per_unit is None or self.order is None or self.starts is None:
             return rows
         lengths = self.starts[units + 1] - self.starts[units]
         unit_of_row = np.repeat(np.arange(len(units)), lengths)

@@ -21,6 +21,7 @@ has enough, the node becomes a leaf.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.tree import DecisionTreeRegressor
@@ -73,7 +74,7 @@ class HonestTree:
         node as a leaf; NaN for the others.
     """
 
-    structure: object
+    structure: Any  # sklearn.tree._tree.Tree (compiled, untyped)
     estimating_rows: np.ndarray
     min_estimating_rows: int
     direct: np.ndarray
@@ -97,7 +98,7 @@ class HonestTree:
         return self.estimating_rows >= self.min_estimating_rows
 
 
-def route(structure, kept: np.ndarray, features: np.ndarray) -> np.ndarray:
+def route(structure: Any, kept: np.ndarray, features: np.ndarray) -> np.ndarray:
     """Descend from the root, skipping every split one of whose sides is not ``kept``.
 
     A split with one kept side sends every row to that side; a split with none
@@ -186,7 +187,7 @@ def grow_tree(
     return HonestTree(structure, totals, min_estimating_rows, direct, leaf_means)
 
 
-def unpruned_path(structure, kept: np.ndarray) -> np.ndarray:
+def unpruned_path(structure: Any, kept: np.ndarray) -> np.ndarray:
     """Nodes whose every ancestor split has both sides kept, shape (n_nodes,)."""
     left, right = structure.children_left, structure.children_right
     clean = np.zeros(structure.node_count, dtype=bool)
@@ -201,7 +202,7 @@ def unpruned_path(structure, kept: np.ndarray) -> np.ndarray:
     return clean
 
 
-def node_depths(structure) -> np.ndarray:
+def node_depths(structure: Any) -> np.ndarray:
     """Depth of every node (root 0), shape (n_nodes,)."""
     left, right = structure.children_left, structure.children_right
     depth = np.zeros(structure.node_count, dtype=np.intp)
@@ -214,7 +215,7 @@ def node_depths(structure) -> np.ndarray:
     return depth
 
 
-def subtree_totals(structure, counts: np.ndarray) -> np.ndarray:
+def subtree_totals(structure: Any, counts: np.ndarray) -> np.ndarray:
     """Sum of ``counts`` (shape (n_nodes,)) over each node's subtree."""
     left, right = structure.children_left, structure.children_right
     depth = node_depths(structure)
