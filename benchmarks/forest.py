@@ -181,11 +181,13 @@ def accuracy(settings, seeds: int, trees: int, threads: int) -> pd.DataFrame:
             rng = np.random.default_rng(seed)
             train, test = DESIGNS[design](n, rng), DESIGNS[design](N_TEST, rng)
             y_resid, t_resid = residuals(train, seed)
+            line = []
             for package, fit in PACKAGES.items():
                 predict, wall, cpu = timed(fit, train.X, y_resid, t_resid, trees, threads, seed)
                 rmse, covered = score(predict, test)
                 rows.append((design, n, seed, package, rmse, covered, wall, cpu))
-            print(f"  {design} n={n} seed {seed} done ({load()})", flush=True)
+                line.append(f"{package} RMSE {rmse:.3f} coverage {covered:.3f}")
+            print(f"  {design} n={n} seed {seed}: {'; '.join(line)} ({load()})", flush=True)
     frame = pd.DataFrame(
         rows, columns=["design", "n", "seed", "package", "rmse", "coverage", "wall", "cpu"]
     )
