@@ -9,15 +9,52 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hteformula.backends import backends_accepting, get_backend
-from hteformula.errors import HTEError, TreatmentError
+from hteformula.direction import check_better
+from hteformula.errors import HTEError, TreatmentError, warn
 from hteformula.formula.design import build_design
 from hteformula.formula.frame import is_per_row
-from hteformula.results import HTEResult
+from hteformula.results import HTEResult, aliased_note
 
 
+def _suggestion(unknown: list[str], accepted: Sequence[str]) -> str:
+    """`` (did you mean folds?)`` for a misspelt option, else nothing."""
+    close = [m for name in unknown for m in difflib.get_close_matches(name, accepted, n=1)]
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def _named_arguments(function: Callable) -> Callable:
+    """An unexpected or missing argument becomes an HTEError naming what the function takes.
+
+    Python's own TypeError ("got an unexpected keyword argument 'n_folds'") does
+    not say what to write instead; this one lists the arguments and suggests the
+    closest.
+    """
+    signature = inspect.signature(function)
+    accepted = [p for p in signature.parameters if p != "options"]
+
+    @functools.wraps(function)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as error:
+            unknown = [k for k in kwargs if k not in signature.parameters]
+            raise HTEError(
+                f"hf.{function.__name__}(): {error}{_suggestion(unknown, accepted)}; it takes "
+                f"{', '.join(accepted)}."
+            ) from None
+        return function(*args, **kwargs)
+
+    return checked
+
+
+@_named_arguments
 def fit(
     formula: str,
     data: object,
@@ -28,6 +65,7 @@ def fit(
     weights: object = None,
     cluster: object = None,
     missing: str = "drop",
+    better: str = "higher",
     **options: Any,
 ) -> HTEResult:
     """Fit the heterogeneous treatment effect described by ``formula`` with one backend.
@@ -53,8 +91,17 @@ def fit(
     missing : {"drop", "raise"}
         Drop rows with missing values in used columns (counted in
         ``result.n_dropped``), or raise.
+    better : {"higher", "lower"}
+        Which way the outcome should move (``"lower"`` for churn or cost).
+        Estimates are unchanged; targeting treats the most negative effects
+        first, policy values and TOC/RATE rank that way, and the wording says
+        "lowers ... by".
     **options
-        Backend options, e.g. ``vcov="HC3"`` for ``"ols"``.
+        Backend options, e.g. ``vcov="HC3"`` for ``"ols"``. Every backend takes
+        ``singular="drop"`` (aliased terms, linear combinations of earlier
+        columns, are dropped in R's order and reported as NaN with a note and
+        an :class:`~hteformula.errors.HTEWarning`, as R's ``lm``) or
+        ``singular="raise"`` (an error naming them, before any model is fitted).
 
     Returns
     -------
@@ -69,12 +116,14 @@ def fit(
     ('ols', 'T', ('age', 'engagement'))
     """
     backend = get_backend(method)
+    better = check_better(better)
     unknown = sorted(set(options) - set(backend.options))
     if unknown:
         accepted = ", ".join(backend.options) or "none"
         raise HTEError(
-            f"method {method!r} does not take the argument(s) {', '.join(unknown)}; "
-            f"its options are: {accepted} (plus treatment, reference, weights, cluster, missing)."
+            f"method {method!r} does not take the argument(s) {', '.join(unknown)}"
+            f"{_suggestion(unknown, backend.options)}; its options are: {accepted} (plus "
+            "treatment, reference, weights, cluster, missing, better)."
         )
     columns = {
         option: options[option]
@@ -92,16 +141,22 @@ def fit(
             f"methods that can: {', '.join(backends_accepting(kind))}."
         )
     effect_fit = backend.fit(design, **options)
+    if effect_fit.aliased:
+        warn(f"{aliased_note(effect_fit.aliased)} Pass singular='raise' to make this an error.")
     shown = {"weights": design.weights_name, "cluster": design.cluster_name, **options}
+    if shown.get("singular") == "drop":  # the default says nothing a note would not
+        del shown["singular"]
     return HTEResult(
         method=backend.name,
         method_label=backend.label,
         design=design,
         fit=effect_fit,
         options={k: v for k, v in shown.items() if v is not None},
+        better=better,
     )
 
 
+@_named_arguments
 def ols(
     formula: str,
     data: object,
@@ -112,6 +167,8 @@ def ols(
     treatment: str | None = None,
     reference: object = None,
     missing: str = "drop",
+    better: str = "higher",
+    singular: str = "drop",
 ) -> HTEResult:
     """Interacted least squares: the regression ``lm`` or ``smf.ols`` fits for ``formula``.
 
@@ -128,8 +185,13 @@ def ols(
         ``cov_type="cluster"``). Tests use t with n - k degrees of freedom
         (G - 1 with clusters).
     cluster, weights : str or array-like, optional
-    treatment, reference, missing
+    treatment, reference, missing, better
         As in :func:`fit`.
+    singular : {"drop", "raise"}
+        Aliased columns (linear combinations of earlier columns, all-zero ones
+        included) are dropped in R's order: NaN coefficients, a note in the
+        summary and an :class:`~hteformula.errors.HTEWarning`, as R's ``lm``;
+        the other coefficients equal those of the reduced regression. Or raise.
 
     Returns
     -------
@@ -154,10 +216,13 @@ def ols(
         weights=weights,
         cluster=cluster,
         missing=missing,
+        better=better,
+        singular=singular,
         vcov=vcov,
     )
 
 
+@_named_arguments
 def dml(
     formula: str,
     data: object,
@@ -175,6 +240,8 @@ def dml(
     treatment: str | None = None,
     reference: object = None,
     missing: str = "drop",
+    better: str = "higher",
+    singular: str = "drop",
 ) -> HTEResult:
     """Orthogonalised regression (double machine learning, as econml's ``LinearDML``).
 
@@ -216,8 +283,11 @@ def dml(
         Fit folds in parallel with joblib (``-1``: all cores).
     progress : bool, optional
         Progress bar; by default shown on a terminal for fits that take a while.
-    treatment, reference, missing
+    treatment, reference, missing, better
         As in :func:`fit`.
+    singular : {"drop", "raise"}
+        Effect terms whose modifier column is aliased get NaN (as R's ``lm``),
+        or raise; checked before any model is fitted.
 
     Returns
     -------
@@ -248,6 +318,8 @@ def dml(
         weights=weights,
         cluster=cluster,
         missing=missing,
+        better=better,
+        singular=singular,
         model_y=model_y,
         model_t=model_t,
         folds=folds,
@@ -288,8 +360,11 @@ _LEARNER_PARAMETERS = """formula : str
     vcov : str, optional
         Covariance of the projection: ``"HC3"`` by default (as grf), CR1 with
         ``cluster``; or ``"iid"``, ``"HC0"``-``"HC2"``.
-    treatment, reference, missing
-        As in :func:`fit`."""
+    treatment, reference, missing, better
+        As in :func:`fit`.
+    singular : {{"drop", "raise"}}
+        Projection terms whose modifier column is aliased get NaN (as R's
+        ``lm``), or raise; checked before any model is fitted."""
 
 _FINAL_MODEL_PARAMETER = """final_model : scikit-learn regressor, optional
         The second stage; default ``model`` when it is a regressor, else
@@ -315,6 +390,7 @@ def _learner_docstring(function):  # type: ignore[no-untyped-def]
     return function
 
 
+@_named_arguments
 @_learner_docstring
 def tlearner(
     formula: str,
@@ -332,6 +408,8 @@ def tlearner(
     treatment: str | None = None,
     reference: object = None,
     missing: str = "drop",
+    better: str = "higher",
+    singular: str = "drop",
 ) -> HTEResult:
     """T-learner: one outcome model per arm; the effect is the difference of their predictions.
 
@@ -365,6 +443,8 @@ def tlearner(
         weights=weights,
         cluster=cluster,
         missing=missing,
+        better=better,
+        singular=singular,
         model=model,
         propensity=propensity,
         folds=folds,
@@ -375,6 +455,7 @@ def tlearner(
     )
 
 
+@_named_arguments
 @_learner_docstring
 def slearner(
     formula: str,
@@ -392,6 +473,8 @@ def slearner(
     treatment: str | None = None,
     reference: object = None,
     missing: str = "drop",
+    better: str = "higher",
+    singular: str = "drop",
 ) -> HTEResult:
     """S-learner: one outcome model with the treatment among the features.
 
@@ -425,6 +508,8 @@ def slearner(
         weights=weights,
         cluster=cluster,
         missing=missing,
+        better=better,
+        singular=singular,
         model=model,
         propensity=propensity,
         folds=folds,
@@ -435,6 +520,7 @@ def slearner(
     )
 
 
+@_named_arguments
 @_learner_docstring
 def xlearner(
     formula: str,
@@ -453,6 +539,8 @@ def xlearner(
     treatment: str | None = None,
     reference: object = None,
     missing: str = "drop",
+    better: str = "higher",
+    singular: str = "drop",
 ) -> HTEResult:
     """X-learner (Künzel et al. 2019): imputed effects regressed within each arm, blended.
 
@@ -492,6 +580,8 @@ def xlearner(
         weights=weights,
         cluster=cluster,
         missing=missing,
+        better=better,
+        singular=singular,
         model=model,
         propensity=propensity,
         final_model=final_model,
@@ -503,6 +593,7 @@ def xlearner(
     )
 
 
+@_named_arguments
 @_learner_docstring
 def drlearner(
     formula: str,
@@ -521,6 +612,8 @@ def drlearner(
     treatment: str | None = None,
     reference: object = None,
     missing: str = "drop",
+    better: str = "higher",
+    singular: str = "drop",
 ) -> HTEResult:
     """DR-learner (Kennedy 2023): the cross-fitted AIPW scores regressed on the features.
 
@@ -558,6 +651,8 @@ def drlearner(
         weights=weights,
         cluster=cluster,
         missing=missing,
+        better=better,
+        singular=singular,
         model=model,
         propensity=propensity,
         final_model=final_model,

@@ -18,8 +18,8 @@ from hteformula import api, datasets
 from hteformula.backends import backend_names, get_backend
 from hteformula.compare import compare
 from hteformula.errors import HTEError
+from hteformula.inference.linear import check_level
 from hteformula.report import render_report
-from hteformula.report.content import check_level
 
 EXIT_BAD_INPUT = 2
 WRAP = 88

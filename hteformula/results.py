@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from hteformula.backends.base import EffectFit
-from hteformula.errors import HTEError, TreatmentError
+from hteformula.direction import Better, check_better
+from hteformula.errors import HTEError, TreatmentError, warn
 from hteformula.formula.design import Design, DesignSpec
 from hteformula.inference import (
     Estimate,
@@ -32,6 +33,25 @@ from hteformula.inference import (
 
 TIDY_COLUMNS = ["estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
 EFFECT_COLUMNS = ["estimate", "std_error", "conf_low", "conf_high"]
+
+
+def aliased_note(aliased: tuple[str, ...]) -> str:
+    """What summaries and warnings say about columns dropped as aliased.
+
+    Examples
+    --------
+    >>> aliased_note(("x2", "T:x2"))[:68]
+    "Not defined because of singularities: 'x2', 'T:x2' are linear combin"
+    """
+    listed = ", ".join(repr(name) for name in aliased)
+    one = len(aliased) == 1
+    return (
+        f"Not defined because of singularities: {listed} "
+        f"{'is a linear combination' if one else 'are linear combinations'} of earlier columns "
+        f"(aliased) and {'was' if one else 'were'} dropped, as R's lm does; "
+        f"{'its coefficient is' if one else 'their coefficients are'} NaN, and effects treat "
+        f"{'it' if one else 'them'} as zero (as R's predict)."
+    )
 
 
 class ArmEstimates(Mapping[str, Estimate]):
@@ -82,6 +102,9 @@ class HTEResult:
         The backend's coefficients, covariance and diagnostics.
     options : mapping
         The options of the call, for the summary (``vcov``, ``cluster``, ...).
+    better : {"higher", "lower"}
+        Which way the outcome should move; targeting, policy values, TOC/RATE
+        and the wording read it (see :mod:`hteformula.direction`).
 
     Examples
     --------
@@ -97,6 +120,7 @@ class HTEResult:
     design: Design
     fit: EffectFit
     options: Mapping[str, Any]
+    better: Better = "higher"
 
     # -- what was fitted -------------------------------------------------------
 
@@ -136,6 +160,13 @@ class HTEResult:
     @property
     def effect_names(self) -> tuple[str, ...]:
         return self.spec.effect_names
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Sentences summaries and reports print: the backend's notes, and aliased terms if any."""
+        if not self.fit.aliased:
+            return tuple(self.fit.notes)
+        return (*self.fit.notes, aliased_note(self.fit.aliased))
 
     # -- coefficients -----------------------------------------------------------
 
@@ -196,10 +227,11 @@ class HTEResult:
             weights = self.design.weights
             mean_design = np.average(self.design.modifiers, axis=0, weights=weights)
             estimates = []
+            coef, vcov = self.fit.coef_filled, self.fit.vcov_filled
             for c, label in enumerate(contrasts):
                 a = self._contrast_row(c, mean_design)
-                se = float(np.sqrt(a @ self.fit.vcov @ a))
-                estimates.append(estimate_from(a @ self.fit.coef, se, self.fit.df, level, label))
+                se = float(np.sqrt(a @ vcov @ a))
+                estimates.append(estimate_from(a @ coef, se, self.fit.df, level, label))
         if len(contrasts) == 1:
             return estimates[0]
         return ArmEstimates(dict(zip(contrasts, estimates, strict=True)))
@@ -267,19 +299,29 @@ class HTEResult:
     def heterogeneity_test(self) -> WaldTest:
         """Joint Wald test that every modifier term is zero (the effect does not vary).
 
+        Aliased terms (NaN in ``tidy()``) are not estimated, so the test is over
+        the defined modifier terms.
+
         Raises
         ------
         HTEError
-            When the formula has no modifiers.
+            When the formula has no modifiers, or every modifier term is aliased.
         """
-        restricted = [
+        modifier_terms = [
             i for i, name in enumerate(self._modifier_of_coefficient()) if name != "Intercept"
         ]
-        if not restricted:
+        if not modifier_terms:
             raise HTEError(
                 f"formula {self.formula!r} has no effect modifiers, so the effect is constant by "
                 f"assumption; interact the treatment with variables ({self.treatment} * (x1 + x2)) "
                 "to test for heterogeneity."
+            )
+        # Aliased terms are not estimated (NaN): the test is over the defined ones, as R's anova.
+        restricted = [i for i in modifier_terms if self.fit.defined[i]]
+        if not restricted:
+            raise HTEError(
+                f"every modifier term of {self.formula!r} is aliased (not defined because of "
+                "singularities), so there is nothing to test; see the note in the summary."
             )
         R = np.zeros((len(restricted), len(self.fit.coef)))
         R[np.arange(len(restricted)), restricted] = 1.0
@@ -420,28 +462,39 @@ class HTEResult:
         cost: object = None,
         positive_only: bool = False,
         level: float = 0.95,
+        better: str | None = None,
     ) -> pd.DataFrame:
-        """The rows of ``newdata`` to treat, highest estimated effect first.
+        """The rows of ``newdata`` to treat, best estimated effect first.
 
-        Ties keep the order of ``newdata`` (a stable sort), so the choice is
-        reproducible. For several arms each row gets the arm with its largest
-        estimated effect and rows are ranked by that effect.
+        Best is the largest effect, or the most negative one when a lower
+        outcome is better (``better``, by default the fit's). Ties keep the
+        order of ``newdata`` (a stable sort), so the choice is reproducible.
+        For several arms each row gets the arm with its best estimated effect
+        and rows are ranked by that effect. Rows with a missing value in a
+        column the model reads have no effect and are not ranked (with a
+        warning that counts them).
 
         Parameters
         ----------
         newdata : pandas or polars DataFrame
+            The population the policy is for.
         budget : number, optional
-            How many rows to treat; with ``cost``, the total cost to spend.
+            How many people to treat, counted in the rows of ``newdata`` (as in
+            :meth:`policy_value`, where it counts people of ``population``);
+            with ``cost``, the total cost to spend.
         fraction : float in (0, 1], optional
             Treat this share of the rows of ``newdata`` instead.
         cost : str or array-like, optional
             Column (or values) with each row's positive cost: rows are ranked by
             effect per unit cost.
         positive_only : bool
-            Only rows whose interval's lower bound is above zero (the estimate,
-            for learners without per-row intervals).
+            Only rows whose effect is beneficial with confidence: the interval
+            above zero (below with ``better="lower"``), or the estimate for
+            learners without per-row intervals.
         level : float
             Confidence level of the intervals.
+        better : {"higher", "lower"}, optional
+            Overrides the fit's ``better``.
 
         Returns
         -------
@@ -461,9 +514,17 @@ class HTEResult:
         from hteformula.policy.targeting import ArmEffects, choose_targets, cost_values
 
         self._require_discrete_treatment("target")
+        better = self._better(better)
         effects = ArmEffects.of(self.effect(newdata, level), self.spec.contrasts)
+        unscored = int(np.isnan(effects.estimate).all(axis=1).sum())
+        if unscored:
+            warn(
+                f"{unscored:,} of the {len(effects.index):,} rows of newdata have a missing value "
+                "in a column the model reads, so they have no estimated effect and were not "
+                "ranked; fill or drop those values to rank them."
+            )
         costs = cost_values(newdata, cost, len(effects.index))
-        return choose_targets(effects, budget, fraction, costs, positive_only)
+        return choose_targets(effects, budget, fraction, costs, positive_only, better)
 
     # -- policy evaluation on the fitted rows ---------------------------------------
 
@@ -502,19 +563,26 @@ class HTEResult:
         arm: str | None = None,
         level: float = 0.95,
         variance: str = "crossfit",
+        population: int | None = None,
+        better: str | None = None,
         **score_options: Any,
     ):  # type: ignore[no-untyped-def]
         """Value of treating the top ``fraction`` by effect, against the same share at random.
 
         Ranked by cross-fitted effects and evaluated with cross-fitted AIPW
         scores (IPW alongside), so no row is ranked and evaluated by models
-        that saw it. Values are per person, against treating nobody.
+        that saw it. Values are per person, against treating nobody, in
+        outcome units (negative: the policy lowers the outcome); with
+        ``population``, also in total for that many people.
 
         Parameters
         ----------
         fraction : float in (0, 1), optional
         budget : int, optional
-            Number of fitted rows to treat instead of a fraction.
+            Number of people to treat instead of a fraction: out of
+            ``population`` when given, else out of the fitted rows (as
+            :meth:`target` counts the rows of its ``newdata``). The fitted rows
+            are treated in the same proportion.
         arm : str, optional
             The arm to evaluate, for a multi-arm treatment.
         level : float
@@ -524,6 +592,12 @@ class HTEResult:
             from one another's rows; ``"fixed"``: grf's difference of means
             treating the chosen rows as fixed (narrower; under-covers when
             the effect does not vary).
+        population : int, optional
+            The number of people the policy is for (the fitted rows standing
+            for them): ``.totals()`` gives the values for all of them, with
+            intervals, and ``budget`` counts people of it.
+        better : {"higher", "lower"}, optional
+            Overrides the fit's ``better``: treat the most negative effects first.
         **score_options
             ``propensity``, ``model``, ``folds``, ``seed``, ``n_jobs``,
             ``progress``: see :meth:`policy_scores`.
@@ -532,7 +606,8 @@ class HTEResult:
         -------
         PolicyValue
             ``.targeted``, ``.random``, ``.gain`` (AIPW) with ``.conf_int``;
-            ``.ipw`` the same from IPW scores; ``to_frame()``.
+            ``.ipw`` the same from IPW scores; ``.totals()`` with
+            ``population``; ``to_frame()``.
 
         Examples
         --------
@@ -547,7 +622,9 @@ class HTEResult:
         from hteformula.policy.value import policy_value
 
         scores = self.policy_scores(**score_options)
-        return policy_value(scores, fraction, budget, arm, level, variance)
+        return policy_value(
+            scores, fraction, budget, arm, level, variance, population, self._better(better)
+        )
 
     def toc(
         self,
@@ -556,6 +633,7 @@ class HTEResult:
         n_boot: int = 200,
         seed: int | None = 0,
         level: float = 0.95,
+        better: str | None = None,
         **score_options: Any,
     ) -> pd.DataFrame:
         """The targeting operator characteristic curve, as grf.
@@ -570,8 +648,9 @@ class HTEResult:
         ----------
         grid : sequence of float in (0, 1], optional
             Default 0.05, 0.10, ..., 1.
-        arm, level, **score_options
-            As in :meth:`policy_value`.
+        arm, level, better, **score_options
+            As in :meth:`policy_value`; with ``better="lower"`` the most negative
+            effects come first and a good ranking has a negative curve.
         n_boot, seed : int
             Bootstrap draws; the seed also seeds the cross-fitting.
 
@@ -580,7 +659,7 @@ class HTEResult:
         DataFrame
             Columns q, estimate, std_error, conf_low, conf_high.
         """
-        return self.rate("AUTOC", arm, n_boot, seed, grid, level, **score_options).toc
+        return self.rate("AUTOC", arm, n_boot, seed, grid, level, better, **score_options).toc
 
     def rate(
         self,
@@ -590,6 +669,7 @@ class HTEResult:
         seed: int | None = 0,
         grid: Any = None,
         level: float = 0.95,
+        better: str | None = None,
         **score_options: Any,
     ):  # type: ignore[no-untyped-def]
         """Rank-weighted average treatment effect, as grf's ``rank_average_treatment_effect``.
@@ -601,8 +681,9 @@ class HTEResult:
         Parameters
         ----------
         target : {"AUTOC", "QINI"}
-        arm, level, **score_options
-            As in :meth:`policy_value`.
+        arm, level, better, **score_options
+            As in :meth:`policy_value`; in outcome units, so with
+            ``better="lower"`` a ranking that works has a negative RATE.
         n_boot, seed : int
             Half-sample bootstrap draws (of clusters, with clusters); the seed
             also seeds the cross-fitting of :meth:`policy_scores`.
@@ -630,6 +711,7 @@ class HTEResult:
             scores.clusters,
             level,
             scores.arms[c],
+            self._better(better),
         )
 
     def calibration_test(self, arm: str | None = None, level: float = 0.95, **score_options: Any):  # type: ignore[no-untyped-def]
@@ -691,6 +773,10 @@ class HTEResult:
 
     # -- internals --------------------------------------------------------------
 
+    def _better(self, better: str | None) -> Better:
+        """The direction a policy method uses: its argument, else the fit's."""
+        return check_better(self.better if better is None else better)
+
     def _require_discrete_treatment(self, what: str) -> None:
         if self.spec.treatment.kind == "continuous":
             raise TreatmentError(
@@ -712,8 +798,8 @@ class HTEResult:
     def _linear_effect(self, contrast: int, modifiers: np.ndarray, level: float) -> dict:
         m = self.spec.n_modifiers
         block = slice(contrast * m, (contrast + 1) * m)
-        estimate = modifiers @ self.fit.coef[block]
-        se = combination_std_errors(modifiers, self.fit.vcov[block, block])
+        estimate = modifiers @ self.fit.coef_filled[block]
+        se = combination_std_errors(modifiers, self.fit.vcov_filled[block, block])
         half = critical_value(self.fit.df, level) * se
         return {
             "estimate": estimate,

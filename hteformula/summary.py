@@ -106,7 +106,7 @@ class Summary:
             table=result.tidy(level),
             average=average,
             heterogeneity=heterogeneity,
-            notes=tuple(result.fit.notes),
+            notes=result.notes,
             level=level,
         )
 
@@ -116,7 +116,7 @@ class Summary:
         width = max(len(label) for label, _ in self.facts) + 2
         lines = [self.title, "=" * len(self.title)]
         lines += [f"{label:<{width}}{value}" for label, value in self.facts]
-        lines += ["", "Effect coefficients", self._text_table(), ""]
+        lines += ["", f"Effect coefficients{self._singularities()}", self._text_table(), ""]
         for label, estimate in self.average:
             lines.append(f"Average effect ({label}): {_estimate_sentence(estimate)}")
         lines.append(_heterogeneity_sentence(self.heterogeneity))
@@ -126,6 +126,11 @@ class Summary:
     def __repr__(self) -> str:
         return str(self)
 
+    def _singularities(self) -> str:
+        """`` (2 not defined because of singularities)``, as R's ``summary.lm`` says it."""
+        undefined = int(self.table["estimate"].isna().sum())
+        return f" ({undefined} not defined because of singularities)" if undefined else ""
+
     def _text_table(self) -> str:
         rows = [["", "estimate", "std.error", "t", "p-value", f"{self.level:.0%} CI"]]
         for term, row in self.table.iterrows():
@@ -134,7 +139,7 @@ class Summary:
                     str(term),
                     format_number(row.estimate),
                     format_number(row.std_error, 3),
-                    f"{row.statistic:.2f}" if math.isfinite(row.statistic) else "NA",
+                    _statistic(row.statistic),
                     format_p_value(row.p_value),
                     f"[{format_number(row.conf_low)}, {format_number(row.conf_high)}]",
                 ]
@@ -165,7 +170,7 @@ class Summary:
             "<tr>"
             f"<th style='text-align:left'>{esc(str(term))}</th>"
             f"<td>{format_number(row.estimate)}</td><td>{format_number(row.std_error, 3)}</td>"
-            f"<td>{row.statistic:.2f}</td><td>{esc(format_p_value(row.p_value))}</td>"
+            f"<td>{_statistic(row.statistic)}</td><td>{esc(format_p_value(row.p_value))}</td>"
             f"<td>[{format_number(row.conf_low)}, {format_number(row.conf_high)}]</td>"
             "</tr>"
             for term, row in self.table.iterrows()
@@ -175,12 +180,19 @@ class Summary:
             for label, e in self.average
         )
         notes = "".join(f"<p><i>Note: {esc(n)}</i></p>" for n in self.notes)
+        singularities = self._singularities()
+        undefined = f"<p>Effect coefficients{esc(singularities)}</p>" if singularities else ""
         return (
             f"<div class='hteformula-summary'><h4>{esc(self.title)}</h4>"
             f"<table>{facts}</table>"
+            f"{undefined}"
             f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
             f"{average}<p>{esc(_heterogeneity_sentence(self.heterogeneity))}</p>{notes}</div>"
         )
+
+
+def _statistic(value: float) -> str:
+    return f"{value:.2f}" if math.isfinite(value) else "NA"
 
 
 def _estimate_sentence(estimate: Estimate) -> str:

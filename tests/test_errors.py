@@ -129,8 +129,10 @@ CASES = {
         hf.DataError,
         ["cluster 'school'", "single cluster"],
     ),
-    "rank deficiency": (
-        lambda d: hf.ols("Y ~ T * (age + age2)", changed(d, age2=2 * d["age"] + 1)),
+    "rank deficiency with singular='raise'": (
+        lambda d: hf.ols(
+            "Y ~ T * (age + age2)", changed(d, age2=2 * d["age"] + 1), singular="raise"
+        ),
         hf.RankDeficientError,
         ["'age2'", "'T:age2'", "aliased"],
     ),

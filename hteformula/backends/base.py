@@ -53,6 +53,10 @@ class EffectFit:
         Backend-specific fit diagnostics, shown by summaries and reports.
     notes : tuple of str
         Sentences a summary should print (e.g. why per-row errors are missing).
+    aliased : tuple of str
+        Design columns dropped as aliased (linear combinations of earlier
+        columns, R's order), controls included; the effect terms among them
+        have NaN in ``coef`` and in their rows and columns of ``vcov``.
     """
 
     coef: np.ndarray
@@ -64,6 +68,22 @@ class EffectFit:
     ate: tuple[Estimate, ...] | None = None
     diagnostics: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    aliased: tuple[str, ...] = ()
+
+    @property
+    def defined(self) -> np.ndarray:
+        """Which coefficients the data identify (False for aliased ones); shape (k,)."""
+        return ~np.isnan(self.coef)
+
+    @property
+    def coef_filled(self) -> np.ndarray:
+        """``coef`` with aliased terms at zero, as R's ``predict`` uses a rank-deficient fit."""
+        return np.where(self.defined, self.coef, 0.0)
+
+    @property
+    def vcov_filled(self) -> np.ndarray:
+        """``vcov`` with the rows and columns of aliased terms at zero (see ``coef_filled``)."""
+        return np.where(np.outer(self.defined, self.defined), self.vcov, 0.0)
 
     @property
     def is_linear(self) -> bool:

@@ -14,9 +14,10 @@ from hteformula.backends.base import Backend, EffectFit, register
 from hteformula.errors import DataError
 from hteformula.formula.design import Design
 from hteformula.inference import covariance_estimator, least_squares
+from hteformula.inference.least_squares import with_undefined
 
 
-def fit_ols(design: Design, vcov: str = "HC1") -> EffectFit:
+def fit_ols(design: Design, vcov: str = "HC1", singular: str = "drop") -> EffectFit:
     """Fit the interacted regression and keep the effect coefficients.
 
     Parameters
@@ -24,6 +25,9 @@ def fit_ols(design: Design, vcov: str = "HC1") -> EffectFit:
     design : Design
     vcov : {"iid", "HC0", "HC1", "HC2", "HC3"}
         With ``design.clusters``: ``"HC1"``/``"CR1"`` or ``"HC0"``/``"CR0"``.
+    singular : {"drop", "raise"}
+        Aliased columns (linear combinations of earlier ones, all-zero ones
+        included) are dropped in R's order and get NaN, as in R's ``lm``; or raise.
 
     Returns
     -------
@@ -31,8 +35,11 @@ def fit_ols(design: Design, vcov: str = "HC1") -> EffectFit:
     """
     require_rows_for_columns(design.nobs, design.x_names)
     estimator = covariance_estimator(vcov, design.clusters, design.cluster_name or "cluster")
-    coef, regression = least_squares(design.X, design.y, design.x_names, design.weights)
-    cov = estimator(regression)
+    coef, regression = least_squares(
+        design.X, design.y, design.x_names, design.weights, singular=singular
+    )
+    defined = ~np.isnan(coef)
+    cov = with_undefined(estimator(regression), defined)
     effect = design.x_effect_columns.ravel()
     return EffectFit(
         coef=coef[effect],
@@ -43,6 +50,7 @@ def fit_ols(design: Design, vcov: str = "HC1") -> EffectFit:
             "r_squared": _r_squared(design.y, regression.resid, design.weights),
             "df_resid": regression.df_resid,
         },
+        aliased=tuple(name for name, ok in zip(design.x_names, defined, strict=True) if not ok),
     )
 
 
@@ -68,6 +76,6 @@ register(
         name="ols",
         label="interacted OLS",
         fit=fit_ols,
-        options=("vcov",),
+        options=("vcov", "singular"),
     )
 )

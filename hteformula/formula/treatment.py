@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from hteformula.errors import TreatmentError
+from hteformula.errors import TreatmentError, warn
 from hteformula.formula.parse import (
     ParsedFormula,
     factor_for_treatment,
@@ -24,6 +24,10 @@ from hteformula.formula.parse import (
 )
 
 TreatmentKind = Literal["binary", "multi-arm", "continuous"]
+
+# A numeric treatment with more than two but at most this many distinct values is fitted
+# as continuous with a warning: it may be arms written without C(), or 0/1 with stray values.
+FEW_VALUES = 10
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,8 @@ def classify(
                 f"C({name}) in the formula to treat it as categorical."
             )
         if len(distinct) > 2:
+            if len(distinct) <= FEW_VALUES:
+                warn(_few_values_message(np.asarray(values, dtype=float), distinct, name))
             return TreatmentInfo(name, factor, "continuous", False, (), inferred)
         if set(distinct) != {0.0, 1.0}:
             raise TreatmentError(
@@ -177,6 +183,24 @@ def classify(
         levels = [levels[matches[0]], *(lv for i, lv in enumerate(levels) if i != matches[0])]
     kind: TreatmentKind = "binary" if len(levels) == 2 else "multi-arm"
     return TreatmentInfo(name, factor, kind, True, tuple(levels), inferred)
+
+
+def _few_values_message(values: np.ndarray, distinct: np.ndarray, name: str) -> str:
+    """Why a numeric treatment with a few values is fitted as continuous, and what else to write."""
+    shown = ", ".join(f"{v:g}" for v in distinct[:FEW_VALUES])
+    stray = int(np.sum(~np.isin(values, (0.0, 1.0))))
+    slip = ""
+    if {0.0, 1.0} <= set(distinct.tolist()) and stray <= 0.05 * len(values):
+        slip = (
+            f"if it is a 0/1 treatment, fix or drop the {stray} of its {len(values):,} rows that "
+            "are neither 0 nor 1; "
+        )
+    return (
+        f"treatment {name!r} takes only {len(distinct)} distinct values ({shown}), so it is "
+        f"fitted as a continuous treatment with effects per unit of {name}; {slip}if its values "
+        f"are arms rather than doses, write C({name}) in the formula to compare each with the "
+        "reference."
+    )
 
 
 def encode_treatment(frame: pd.DataFrame, info: TreatmentInfo) -> pd.DataFrame:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hteformula.errors import HTEError
-from hteformula.report.content import ReportContent, build_content, check_level, format_for
+from hteformula.inference.linear import check_level
+from hteformula.report.content import ReportContent, build_content, format_for
 from hteformula.report.figures import Figure, figures_unavailable
 from hteformula.report.render import RENDERERS
 

@@ -6,7 +6,6 @@ never compute statistics, so the three formats always say the same thing.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -14,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from hteformula.errors import HTEError
 from hteformula.inference import Estimate, WaldTest
 from hteformula.insights import Insights, insights_of
 from hteformula.report.figures import Figure, figures_unavailable, render_figures
@@ -46,7 +44,7 @@ class ReportContent:
     diagnostics : tuple of (str, str)
         The backend's diagnostics (``fit.diagnostics``), formatted.
     notes : tuple of str
-        The backend's notes (``fit.notes``).
+        The result's notes (``result.notes``: the backend's, and aliased terms).
     level : float
     figures : tuple of Figure
         Empty when figures were not asked for or cannot be drawn.
@@ -119,7 +117,7 @@ def build_content(
         table=summary.table,
         insights=insights,
         diagnostics=format_diagnostics(result.fit.diagnostics),
-        notes=tuple(result.fit.notes),
+        notes=result.notes,
         level=level,
         figures=drawn,
         figures_note=note,
@@ -265,8 +263,3 @@ def format_for(path: object, format: str | None) -> str:
         return "text"
     suffix = str(path).lower().rsplit(".", 1)[-1] if "." in str(path) else ""
     return REPORT_FORMATS.get(f".{suffix}", "text")
-
-
-def check_level(level: float) -> None:
-    if not (isinstance(level, float | int) and 0 < level < 1 and math.isfinite(level)):
-        raise HTEError(f"level={level!r} must be a number between 0 and 1, e.g. 0.95.")

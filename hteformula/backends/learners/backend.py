@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from hteformula.backends.aliasing import defined_effect_terms, undefined_names
 from hteformula.backends.base import Backend, EffectFit, register
 from hteformula.backends.crossfit import cross_fit
 from hteformula.backends.learners.inputs import LearnerInputs, learner_inputs
@@ -40,12 +41,13 @@ from hteformula.errors import HTEError, HTEWarning
 from hteformula.formula.design import Design
 from hteformula.inference import covariance_estimator, estimate_from
 from hteformula.inference.aipw import AIPWScores, aipw_scores
+from hteformula.inference.least_squares import with_undefined
 from hteformula.inference.projection import project_scores
 
 # Propensities beyond these bounds give rows large inverse-propensity weights.
 OVERLAP_BOUNDS = (0.01, 0.99)
 
-OPTIONS = ("model", "propensity", "folds", "seed", "n_jobs", "progress", "vcov")
+OPTIONS = ("model", "propensity", "folds", "seed", "n_jobs", "progress", "vcov", "singular")
 SECOND_STAGE_OPTIONS = ("final_model",)
 
 
@@ -60,6 +62,7 @@ def fit_learner(
     n_jobs: int | None = None,
     progress: bool | None = None,
     vcov: str | None = None,
+    singular: str = "drop",
 ) -> EffectFit:
     """Fit a meta-learner and its doubly robust inference.
 
@@ -84,12 +87,16 @@ def fit_learner(
     vcov : str, optional
         Covariance of the best linear projection: ``"HC3"`` by default (as
         grf), CR1 with clusters; any of ``"iid"``, ``"HC0"``-``"HC3"``.
+    singular : {"drop", "raise"}
+        Projection terms whose modifier column is aliased get NaN (as R's
+        ``lm``), or raise; checked before any model is fitted.
 
     Returns
     -------
     EffectFit
     """
     recipe = LEARNERS[learner]
+    defined = defined_effect_terms(design, singular)
     estimator = covariance_estimator(
         vcov or ("CR1" if design.clusters is not None else "HC3"),
         design.clusters,
@@ -108,8 +115,13 @@ def fit_learner(
     scores = aipw_scores(inputs.y, inputs.arm, outcomes, e)
     effects = recipe.effects(inputs, predictions, outcomes, e, scores, source)
 
+    kept = defined[: design.spec.n_modifiers]
     blp = project_scores(
-        scores, design.modifiers, design.spec.modifier_names, estimator, design.weights
+        scores,
+        design.modifiers[:, kept],
+        [name for name, ok in zip(design.spec.modifier_names, kept, strict=True) if ok],
+        estimator,
+        design.weights,
     )
     mean = project_scores(
         scores,
@@ -124,8 +136,8 @@ def fit_learner(
     )
     extreme = _extreme_share(e)
     return EffectFit(
-        coef=blp.coef,
-        vcov=blp.vcov,
+        coef=with_undefined(blp.coef, defined),
+        vcov=with_undefined(blp.vcov, defined),
         df=blp.df,
         vcov_label=f"{blp.label}; best linear projection of AIPW scores",
         in_sample=effects.in_sample,
@@ -146,6 +158,7 @@ def fit_learner(
             "robust (AIPW) scores on the effect design, and the average effect is the mean "
             f"score ({len(inputs.folds)} folds; propensity {source.description}).",
         ),
+        aliased=undefined_names(design, defined),
     )
 
 
