@@ -326,7 +326,7 @@ class HTEResult:
         R = np.zeros((len(restricted), len(self.fit.coef)))
         R[np.arange(len(restricted)), restricted] = 1.0
         names = tuple(self.effect_names[i] for i in restricted)
-        return wald_test(self.fit.coef, self.fit.vcov, R, self.fit.df, terms=names)
+        return wald_test(self.fit.coef_filled, self.fit.vcov_filled, R, self.fit.df, terms=names)
 
     # -- feature importance -----------------------------------------------------
 

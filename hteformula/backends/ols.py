@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from hteformula.backends.base import Backend, EffectFit, register
-from hteformula.errors import DataError
+from hteformula.errors import DataError, warn
 from hteformula.formula.design import Design
 from hteformula.inference import covariance_estimator, least_squares
+from hteformula.inference.covariance import Regression, leverage
 from hteformula.inference.least_squares import with_undefined
 
 
@@ -40,6 +41,10 @@ def fit_ols(design: Design, vcov: str = "HC1", singular: str = "drop") -> Effect
     )
     defined = ~np.isnan(coef)
     cov = with_undefined(estimator(regression), defined)
+    if estimator.label != "iid":
+        _warn_on_exactly_fitted_rows(
+            regression, [n for n, ok in zip(design.x_names, defined, strict=True) if ok], estimator
+        )
     effect = design.x_effect_columns.ravel()
     return EffectFit(
         coef=coef[effect],
@@ -62,6 +67,36 @@ def require_rows_for_columns(nobs: int, names: tuple[str, ...]) -> None:
             f"({', '.join(names[:6])}{', ...' if len(names) > 6 else ''}); least squares needs "
             "more rows than columns. Use fewer modifiers or controls, or more data."
         )
+
+
+# Rows whose leverage is above 1 - EXACT_FIT are fitted exactly by the regression.
+EXACT_FIT = 1e-8
+
+
+def _warn_on_exactly_fitted_rows(regression: Regression, names: list[str], estimator) -> None:  # type: ignore[no-untyped-def]
+    """Warn when rows are fitted exactly: robust errors of what they alone determine are too small.
+
+    A row with leverage 1 (a level with a single treated row, say) has a zero
+    residual, so a sandwich covariance sees no noise in the coefficients that
+    row alone determines. (HC2 and HC3 refuse such rows; iid errors are not
+    affected.)
+    """
+    exact = leverage(regression.X, regression.bread) > 1 - EXACT_FIT
+    if not exact.any():
+        return
+    nonzero = regression.X != 0
+    alone = [
+        name
+        for j, name in enumerate(names)
+        if nonzero[exact, j].any() and not nonzero[~exact, j].any()
+    ]
+    which = f" ({', '.join(repr(n) for n in alone[:6])}{', ...' if len(alone) > 6 else ''})"
+    warn(
+        f"{int(exact.sum()):,} row(s) are fitted exactly (leverage 1), so the {estimator.label} "
+        f"standard errors of the coefficients they alone determine{which if alone else ''} come "
+        "out too small; treat those with care (vcov='iid' does not have this problem), or merge "
+        "rare levels."
+    )
 
 
 def _r_squared(y: np.ndarray, weighted_resid: np.ndarray, weights: np.ndarray | None) -> float:
