@@ -100,6 +100,8 @@ class Summary:
         ]
         if result.design.weights_name:
             facts.append(("Weights", result.design.weights_name))
+        if result.better == "lower":
+            facts.append(("Better", f"lower {spec.formula.outcome} (targeting lowers it most)"))
         return cls(
             title=f"Heterogeneous treatment effect: {result.method_label}",
             facts=tuple(facts),

@@ -182,7 +182,7 @@ class PolicyValue:
         totals = self.totals()
         level = f"{totals.gain.level:.0%} CI"
         cells = "; ".join(
-            f"{label} {_cell(getattr(totals, name), level)}"
+            f"{label} {_total_cell(getattr(totals, name), level)}"
             for label, name in (
                 (f"treat top {self.fraction:.0%}", "targeted"),
                 ("at random", "random"),
@@ -221,6 +221,15 @@ class PolicyValue:
 
 def _cell(e: Estimate, level: str) -> str:
     return f"{e.estimate:.4g} ({level} {e.conf_low:.4g} to {e.conf_high:.4g})"
+
+
+def _total_cell(e: Estimate, level: str) -> str:
+    """A population total: whole numbers with thousands separators once they are large."""
+
+    def number(x: float) -> str:
+        return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.4g}"
+
+    return f"{number(e.estimate)} ({level} {number(e.conf_low)} to {number(e.conf_high)})"
 
 
 def _scaled(e: Estimate, factor: float) -> Estimate:
