@@ -6,6 +6,8 @@ Bad input ends in one line on standard error and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -20,6 +22,7 @@ from hteformula.compare import compare
 from hteformula.errors import HTEError
 from hteformula.inference.linear import check_level
 from hteformula.report import render_report
+from hteformula.report.content import format_for
 
 EXIT_BAD_INPUT = 2
 WRAP = 88
@@ -53,10 +56,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader stopped reading (``| head``): what it wanted was printed, so exit
+        # quietly, with stdout pointed at /dev/null so the final flush cannot fail again.
+        _silence_stdout()
+        return 0
     except (HTEError, OSError) as error:
         print(f"hteformula: error: {_one_line(error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):  # stdout without a file descriptor
+        pass
 
 
 # -- the parser --------------------------------------------------------------------------
@@ -123,12 +141,6 @@ def _parser() -> argparse.ArgumentParser:
         help="add a targeting section: what treating this share (e.g. 0.2), best first, gains "
         "over random assignment, from cross-fitted doubly robust scores (refits per fold)",
     )
-    report.add_argument(
-        "--propensity",
-        type=float,
-        help="known probability of treatment for the targeting section (e.g. 0.5 in a trial); "
-        "default: estimated",
-    )
     report.set_defaults(run=_run_report)
 
     comparison = _command(
@@ -182,6 +194,16 @@ def _fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", help="column with positive weights")
     parser.add_argument("--seed", type=int, help="random seed for methods that cross-fit or sample")
     parser.add_argument(
+        "--folds", type=int, help="cross-fitting folds, for methods that cross-fit (default 5)"
+    )
+    parser.add_argument(
+        "--propensity",
+        type=_propensity,
+        metavar="P",
+        help="known probability of treatment (e.g. 0.5 in a randomized trial) or a column "
+        "holding each row's, for the learners and for targeting; default: estimated",
+    )
+    parser.add_argument(
         "--treatment", help="treatment column (default: inferred from the interactions)"
     )
     parser.add_argument("--reference", help="reference arm of a categorical treatment")
@@ -203,7 +225,8 @@ def _run_fit(args: argparse.Namespace) -> int:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    result = _fit(args)
+    format_for(args.output, args.format)  # refuse a .pdf before fitting anything
+    result = _fit(args, used_elsewhere=frozenset({"propensity"}))
     options = {"propensity": args.propensity} if args.propensity is not None else {}
     if args.seed is not None:
         options["seed"] = args.seed
@@ -270,18 +293,23 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _fit(args: argparse.Namespace, used_elsewhere: frozenset[str] = frozenset()):  # type: ignore[no-untyped-def]
     check_level(args.level)
     data = read_table(args.data)
-    options = _options(args, [args.method])
+    options = _options(args, [args.method], used_elsewhere)
     return api.fit(args.formula, data, method=args.method, **options)
 
 
-def _options(args: argparse.Namespace, methods: Sequence[str]) -> dict[str, Any]:
+def _options(
+    args: argparse.Namespace, methods: Sequence[str], used_elsewhere: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """Fit arguments from the command line.
 
     ``--vcov`` is passed as given (a method that does not take it says so);
-    ``--seed`` only to methods that use randomness (a deterministic one has no use for it).
+    ``--seed`` only to methods that use randomness (a deterministic one has no use for it);
+    ``--folds`` and ``--propensity`` to the methods that take them, and an error when none
+    of the methods does, unless the command uses them elsewhere (``used_elsewhere``: the
+    report's targeting section takes ``--propensity`` whatever the method).
     """
     options: dict[str, Any] = {
         "treatment": args.treatment,
@@ -293,7 +321,28 @@ def _options(args: argparse.Namespace, methods: Sequence[str]) -> dict[str, Any]
         options["vcov"] = args.vcov
     if args.seed is not None and any("seed" in get_backend(m).options for m in methods):
         options["seed"] = args.seed
+    for name in ("folds", "propensity"):
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if not any(name in get_backend(m).options for m in methods):
+            if name in used_elsewhere:
+                continue
+            takers = [m for m in backend_names() if name in get_backend(m).options]
+            raise HTEError(
+                f"--{name} is not an option of {', '.join(methods)}; methods that take it: "
+                f"{', '.join(takers)}."
+            )
+        options[name] = value
     return options
+
+
+def _propensity(text: str) -> float | str:
+    """``--propensity``: a number (a known probability) or the name of a column."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def read_table(path: str) -> pd.DataFrame:

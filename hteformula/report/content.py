@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from hteformula.errors import HTEError
 from hteformula.inference import Estimate, WaldTest
 from hteformula.insights import Insights, insights_of
 from hteformula.report.figures import Figure, figures_unavailable, render_figures
@@ -252,14 +254,34 @@ def _option(value: object) -> str:
     return type(value).__name__
 
 
-REPORT_FORMATS = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown"}
+REPORT_FORMATS = {
+    ".html": "html",
+    ".htm": "html",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".text": "text",
+    "": "text",
+}
 
 
 def format_for(path: object, format: str | None) -> str:
-    """The format asked for, or the one the file name implies (text by default)."""
+    """The format asked for, or the one the file name implies (text without an extension).
+
+    Raises
+    ------
+    HTEError
+        For an extension no report format writes (``.pdf``, ``.docx``), rather
+        than plain text under a name that promises something else.
+    """
     if format is not None:
         return format
     if path is None:
         return "text"
-    suffix = str(path).lower().rsplit(".", 1)[-1] if "." in str(path) else ""
-    return REPORT_FORMATS.get(f".{suffix}", "text")
+    suffix = Path(str(path)).suffix.lower()
+    if suffix not in REPORT_FORMATS:
+        raise HTEError(
+            f"cannot write a report as {suffix!r} ({str(path)!r}); name the file .html, .md or "
+            ".txt, or give the format (format='html', or --format on the command line)."
+        )
+    return REPORT_FORMATS[suffix]
