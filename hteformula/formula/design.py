@@ -44,6 +44,7 @@ from hteformula.formula.treatment import (
     TreatmentInfo,
     encode_treatment,
     identify_treatment,
+    plain,
     treatment_matrix,
 )
 
@@ -642,7 +643,7 @@ def _require_finite(matrix: np.ndarray, names: tuple[str, ...], index: pd.Index)
     kind = "infinite" if np.isinf(matrix[rows[0], column]) else "NaN"
     raise DataError(
         f"column {names[column]!r} has non-finite values ({kind}) in {len(rows)} row(s), first at "
-        f"row {index[rows[0]]!r}; fix or drop those rows (a transform such as np.log(0) "
+        f"row {plain(index[rows[0]])!r}; fix or drop those rows (a transform such as np.log(0) "
         "gives -inf)."
     )
 

@@ -271,6 +271,11 @@ def _looks_discrete(values: pd.Series) -> bool:
     return len(pd.unique(values)) <= 2
 
 
+def plain(value: object) -> object:
+    """A numpy scalar as the Python value it holds (``1.5`` in messages, not ``np.float64``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _is_numeric(values: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype)
 
@@ -287,7 +292,7 @@ def _levels(values: pd.Series) -> list:
 
 def _require_variation(levels: object, name: str) -> None:
     if len(levels) < 2:  # type: ignore[arg-type]
-        only = f" (every row is {levels[0]!r})" if len(levels) else ""  # type: ignore[index]
+        only = f" (every row is {plain(levels[0])!r})" if len(levels) else ""  # type: ignore[index]
         raise TreatmentError(
             f"treatment {name!r} is constant{only}; an effect needs rows under at least two "
             "treatment values."
@@ -307,6 +312,6 @@ def _require_rows_in_every_arm(
         if before.get(empty[0], 0) > 0:
             why = "all its rows were dropped for missing values"
     raise TreatmentError(
-        f"arm {empty[0]!r} of treatment {name!r} has no rows ({why}); drop the unused level "
+        f"arm {plain(empty[0])!r} of treatment {name!r} has no rows ({why}); drop the unused level "
         "(e.g. with .cat.remove_unused_categories()) or collect data for it."
     )

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import linalg
 
-from hteformula.errors import HTEError, RankDeficientError
+from hteformula.errors import DataError, HTEError, RankDeficientError
 from hteformula.inference.covariance import Regression
 
 # R's lm: a column is aliased when the norm left after projecting it on the kept columns
@@ -86,7 +86,10 @@ def least_squares(
         root = np.sqrt(weights)
         X = X * root[:, None]
         y = y * root
-    gram = X.T @ X
+    with np.errstate(over="ignore", invalid="ignore"):
+        gram = X.T @ X
+    if not np.isfinite(gram).all():
+        raise too_large_error(X, names)
     scale = np.sqrt(np.diag(gram))
     factor = None
     if np.all(scale > 0):
@@ -210,6 +213,19 @@ def aliased_error(aliased: Sequence[str], zero: Sequence[str] = ()) -> RankDefic
         f"earlier columns (aliased){zeros}, so the coefficients are not identified; use "
         "singular='drop' to report them as NaN as R's lm does, or drop the aliased term(s) or a "
         "variable that duplicates another."
+    )
+
+
+def too_large_error(X: np.ndarray, names: Sequence[str]) -> DataError:
+    """The error for columns whose sums of squares overflow double precision."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        huge = np.flatnonzero(~np.isfinite(np.einsum("ij,ij->j", X, X)))
+    columns = huge if len(huge) else np.arange(X.shape[1])
+    largest = float(np.max(np.abs(X[:, columns])))
+    listed = ", ".join(repr(names[j]) for j in columns[:6])
+    return DataError(
+        f"column(s) {listed} hold values too large for least squares in double precision (up "
+        f"to {largest:.3g}): their squares overflow; rescale them (e.g. divide by a power of 10)."
     )
 
 
