@@ -77,7 +77,7 @@ class RATE:
     def __str__(self) -> str:
         first = "" if self.better == "higher" else ", most negative first (lower is better)"
         return (
-            f"RATE ({self.target}) of prioritising by cross-fitted effect{first} of {self.arm!r}: "
+            f"RATE ({self.target}) of prioritising by cross-fitted effect of {self.arm!r}{first}: "
             f"{self.estimate} [{self.n_boot} half-sample bootstrap draws]"
         )
 

@@ -171,10 +171,8 @@ class PolicyValue:
         return out
 
     def _ranking(self) -> str:
-        """``by cross-fitted effect``, or how the ranking runs when a lower outcome is better."""
-        if self.better == "higher":
-            return "by cross-fitted effect"
-        return "by cross-fitted effect, most negative first (lower is better)"
+        """How the ranking runs: the default needs no words, a lower-is-better one does."""
+        return "" if self.better == "higher" else ", most negative first (lower is better)"
 
     def _totals_line(self) -> str | None:
         if self.population is None:
@@ -194,7 +192,8 @@ class PolicyValue:
     def __str__(self) -> str:
         head = (
             f"Policy value: treat the top {self.fraction:.1%} ({self.n_treated:,} of "
-            f"{self.nobs:,}) {self._ranking()} of {self.arm!r}; per person, vs treating nobody"
+            f"{self.nobs:,}) by cross-fitted effect of {self.arm!r}{self._ranking()}; per person, "
+            "vs treating nobody"
         )
         lines = self._lines()
         widths = [max(len(row[i]) for row in lines) for i in range(3)]
@@ -213,7 +212,7 @@ class PolicyValue:
         totals = self._totals_line()
         return (
             f"<p>Policy value: treat the top {self.fraction:.1%} ({self.n_treated:,} of "
-            f"{self.nobs:,}) {self._ranking()}, arm {self.arm!r}</p><table><thead><tr>{header}"
+            f"{self.nobs:,}), arm {self.arm!r}{self._ranking()}</p><table><thead><tr>{header}"
             f"</tr></thead><tbody>{body}</tbody></table>{f'<p>{totals}</p>' if totals else ''}"
             f"<p>Scores: {self.source}.</p>"
         )
