@@ -11,6 +11,7 @@ import difflib
 import sys
 import warnings
 from collections.abc import Iterable
+from types import FrameType
 
 
 class HTEError(ValueError):
@@ -51,7 +52,8 @@ def warn(message: str) -> None:
     The warning's stack level is that of the first frame outside hteformula,
     so ``python -W error`` and the printed location name the user's own call.
     """
-    frame, level = sys._getframe(1), 2  # level 1 would be this function's own line
+    frame: FrameType | None = sys._getframe(1)
+    level = 2  # level 1 would be this function's own line
     while frame is not None and frame.f_globals.get("__name__", "").startswith("hteformula"):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, HTEWarning, stacklevel=level)

@@ -105,7 +105,7 @@ def least_squares(
     aliased = aliased_columns(X)
     if aliased and singular == "raise":
         raise aliased_error(
-            [names[j] for j in aliased], zero=[names[j] for j in np.flatnonzero(scale == 0)]
+            [names[j] for j in aliased], zero=[names[int(j)] for j in np.flatnonzero(scale == 0)]
         )
     kept = np.setdiff1d(np.arange(X.shape[1]), aliased)
     coef_kept, regression = _qr_solution(X[:, kept], y)
