@@ -209,6 +209,13 @@ def _fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", help="reference arm of a categorical treatment")
     parser.add_argument("--level", type=float, default=0.95, help="confidence level (0.95)")
     parser.add_argument("--unit", help='unit of the outcome for the insights, e.g. "dollars"')
+    parser.add_argument(
+        "--better",
+        choices=("higher", "lower"),
+        default="higher",
+        help="which way the outcome should move: lower for churn or cost (targets the most "
+        "negative effects first and words the report so); default higher",
+    )
 
 
 # -- the commands ------------------------------------------------------------------------
@@ -316,6 +323,7 @@ def _options(
         "reference": args.reference,
         "weights": args.weights,
         "cluster": args.cluster,
+        "better": args.better,
     }
     if args.vcov is not None:
         options["vcov"] = args.vcov

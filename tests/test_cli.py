@@ -223,3 +223,13 @@ def test_an_option_the_method_does_not_take_is_refused(csv, capsys, option):
     assert main(["fit", csv, "Y ~ T * age", *option]) == 2
     err = capsys.readouterr().err
     assert f"{option[0]} is not an option of ols" in err and "tlearner" in err
+
+
+def test_better_lower_on_the_command_line(tmp_path, capsys):
+    path = tmp_path / "churn.csv"
+    hf.datasets.pricing_churn(n=2000, seed=0).to_csv(path, index=False)
+    out = tmp_path / "r.txt"
+    argv = ["report", str(path), "churned ~ discount * engagement", "-o", str(out)]
+    assert main([*argv, "--better", "lower", "--target", "0.4", "--propensity", "0.5"]) == 0
+    text = out.read_text()
+    assert "lower churned" in text and "most negative estimated effects" in text
