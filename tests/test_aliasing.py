@@ -284,3 +284,32 @@ def test_policy_and_targeting_work_with_aliased_terms(trial):
     assert len(chosen) == 120 and chosen["estimate"].notna().all()
     value = res.policy_value(fraction=0.2, propensity=0.5, model=LinearRegression(), folds=3)
     assert np.isfinite(value.gain.estimate)
+
+
+MINDSET_SCHOOLS = (
+    "achievement_score ~ intervention * (C(schoolid) + school_mindset + school_achievement)"
+    " + success_expect"
+)
+
+
+def test_school_level_modifiers_beside_the_schools_are_aliased(shared_data):
+    """The learning-mindset case: a school-level variable is a combination of school dummies."""
+    df = pd.read_csv(shared_data / "learning_mindset.csv")
+    with pytest.warns(hf.HTEWarning, match="Not defined because of singularities"):
+        res = hf.ols(MINDSET_SCHOOLS, df)
+    aliased = set(res.fit.aliased)
+    assert {"school_mindset", "intervention:school_mindset"} <= aliased
+    assert {"school_achievement", "intervention:school_achievement"} <= aliased
+    reference = reduced_statsmodels(MINDSET_SCHOOLS, df, res.fit.aliased)
+    table = res.tidy().dropna()
+    np.testing.assert_allclose(table["estimate"], reference.params[table.index], rtol=RTOL)
+    np.testing.assert_allclose(table["std_error"], reference.bse[table.index], rtol=RTOL)
+
+    Counting.fits = 0
+    with pytest.raises(hf.RankDeficientError, match="'intervention:school_mindset'"):
+        FITS["dml"](MINDSET_SCHOOLS, df, singular="raise")
+    assert Counting.fits == 0  # refused before any nuisance model was fitted
+    with pytest.warns(hf.HTEWarning, match="intervention:school_achievement"):
+        dml = FITS["dml"](MINDSET_SCHOOLS, df)
+    assert dml.tidy().loc["intervention:school_mindset"].isna().all()
+    assert np.isfinite(dml.ate().estimate)
