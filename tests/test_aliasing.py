@@ -292,6 +292,7 @@ MINDSET_SCHOOLS = (
 )
 
 
+@pytest.mark.slow
 def test_school_level_modifiers_beside_the_schools_are_aliased(shared_data):
     """The learning-mindset case: a school-level variable is a combination of school dummies."""
     df = pd.read_csv(shared_data / "learning_mindset.csv")
