@@ -63,7 +63,7 @@ def targeting_section(
     figure = None
     if figures:
         curve = result.toc(level=level, **score_options)
-        figure = toc_figure(curve, level, result.spec.formula.outcome)
+        figure = toc_figure(curve, level, outcome, value.better)
     return TargetingSection(
         fraction=value.fraction,
         sentence=decision_sentence(
