@@ -244,16 +244,18 @@ def dml(formula: str, data: object, **options: Any) -> HTEResult:
     formula : str
         ``"Y ~ T * (age + engagement) + income"``.
     data : pandas or polars DataFrame
-    model_y : scikit-learn estimator, optional
+    model_y : scikit-learn estimator or name, optional
         Outcome model, cloned per fold and never modified. Default:
         ``HistGradientBoostingRegressor`` with early stopping
         (``HistGradientBoostingClassifier`` and its probability for a 0/1
         outcome), as every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``).
-        A classifier is used through its probability.
-    model_t : scikit-learn estimator, optional
+        A classifier is used through its probability. A name (``"linear"``,
+        ``"forest"``, ``"boosting"``, ``"auto"``: the default) gives that
+        family's regressor or classifier, whichever the outcome needs.
+    model_t : scikit-learn estimator or name, optional
         Treatment model: a classifier (class probabilities) for a binary or
         multi-arm treatment, a regressor for a continuous one. Default:
-        HistGradientBoosting with early stopping.
+        HistGradientBoosting with early stopping. Names as for ``model_y``.
     folds : int, scikit-learn splitter or list of (train, test) index pairs
         Cross-fitting folds. A number gives K shuffled folds, stratified by a
         discrete treatment and keeping every ``cluster`` whole.
@@ -306,11 +308,13 @@ _LEARNER_PARAMETERS = """formula : str
         ``engagement``) span the effect design of the coefficient table; the
         models see modifiers and controls.
     data : pandas or polars DataFrame
-    model : scikit-learn estimator, optional
+    model : scikit-learn estimator or name, optional
         Outcome model, cloned for every arm and fold. Default
         ``HistGradientBoostingRegressor`` with early stopping
         (``HistGradientBoostingClassifier`` probabilities for a 0/1 outcome), as
-        every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``).
+        every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``). A name
+        (``"linear"``: ridge / logistic regression, ``"forest"``, ``"boosting"``,
+        ``"auto"``: the default) gives that family's regressor or classifier.
     propensity : float, mapping, str, array or classifier, optional
         Known assignment probability (``0.5`` in a trial; for several arms a
         mapping ``{arm: probability}``), a column holding each row's

@@ -18,6 +18,7 @@ import pandas as pd
 
 from hteformula import api, datasets
 from hteformula.backends import backend_names, get_backend
+from hteformula.backends.nuisance import NAMED_MODELS, named_model
 from hteformula.compare import compare
 from hteformula.errors import HTEError
 from hteformula.inference.linear import check_level
@@ -197,6 +198,12 @@ def _fit_options(parser: argparse.ArgumentParser) -> None:
         "--folds", type=int, help="cross-fitting folds, for methods that cross-fit (default 5)"
     )
     parser.add_argument(
+        "--model",
+        choices=tuple(NAMED_MODELS),
+        help="the models of the methods that take them (outcome, treatment and propensity "
+        "models): boosting, linear (ridge / logistic), forest, or auto (the default)",
+    )
+    parser.add_argument(
         "--propensity",
         type=_propensity,
         metavar="P",
@@ -314,9 +321,10 @@ def _options(
 
     ``--vcov`` is passed as given (a method that does not take it says so);
     ``--seed`` only to methods that use randomness (a deterministic one has no use for it);
-    ``--folds`` and ``--propensity`` to the methods that take them, and an error when none
-    of the methods does, unless the command uses them elsewhere (``used_elsewhere``: the
-    report's targeting section takes ``--propensity`` whatever the method).
+    ``--folds``, ``--propensity`` and ``--model`` (every model option) to the methods that
+    take them, and an error when none of the methods does, unless the command uses them
+    elsewhere (``used_elsewhere``: the report's targeting section takes ``--propensity``
+    whatever the method).
     """
     options: dict[str, Any] = {
         "treatment": args.treatment,
@@ -329,20 +337,31 @@ def _options(
         options["vcov"] = args.vcov
     if args.seed is not None and any("seed" in get_backend(m).options for m in methods):
         options["seed"] = args.seed
-    for name in ("folds", "propensity"):
-        value = getattr(args, name)
+    for flag, names in ROUTED_OPTIONS.items():
+        value = getattr(args, flag)
         if value is None:
             continue
-        if not any(name in get_backend(m).options for m in methods):
-            if name in used_elsewhere:
-                continue
-            takers = [m for m in backend_names() if name in get_backend(m).options]
+        taken = [n for n in names if any(n in get_backend(m).options for m in methods)]
+        if not taken and flag not in used_elsewhere:
+            takers = [m for m in backend_names() if set(names) & set(get_backend(m).options)]
             raise HTEError(
-                f"--{name} is not an option of {', '.join(methods)}; methods that take it: "
+                f"--{flag} is not an option of {', '.join(methods)}; methods that take it: "
                 f"{', '.join(takers)}."
             )
-        options[name] = value
+        options.update(dict.fromkeys(taken, value))
+    # A named model also estimates the learners' propensity, unless one is given.
+    takes_propensity = any("propensity" in get_backend(m).options for m in methods)
+    if args.model not in (None, "auto") and args.propensity is None and takes_propensity:
+        options["propensity"] = named_model(args.model, "--model", "treatment", classifier=True)
     return options
+
+
+# Command-line flags routed to the methods that take them: --model fills every model option.
+ROUTED_OPTIONS = {
+    "folds": ("folds",),
+    "propensity": ("propensity",),
+    "model": ("model", "model_y", "model_t"),
+}
 
 
 def _propensity(text: str) -> float | str:

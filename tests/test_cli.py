@@ -233,3 +233,27 @@ def test_better_lower_on_the_command_line(tmp_path, capsys):
     assert main([*argv, "--better", "lower", "--target", "0.4", "--propensity", "0.5"]) == 0
     text = out.read_text()
     assert "lower churned" in text and "most negative estimated effects" in text
+
+
+@pytest.mark.parametrize(
+    ("method", "fragments"),
+    [
+        ("tlearner", ["propensity estimated by a cross-fitted LogisticRegression"]),
+        ("dml", ["outcome RandomForestRegressor", "propensity RandomForestClassifier"]),
+    ],
+)
+def test_a_named_model_reaches_every_model_of_the_method(csv, capsys, method, fragments):
+    name = "linear" if method == "tlearner" else "forest"
+    argv = ["fit", csv, "Y ~ T * (age + engagement)", "--method", method, "--model", name]
+    assert main([*argv, "--folds", "3", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert all(fragment in out for fragment in fragments), out
+    if method == "tlearner":  # the API takes the same name
+        data = hf.datasets.engagement_trial(n=300, seed=4)
+        api = hf.tlearner("Y ~ T * (age + engagement)", data, model="linear", folds=3, seed=1)
+        assert type(api.models["outcome model of arm '1'"][0]).__name__ == "RidgeCV"
+
+
+def test_model_with_a_method_without_models_is_refused(csv, capsys):
+    assert main(["fit", csv, "Y ~ T * age", "--model", "forest"]) == 2
+    assert "--model is not an option of ols" in capsys.readouterr().err
