@@ -11,6 +11,7 @@ exception with its traceback, and warnings that are not ``HTEWarning``.
     python -m benchmarks.fuzz                    # 5,000 examples
     python -m benchmarks.fuzz --examples 20000 --seed 7
     python -m benchmarks.fuzz --quick            # 300 examples
+    python -m benchmarks.fuzz --save-failures /tmp/fuzz   # keep failing examples to replay
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -32,8 +34,14 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from fuzz_inputs import Outcome, calls, check_call, frames  # noqa: E402
 
 
-def run(examples: int, random_seed: int) -> tuple[list[Outcome], collections.Counter]:
-    """Generate ``examples`` calls (no shrinking: every failure is kept) and check each."""
+def run(
+    examples: int, random_seed: int, failures: Path | None = None
+) -> tuple[list[Outcome], collections.Counter]:
+    """Generate ``examples`` calls (no shrinking: every failure is kept) and check each.
+
+    With ``failures``, each failing example's frame and call are pickled there, to replay
+    with ``fuzz_inputs.check_call(*pickle.load(file))``.
+    """
     outcomes: list[Outcome] = []
     errors: collections.Counter = collections.Counter()
 
@@ -51,6 +59,9 @@ def run(examples: int, random_seed: int) -> tuple[list[Outcome], collections.Cou
         outcomes.append(outcome)
         if outcome.kind == "HTEError":
             errors[outcome.failure.split(":", 1)[0]] += 1
+        elif outcome.kind == "other" and failures is not None:
+            with (failures / f"failure-{len(outcomes)}.pkl").open("wb") as handle:
+                pickle.dump((frame, call), handle)
 
     fuzz()
     return outcomes, errors
@@ -61,11 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=5000, help="examples (default 5000)")
     parser.add_argument("--seed", type=int, default=17, help="hypothesis seed (default 17)")
     parser.add_argument("--quick", action="store_true", help="300 examples")
+    parser.add_argument(
+        "--save-failures", type=Path, metavar="DIR", help="pickle failing examples into DIR"
+    )
     args = parser.parse_args(argv)
     examples = 300 if args.quick else args.examples
     start = time.perf_counter()
     with threadpool_limits(limits=1):
-        outcomes, errors = run(examples, args.seed)
+        if args.save_failures is not None:
+            args.save_failures.mkdir(parents=True, exist_ok=True)
+        outcomes, errors = run(examples, args.seed, args.save_failures)
     elapsed = time.perf_counter() - start
     kinds = collections.Counter(o.kind for o in outcomes)
     others = [o for o in outcomes if o.kind == "other"]

@@ -179,6 +179,11 @@ def _estimate_sentence(estimate: Estimate) -> str:
 def _heterogeneity_sentence(test: WaldTest | None) -> str:
     if test is None:
         return "Heterogeneity: not tested (no effect modifiers in the formula)."
+    if not math.isfinite(test.p_value):
+        return (
+            "Heterogeneity: not testable (the modifier terms have no variance, or none that "
+            "is finite)."
+        )
     verdict = (
         "the effect varies with the modifiers"
         if test.p_value < 0.05

@@ -356,3 +356,11 @@ def test_rows_target_cannot_rank_are_counted_in_a_warning(data):
     with pytest.warns(hf.HTEWarning, match="12 of the 600 rows of newdata have a missing value"):
         chosen = res.target(new, fraction=0.5)
     assert len(chosen) == 300 and chosen["estimate"].notna().all()
+
+
+def test_a_perfect_fit_warns_and_its_tests_are_not_numbers(data):
+    with pytest.warns(hf.HTEWarning, match="essentially perfect fit"):
+        res = hf.ols("age ~ C(T) * (age + engagement)", data)
+    test = res.heterogeneity_test()
+    assert np.isnan(test.statistic) and np.isnan(test.p_value)
+    assert "not testable" in str(res.summary())

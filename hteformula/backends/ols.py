@@ -47,6 +47,7 @@ def fit_ols(design: Design, vcov: str = "HC1", singular: str = "drop") -> Effect
             regression, [n for n, ok in zip(design.x_names, defined, strict=True) if ok], estimator
         )
     fitted_values = design.y - _unweighted(regression.resid, design.weights)
+    _warn_on_perfect_fit(design.y, fitted_values, design.spec.formula.outcome)
     effect = design.x_effect_columns.ravel()
     return EffectFit(
         coef=coef[effect],
@@ -99,6 +100,17 @@ def _warn_on_exactly_fitted_rows(regression: Regression, names: list[str], estim
         "out too small; treat those with care (vcov='iid' does not have this problem), or merge "
         "rare levels."
     )
+
+
+def _warn_on_perfect_fit(y: np.ndarray, fitted: np.ndarray, outcome: str) -> None:
+    """R's "essentially perfect fit" warning: the residuals vanish against the outcome's size."""
+    residual = float(np.sum((y - fitted) ** 2))
+    if residual <= 1e-20 * float(np.sum(y**2)):
+        warn(
+            f"essentially perfect fit: the regression reproduces {outcome!r} exactly, so its "
+            "standard errors and tests are not meaningful; is the outcome (or a copy of it) on "
+            "the right-hand side?"
+        )
 
 
 def _unweighted(weighted_resid: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
