@@ -288,6 +288,16 @@ SURPRISES = {
         hf.FormulaError,
         ["syntax error", "`my age` engagement"],
     ),
+    "values whose squares overflow": (
+        lambda d: hf.ols(FORMULA, changed(d, income=d["income"] * 1e200)),
+        hf.DataError,
+        ["'income'", "too large", "rescale"],
+    ),
+    "a covariance that overflows": (
+        lambda d: hf.ols(FORMULA, changed(d, Y=d["Y"] * 1e120, income=d["income"] * 1e120)),
+        hf.DataError,
+        ["covariance", "overflows", "rescale"],
+    ),
     "singular= not understood": (
         lambda d: hf.ols(FORMULA, d, singular="ignore"),
         hf.HTEError,
