@@ -218,7 +218,7 @@ class HTEResult:
         statistic, p_value, conf_low, conf_high.
         """
         coef = self.fit.coef
-        se = np.sqrt(np.diag(self.fit.vcov))
+        se = np.sqrt(np.clip(np.diag(self.fit.vcov), 0.0, None))  # rounding can give -1e-33
         with np.errstate(divide="ignore", invalid="ignore"):
             statistic = coef / se
         half = critical_value(self.fit.df, level) * se
@@ -263,7 +263,7 @@ class HTEResult:
             coef, vcov = self.fit.coef_filled, self.fit.vcov_filled
             for c, label in enumerate(contrasts):
                 a = self._contrast_row(c, mean_design)
-                se = float(np.sqrt(a @ vcov @ a))
+                se = float(np.sqrt(max(a @ vcov @ a, 0.0)))
                 estimates.append(estimate_from(a @ coef, se, self.fit.df, level, label))
         if len(contrasts) == 1:
             return estimates[0]
