@@ -152,7 +152,10 @@ def aliased_columns(X: np.ndarray, tolerance: float = ALIAS_TOLERANCE) -> list[i
     k = X.shape[1]
     if k == 0:
         return []
-    R = linalg.qr(X, mode="r", check_finite=False)[0][:k]
+    # The decisions are relative to each column's own norm: dividing every column by its
+    # largest value changes none of them and keeps values near 1e200 from overflowing.
+    largest = np.max(np.abs(X), axis=0)
+    R = linalg.qr(X / np.where(largest > 0, largest, 1.0), mode="r", check_finite=False)[0][:k]
     norms = np.linalg.norm(R, axis=0)
     basis = np.zeros((R.shape[0], 0))
     aliased = []
