@@ -286,6 +286,69 @@ class HTEResult:
         names = tuple(self.effect_names[i] for i in restricted)
         return wald_test(self.fit.coef, self.fit.vcov, R, self.fit.df, terms=names)
 
+    # -- explaining the effect ---------------------------------------------------
+
+    def explain(
+        self,
+        newdata: object = None,
+        max_rows: int | None = 10_000,
+        background: int = 100,
+        seed: int | None = 0,
+    ):  # type: ignore[no-untyped-def]
+        """Per-row contributions of each variable to the effect (SHAP values by variable).
+
+        A variable's contribution gathers all its formula terms and columns
+        (``bs(age, df=4)``, the dummies of ``C(region)``); a column reading
+        several variables (``age:engagement``) is a variable of its own. For
+        every row the contributions add up to its effect minus the average
+        effect (``explanation.base``). How they are computed depends on the
+        backend (``explanation.method``):
+
+        - interacted OLS and dml: exactly, coefficient times the column's
+          deviation from its mean over the fitted rows (needs nothing extra);
+        - T-, X- and DR-learners with tree-ensemble or linear models: TreeSHAP
+          (``shap``, ``pip install "hteformula[explain]"``) of each fitted
+          model, combined as the learner combines them (the T-learner's
+          difference of arms, the DR-learner's mean of fold models, the
+          X-learner's propensity blend), centred on the fitted rows;
+        - otherwise (the S-learner, models TreeSHAP cannot read):
+          interventional Shapley values over the variables with a seeded
+          background sample of the fitted rows.
+
+        Learners are explained through their models refit on all rows, so on
+        the fitted rows ``explanation.effect`` is not the out-of-fold
+        ``effect()``.
+
+        Parameters
+        ----------
+        newdata : pandas or polars DataFrame, optional
+            Rows to explain; omitted: the fitted rows.
+        max_rows : int, optional
+            Explain a seeded random subset of at most this many rows (None: all).
+        background : int
+            Background rows of the black-box route (more is slower and steadier).
+        seed : int, optional
+            Seeds the subsets and, with many variables, the sampled orderings.
+
+        Returns
+        -------
+        Explanation
+            ``contributions`` (arms x rows x variables), ``frame()``,
+            ``to_frame()`` (tidy; ``by="column"`` for the per-column detail
+            where the route has it), ``importance()`` and ``ranking()``.
+
+        Examples
+        --------
+        >>> import hteformula as hf
+        >>> df = hf.datasets.engagement_trial(n=1000, seed=0)
+        >>> explanation = hf.ols("Y ~ T * (age + engagement)", df).explain()
+        >>> explanation.ranking()
+        ('engagement', 'age')
+        """
+        from hteformula.explain import explain_result
+
+        return explain_result(self, newdata, max_rows, background, seed)
+
     # -- feature importance -----------------------------------------------------
 
     def feature_importance(

@@ -124,16 +124,14 @@ def policy_scores(
             f"policy evaluation compares treating with not treating, so it needs a binary or "
             f"multi-arm treatment; {result.treatment!r} is continuous."
         )
-    own = result.fit.diagnostics.get("aipw")
-    if isinstance(own, AIPWScores) and propensity is None and model is None:
-        aipw, e, arm, pairs = own.scores, own.propensity, own.arm, own.folds
-        source = "the learner's own cross-fitted AIPW scores"
-    else:
-        fitted_with = result.options.get("propensity")
-        aipw, e, arm, pairs = _fresh_scores(
-            design, propensity, fitted_with, model, folds, seed, n_jobs, progress
-        )
-        source = "cross-fitted AIPW scores (an outcome model per arm and a propensity)"
+    found = doubly_robust_scores(result, propensity, model, folds, seed, n_jobs, progress)
+    own = found is result.fit.diagnostics.get("aipw")
+    aipw, e, arm, pairs = found.scores, found.propensity, found.arm, found.folds
+    source = (
+        "the learner's own cross-fitted AIPW scores"
+        if own
+        else "cross-fitted AIPW scores (an outcome model per arm and a propensity)"
+    )
     ipw = aipw_scores(design.y, arm, np.zeros_like(e), e)
     scores = PolicyScores(
         cate=crossfit_effects(result, pairs, n_jobs, progress),
@@ -148,6 +146,38 @@ def policy_scores(
     if key is not None:
         _CACHE.setdefault(result, {})[key] = scores
     return scores
+
+
+def doubly_robust_scores(
+    result: Any,
+    propensity: Any = None,
+    model: Any = None,
+    folds: int | Any = 5,
+    seed: int | None = 0,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+) -> AIPWScores:
+    """Cross-fitted AIPW scores of a result's fitted rows (no refits of the method itself).
+
+    A learner's own scores when it has them and neither ``propensity`` nor
+    ``model`` is given; otherwise an outcome model per arm and a propensity
+    cross-fitted on ``folds`` (see :func:`policy_scores` for the arguments).
+
+    Returns
+    -------
+    AIPWScores
+    """
+    own = result.fit.diagnostics.get("aipw")
+    if isinstance(own, AIPWScores) and propensity is None and model is None:
+        return own
+    design = result.design
+    if design.spec.treatment.kind == "continuous":
+        raise HTEError(
+            f"doubly robust scores compare treating with not treating, so they need a binary or "
+            f"multi-arm treatment; {result.treatment!r} is continuous."
+        )
+    fitted_with = result.options.get("propensity")
+    return _fresh_scores(design, propensity, fitted_with, model, folds, seed, n_jobs, progress)
 
 
 def crossfit_effects(
@@ -253,7 +283,7 @@ def _fresh_scores(
     seed: int | None,
     n_jobs: int | None,
     progress: bool | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Fold]]:
+) -> AIPWScores:
     inputs = learner_inputs(design, model, None, folds, seed, n_jobs, progress)
     column = propensity_per_row(propensity, design, fitted_with)
     source = resolve_propensity(propensity, inputs, column, seed)
@@ -261,8 +291,15 @@ def _fresh_scores(
         [*arm_tasks(inputs), *source.tasks(inputs)], inputs.folds, n_jobs=n_jobs, progress=progress
     )
     e = source.probabilities(predictions)
-    scores = aipw_scores(inputs.y, inputs.arm, arm_outcomes(inputs, predictions), e)
-    return scores, e, inputs.arm, inputs.folds
+    outcomes = arm_outcomes(inputs, predictions)
+    scores = aipw_scores(inputs.y, inputs.arm, outcomes, e)
+    return AIPWScores(scores, outcomes, e, inputs.arm, inputs.levels, inputs.folds)
 
 
-__all__ = ["PolicyScores", "crossfit_effects", "policy_scores", "subset_design"]
+__all__ = [
+    "PolicyScores",
+    "crossfit_effects",
+    "doubly_robust_scores",
+    "policy_scores",
+    "subset_design",
+]

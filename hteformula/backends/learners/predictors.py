@@ -8,15 +8,18 @@ of the outcomes, or second-stage models). Everything pickles with the result.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from hteformula.backends.components import EffectComponents, Output, has_log_odds, sigmoid
 from hteformula.backends.crossfit import PredictMethod
 from hteformula.backends.learners.importance import learner_importance
 from hteformula.backends.learners.models import outcome_values
+from hteformula.backends.learners.propensity import ConstantProbabilities
 
 
 class Part(Protocol):
@@ -41,6 +44,16 @@ class ArmModels:
         return np.column_stack(
             [outcome_values(getattr(m, self.method)(features), self.method) for m in self.models]
         )
+
+    def difference_components(self, contrast: int) -> EffectComponents | None:
+        """``mu_k - mu_0`` for arm ``k = contrast + 1``: a difference of predictions, or of
+        probabilities from two classifiers' log-odds; None for other classifiers."""
+        pair = (self.models[contrast + 1], self.models[0])
+        if self.method == "predict":
+            return EffectComponents(pair, ("predict", "predict"), weights=(1.0, -1.0))
+        if all(has_log_odds(m) for m in pair):
+            return EffectComponents(pair, ("log_odds", "log_odds"), combine=_probability_difference)
+        return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +83,10 @@ class PooledModel:
         )
 
 
+def _probability_difference(outputs: Sequence[np.ndarray]) -> np.ndarray:
+    return sigmoid(outputs[0]) - sigmoid(outputs[1])
+
+
 def with_arm(features: np.ndarray, arm: int | np.ndarray, n_arms: int) -> np.ndarray:
     """``features`` followed by indicators of arms 1..K-1 set to ``arm`` (one arm, or per row).
 
@@ -93,6 +110,12 @@ class OutcomeDifference:
     def predict(self, features: np.ndarray) -> np.ndarray:
         mu = self.outcomes.predict(features)
         return mu[:, 1:] - mu[:, :1]
+
+    def effect_components(self, contrast: int) -> EffectComponents | None:
+        """Separate arm models (T-learner) are explained model by model; a pooled model
+        with the treatment among its features (S-learner) is not."""
+        components = getattr(self.outcomes, "difference_components", None)
+        return None if components is None else components(contrast)
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,6 +149,24 @@ class PropensityWeightedEffects:
             columns.append(g * reference.predict(features) + (1 - g) * treated.predict(features))
         return np.column_stack(columns)
 
+    def effect_components(self, contrast: int) -> EffectComponents | None:
+        """The blend of the two effect models with the propensity's weight: fixed for a
+        known constant propensity, the classifier's probability for a binary treatment."""
+        reference, treated = self.on_reference[contrast], self.on_treated[contrast]
+        if isinstance(self.propensity, ConstantProbabilities):
+            g = float(x_learner_weight(self.propensity.values[None, :], contrast + 1)[0])
+            return EffectComponents((reference, treated), ("predict", "predict"), (g, 1.0 - g))
+        if not has_log_odds(self.propensity):  # several arms, or no log-odds to explain
+            return None
+        outputs: tuple[Output, ...] = ("predict", "predict", "log_odds")
+        return EffectComponents((reference, treated, self.propensity), outputs, combine=_blend)
+
+
+def _blend(outputs: Sequence[np.ndarray]) -> np.ndarray:
+    reference, treated, log_odds = outputs
+    g = sigmoid(log_odds)
+    return g * reference + (1 - g) * treated
+
 
 def x_learner_weight(propensity: np.ndarray, arm: int) -> np.ndarray:
     """``e_arm / (e_0 + e_arm)``: the weight of the effect model fitted on reference rows."""
@@ -151,6 +192,12 @@ class FinalModels:
             [np.mean([m.predict(features) for m in per_fold], axis=0) for per_fold in self.models]
         )
 
+    def effect_components(self, contrast: int) -> EffectComponents:
+        """The mean of the contrast's fold models."""
+        per_fold = self.models[contrast]
+        outputs: tuple[Output, ...] = ("predict",) * len(per_fold)
+        return EffectComponents(per_fold, outputs, weights=(1.0 / len(per_fold),) * len(per_fold))
+
 
 @dataclass(frozen=True, eq=False)
 class LearnerPredictor:
@@ -175,6 +222,11 @@ class LearnerPredictor:
     def predict_outcomes(self, features: np.ndarray) -> np.ndarray:
         """Outcomes under each arm, shape (n_rows, K)."""
         return self.outcomes.predict(features)
+
+    def effect_components(self, contrast: int) -> EffectComponents | None:
+        """How the effect of one contrast is built from fitted models (None: a black box)."""
+        components = getattr(self.effects, "effect_components", None)
+        return None if components is None else components(contrast)
 
     def feature_importance(
         self,
