@@ -349,51 +349,136 @@ class HTEResult:
 
         return explain_result(self, newdata, max_rows, background, seed)
 
+    def segments(
+        self,
+        max_depth: int = 2,
+        min_share: float = 0.05,
+        variables: Any = None,
+        target: str = "effects",
+        arm: str | None = None,
+        level: float = 0.95,
+        seed: int | None = 0,
+        **score_options: Any,
+    ):  # type: ignore[no-untyped-def]
+        """Who gains most: a shallow tree of segments, each with an honest interval.
+
+        The fitted rows are split at random into halves (whole clusters with
+        ``cluster=``). A tree of depth ``max_depth`` is grown on one half's
+        estimated effects (``target="effects"``) or doubly robust scores
+        (``"scores"``), splitting on the modifier variables as written
+        (``age`` rather than its spline columns; a category by level). Each
+        segment's effect is then estimated on the *other* half as the mean of
+        the rows' cross-fitted doubly robust (AIPW) scores, with a robust
+        (cluster-robust with clusters) interval.
+
+        Parameters
+        ----------
+        max_depth : int
+            Depth of the tree (2: at most four segments).
+        min_share : float in (0, 0.5)
+            Smallest share of the growing half in a segment.
+        variables : str or list of str, optional
+            Variables the tree may split on; default the modifier variables.
+        target : {"effects", "scores"}
+        arm : str, optional
+            The contrast, for a multi-arm treatment.
+        level : float
+        seed : int, optional
+            Seeds the halves (and a fresh cross-fit of the scores).
+        **score_options
+            ``propensity`` (e.g. ``0.5`` in a trial), ``model``, ``folds``,
+            ``n_jobs``, ``progress``: how the doubly robust scores are
+            cross-fitted when the fit has none of its own (interacted OLS,
+            dml) or to replace a learner's own; see :meth:`policy_scores`.
+
+        Returns
+        -------
+        Segments
+            ``to_frame()`` (rule, share, estimate, interval), ``sentences``,
+            ``first_split``, ``assign(newdata)``.
+
+        Examples
+        --------
+        >>> import hteformula as hf
+        >>> from sklearn.linear_model import LinearRegression
+        >>> df = hf.datasets.masked_trial(n=2000, seed=0)
+        >>> res = hf.ols("Y ~ T * (X1 + X2 + X3)", df)
+        >>> found = res.segments(max_depth=1, propensity=0.5, model=LinearRegression())
+        >>> found.first_split.variable
+        'X2'
+        """
+        from hteformula.explain.segments import segment_result
+
+        return segment_result(
+            self, max_depth, min_share, variables, target, arm, level, seed, **score_options
+        )
+
     # -- feature importance -----------------------------------------------------
 
     def feature_importance(
-        self, n_repeats: int = 5, seed: int | None = 0, max_rows: int | None = 10_000
+        self,
+        n_repeats: int = 5,
+        seed: int | None = 0,
+        max_rows: int | None = 10_000,
+        by: str = "variable",
     ) -> pd.DataFrame:
-        """How much each feature moves the per-row effects and each arm's outcome model.
+        """How much each variable moves the per-row effects and each arm's outcome model.
 
         Permutation importance on the models refit on all rows, measured on the
         training rows: the root mean squared change of the prediction when the
-        feature is shuffled (effect units for effects, outcome units for outcomes).
+        variable is shuffled (effect units for effects, outcome units for
+        outcomes). All columns of a variable (the dummies of ``C(region)``,
+        the basis of ``bs(age, df=4)``) are shuffled together; ``by="column"``
+        shuffles each design column on its own. :meth:`explain` gives signed
+        per-row contributions instead.
 
         Parameters
         ----------
         n_repeats : int
-            Shuffles per feature.
+            Shuffles per variable.
         seed : int, optional
         max_rows : int, optional
             Measure on a seeded random subset of at most this many rows.
+        by : {"variable", "column"}
 
         Returns
         -------
         DataFrame
-            Columns component (``"effect"`` or ``"outcome"``), arm, feature,
-            importance, importance_sd; most important first.
+            Columns component (``"effect"`` or ``"outcome"``), arm, variable
+            (``feature`` with ``by="column"``), importance, importance_sd; most
+            important first.
 
         Raises
         ------
         HTEError
             For backends whose effect is linear in the modifiers (``tidy()``
-            already gives each modifier's contribution).
+            and ``explain()`` already give each modifier's contribution).
         """
+        from hteformula.explain import feature_groups
+
         importance = getattr(self.fit.predictor, "feature_importance", None)
         if importance is None:
             raise HTEError(
                 f"method {self.method!r} has no feature importance: its effect is linear in the "
-                "modifiers, so tidy() gives each one's contribution with an interval. Fit a "
-                "learner (method='tlearner', 'slearner', 'xlearner' or 'drlearner') for "
-                "model-based importance."
+                "modifiers, so tidy() gives each one's contribution with an interval and "
+                "explain() the per-row contributions. Fit a learner (method='tlearner', "
+                "'slearner', 'xlearner' or 'drlearner') for model-based importance."
             )
+        if by not in ("variable", "column"):
+            raise HTEError(f"by={by!r}: use 'variable' or 'column'.")
+        if by == "column":
+            return importance(
+                self.design.features, self.spec.feature_names, n_repeats, seed, max_rows
+            )
+        groups = feature_groups(self.spec)
         return importance(
             self.design.features,
-            self.spec.feature_names,
-            n_repeats=n_repeats,
-            seed=seed,
-            max_rows=max_rows,
+            groups.names,
+            n_repeats,
+            seed,
+            max_rows,
+            members=groups.members,
+            label="variable",
         )
 
     # -- plain language and reports ---------------------------------------------

@@ -39,9 +39,10 @@ class Condition:
     Attributes
     ----------
     variable : str
-    relation : {"below", "above", "is", "is not"}
-        ``below`` is ``<= value``, ``above`` is ``> value``; ``is`` / ``is not`` a level.
-    value : float or str
+    relation : {"below", "above", "between", "is", "is not"}
+        ``below`` is ``<= value``, ``above`` is ``> value``, ``between`` is
+        ``value[0] < x <= value[1]``; ``is`` / ``is not`` a level.
+    value : float, (float, float) or a level
     """
 
     variable: str
@@ -49,6 +50,8 @@ class Condition:
     value: Any
 
     def __str__(self) -> str:
+        if self.relation == "between":
+            return f"{self.variable} between {_number(self.value[0])} and {_number(self.value[1])}"
         value = _number(self.value) if self.relation in ("below", "above") else self.value
         return f"{self.variable} {self.relation} {value}"
 
@@ -369,9 +372,11 @@ def _conditions(tree: Any, leaf: int, encoding: tuple) -> tuple[Condition, ...]:
             bound["above"] = max(bound.get("above", -math.inf), threshold)
     out = []
     for name, bound in bounds.items():
-        for relation in ("above", "below"):
-            if relation in bound:
-                out.append(Condition(name, relation, bound[relation]))
+        if len(bound) == 2:
+            out.append(Condition(name, "between", (bound["above"], bound["below"])))
+        else:
+            ((relation, value),) = bound.items()
+            out.append(Condition(name, relation, value))
     out += [Condition(name, relation, level) for name, (relation, level) in levels.items()]
     return tuple(out)
 

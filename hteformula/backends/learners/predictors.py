@@ -231,15 +231,16 @@ class LearnerPredictor:
     def feature_importance(
         self,
         features: np.ndarray,
-        names: tuple[str, ...],
+        names: Sequence[str],
         n_repeats: int = 5,
         seed: int | None = 0,
         max_rows: int | None = 10_000,
+        members: Sequence[Sequence[int]] | None = None,
+        label: str = "feature",
     ) -> pd.DataFrame:
-        """Permutation importance of each feature for each effect and each arm's outcome.
+        """Permutation importance of each column (or group of ``members``) for each effect and
+        each arm's outcome.
 
         See :func:`hteformula.backends.learners.importance.learner_importance`.
         """
-        return learner_importance(
-            self, features, names, n_repeats=n_repeats, seed=seed, max_rows=max_rows
-        )
+        return learner_importance(self, features, names, n_repeats, seed, max_rows, members, label)
