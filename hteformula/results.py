@@ -483,13 +483,21 @@ class HTEResult:
 
     # -- plain language and reports ---------------------------------------------
 
-    def insights(self, level: float = 0.95, unit: str | None = None):  # type: ignore[no-untyped-def]
+    def insights(  # type: ignore[no-untyped-def]
+        self,
+        level: float = 0.95,
+        unit: str | None = None,
+        segments: bool | None = None,
+        **score_options: Any,
+    ):
         """Plain-language findings: a list of :class:`~hteformula.insights.Finding`.
 
         ``str()`` of the answer is a short paragraph: the average effect, whether
         the effect varies, which variables change it (Holm-adjusted across
         variables), the shape of non-linear terms, masked heterogeneity and
-        sign changes, and who benefits most; every number with its interval.
+        sign changes, who benefits most and, where the fit has doubly robust
+        scores, the honest segments of :meth:`segments` (which gain, which
+        lose); every number with its interval.
 
         Parameters
         ----------
@@ -498,6 +506,14 @@ class HTEResult:
         unit : str, optional
             Unit of the outcome (``"dollars"``); 0/1 outcomes default to
             percentage points.
+        segments : bool, optional
+            Describe the honest segments of :meth:`segments`. Default: when
+            they need no new model fits (learners carry doubly robust
+            scores; interacted OLS and dml need ``segments=True`` or
+            ``score_options``, which cross-fit them).
+        **score_options
+            How to cross-fit the scores (``propensity=0.5`` in a trial,
+            ``model``, ...); see :meth:`policy_scores`.
 
         Examples
         --------
@@ -507,9 +523,11 @@ class HTEResult:
         >>> found.drivers
         ('engagement',)
         """
+        from hteformula.explain.segments import segments_for_insights
         from hteformula.insights import insights_of
 
-        return insights_of(self, level, unit)
+        found = segments_for_insights(self, segments, level, **score_options)
+        return insights_of(self, level, unit, found)
 
     def report(
         self,

@@ -452,3 +452,32 @@ def _number(value: float) -> str:
     from hteformula.insights.wording import plain
 
     return plain(float(value))
+
+
+def has_own_scores(result: HTEResult) -> bool:
+    """True when the fit carries cross-fitted doubly robust scores (the learners)."""
+    from hteformula.inference.aipw import AIPWScores
+
+    return isinstance(result.fit.diagnostics.get("aipw"), AIPWScores)
+
+
+def segments_for_insights(
+    result: HTEResult, wanted: bool | None, level: float = 0.95, **score_options: Any
+) -> tuple[Segments, ...]:
+    """The honest segments of every contrast, for insights and reports.
+
+    ``wanted=None`` computes them when they cost no new model fits: the fit
+    has modifiers, a discrete treatment and doubly robust scores of its own
+    (the learners; ``score_options`` also make them available); ``True``
+    always (cross-fitting scores when needed), ``False`` never.
+    """
+    if wanted is False:
+        return ()
+    usable = result.spec.treatment.kind != "continuous" and any(result.spec.modifier_variables)
+    if wanted is None and not (usable and (has_own_scores(result) or score_options)):
+        return ()
+    arms = result.spec.contrasts
+    return tuple(
+        result.segments(arm=arm if len(arms) > 1 else None, level=level, **score_options)
+        for arm in arms
+    )

@@ -14,6 +14,7 @@ Evidence is graded on p-values, Holm-adjusted across the modifier variables
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,7 @@ from hteformula.insights.curves import (
 from hteformula.insights.records import Finding, Quantity, grade_evidence
 
 if TYPE_CHECKING:
+    from hteformula.explain.segments import Segments
     from hteformula.results import HTEResult
 
 GROUP_SHARE = 0.2  # "who benefits most": the fifth of people with the largest estimated effects
@@ -100,12 +102,15 @@ def surface_of(result: HTEResult) -> EffectSurface:
     return EffectSurface(result.spec, data, result.design.modifiers, result.design.weights)
 
 
-def collect_findings(result: HTEResult, level: float = 0.95) -> list[Finding]:
+def collect_findings(
+    result: HTEResult, level: float = 0.95, segments: Sequence[Segments] = ()
+) -> list[Finding]:
     """All findings of a fit, in reading order, without sentences.
 
     Order: average effect(s); heterogeneity; per modifier variable (strongest
     evidence first) its change and, for non-linear terms, its shape; masked
-    heterogeneity; sign changes; who benefits most.
+    heterogeneity; sign changes; who benefits most; the honest segments
+    (``segments``, one per contrast, from :meth:`HTEResult.segments`).
     """
     findings = average_findings(result, level)
     heterogeneity = heterogeneity_finding(result)
@@ -145,6 +150,8 @@ def collect_findings(result: HTEResult, level: float = 0.95) -> list[Finding]:
         findings.append(
             benefit_finding(result, contrast, effects[contrast.label], drivers, average)
         )
+    multi = len(result.spec.contrasts) > 1
+    findings += [segment_finding(found, multi) for found in segments]
     return findings
 
 
@@ -526,6 +533,41 @@ def _group_effects(
         Quantity(
             "top_fifth", float(groups.estimate[1]), float(groups.low[1]), float(groups.high[1])
         ),
+    )
+
+
+# -- honest segments ---------------------------------------------------------------------
+
+
+def segment_finding(segments: Segments, multi: bool = False) -> Finding:
+    """The segments of the honest tree: which gain, which lose, with intervals.
+
+    Direction ``"gains and loses"`` when some segment's interval lies above
+    zero and another's below (the masked heterogeneity of a near-zero
+    average, located); ``"differs"`` when two segments' intervals do not
+    overlap; ``"unclear"`` otherwise. One quantity per segment
+    (``segment:<rule>``, its effect and interval) and its share
+    (``share:<rule>``), most effective first.
+    """
+    parts = [s for s in segments.segments if math.isfinite(s.estimate)]
+    positive = any(s.conf_low > 0 for s in parts)
+    negative = any(s.conf_high < 0 for s in parts)
+    separated = any(a.conf_low > b.conf_high for a in parts for b in parts)
+    direction = (
+        "gains and loses" if positive and negative else ("differs" if separated else "unclear")
+    )
+    quantities: list[Quantity] = []
+    for s in parts:
+        quantities.append(Quantity(f"segment:{s.rule}", s.estimate, s.conf_low, s.conf_high))
+        quantities.append(Quantity(f"share:{s.rule}", s.share))
+    top = parts[0] if parts else None
+    return Finding(
+        kind="segments",
+        arm=segments.arm if multi else None,
+        direction=direction,
+        estimate=math.nan if top is None else top.estimate,
+        interval=(math.nan, math.nan) if top is None else (top.conf_low, top.conf_high),
+        quantities=tuple(quantities),
     )
 
 
