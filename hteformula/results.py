@@ -536,6 +536,7 @@ class HTEResult:
         level: float = 0.95,
         unit: str | None = None,
         target: float | None = None,
+        segments: bool | None = None,
         **target_options: Any,
     ) -> str | Path:
         """A report: data and design, average effect, insights, effect table, diagnostics, figures.
@@ -559,10 +560,15 @@ class HTEResult:
             highest estimated effect first, against as many at random (see
             :meth:`policy_value`), and the TOC curve. It refits the model once
             per fold, so it is off by default.
+        segments : bool, optional
+            Add the honest segments of :meth:`segments` (a table and a
+            finding). Default: when the fit carries doubly robust scores (the
+            learners) or ``target_options`` say how to cross-fit them;
+            ``True`` cross-fits them for interacted OLS and dml.
         **target_options
             Options of the cross-fitted policy scores: ``propensity`` (e.g.
             ``0.5`` in a trial), ``model``, ``folds``, ``seed``, ``n_jobs``,
-            ``progress``; see :meth:`policy_scores`.
+            ``progress``; see :meth:`policy_scores`. The segments use them too.
 
         Examples
         --------
@@ -574,7 +580,7 @@ class HTEResult:
         """
         from hteformula.report import render_report
 
-        return render_report(self, path, format, level, unit, target, target_options)
+        return render_report(self, path, format, level, unit, target, target_options, segments)
 
     # -- targeting ----------------------------------------------------------------
 
