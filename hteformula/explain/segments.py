@@ -466,15 +466,17 @@ def segments_for_insights(
 ) -> tuple[Segments, ...]:
     """The honest segments of every contrast, for insights and reports.
 
-    ``wanted=None`` computes them when they cost no new model fits: the fit
-    has modifiers, a discrete treatment and doubly robust scores of its own
-    (the learners; ``score_options`` also make them available); ``True``
-    always (cross-fitting scores when needed), ``False`` never.
+    ``wanted=None`` computes them when the fit has modifiers, a discrete
+    treatment and either doubly robust scores of its own (the learners: no
+    new model fits) or a ``propensity`` or ``model`` in ``score_options`` saying
+    how to cross-fit them; ``True`` always (cross-fitting scores when
+    needed), ``False`` never.
     """
     if wanted is False:
         return ()
     usable = result.spec.treatment.kind != "continuous" and any(result.spec.modifier_variables)
-    if wanted is None and not (usable and (has_own_scores(result) or score_options)):
+    told = any(score_options.get(k) is not None for k in ("propensity", "model"))
+    if wanted is None and not (usable and (has_own_scores(result) or told)):
         return ()
     arms = result.spec.contrasts
     return tuple(
