@@ -111,6 +111,9 @@ class Segments:
         The tree's columns: a numeric variable, or one 0/1 column per level.
     leaves : tuple of int
         The tree's leaf of each segment.
+    estimation_index : pandas.Index
+        Labels of the fitted rows whose scores estimated the segments (the
+        other half grew the tree).
     """
 
     segments: tuple[Segment, ...]
@@ -125,6 +128,7 @@ class Segments:
     tree: Any
     encoding: tuple[tuple[str, str, Any], ...]
     leaves: tuple[int, ...]
+    estimation_index: pd.Index
 
     def to_frame(self) -> pd.DataFrame:
         """One row per segment: rule, share, n_estimation, estimate, std_error, conf_low,
@@ -267,6 +271,7 @@ def segment_result(
         tree=tree,
         encoding=encoding,
         leaves=tuple(ordered[k] for k in order),
+        estimation_index=design.index[estimate],
     )
 
 
