@@ -19,7 +19,7 @@ Reference times, measured in the same run on the same 1,000,000 rows:
   (``model_matrix("age + engagement + C(region)")``, a lower bound: it learns the
   levels from the new data instead of checking them against the fitted ones).
 
-Target (issue 6): effect() at most 2.5x formulaic's materialization. For the
+Target: effect() at most 2.5x formulaic's materialization. For the
 T-learner the time is dominated by scikit-learn's HistGradientBoosting
 predictions, so its row also shows the ratio to the models' own ``predict`` on
 ready-made features. The big population is scored with OLS only unless

@@ -464,7 +464,7 @@ def _set_treatment(frame: pd.DataFrame, info: TreatmentInfo, value: object) -> p
     if info.categorical:
         column = pd.Categorical([value] * len(frame), categories=list(info.levels))
     else:
-        column = np.full(len(frame), float(value))
+        column = np.full(len(frame), float(value))  # type: ignore[arg-type]
     return frame.assign(**{info.name: column})
 
 

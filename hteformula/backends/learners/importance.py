@@ -19,7 +19,8 @@ import pandas as pd
 
 
 class FittedLearner(Protocol):
-    levels: tuple[str, ...]
+    @property
+    def levels(self) -> tuple[str, ...]: ...
 
     def predict(self, features: np.ndarray) -> np.ndarray: ...
 
