@@ -9,13 +9,17 @@
 
 from hteformula.explain.explanation import Explanation
 from hteformula.explain.routes import ROUTES, explain_result
+from hteformula.explain.segments import Segment, Segments, segment_result
 from hteformula.explain.variables import VariableGroups, effect_design_groups, feature_groups
 
 __all__ = [
     "ROUTES",
     "Explanation",
+    "Segment",
+    "Segments",
     "VariableGroups",
     "effect_design_groups",
     "explain_result",
     "feature_groups",
+    "segment_result",
 ]

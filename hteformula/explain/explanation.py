@@ -82,13 +82,13 @@ class Explanation:
                     f"these contributions were computed per variable ({self.method}); "
                     "there is no per-column detail: use to_frame(by='variable')."
                 )
-            values, names = self.column_contributions, self.groups.columns
-            variables = self.groups.column_variables
-            keep = [j for j, v in enumerate(variables) if v]
-            values, names = values[..., keep], [names[j] for j in keep]
-            variables = tuple(variables[j] for j in keep)
+            of_column = self.groups.column_variables
+            keep = [j for j, v in enumerate(of_column) if v]  # not the effect's intercept
+            values = self.column_contributions[..., keep]
+            names = [self.groups.columns[j] for j in keep]
+            variables = [of_column[j] for j in keep]
         elif by == "variable":
-            values, names, variables = self.contributions, list(self.variables), self.variables
+            values, names, variables = self.contributions, [], list(self.variables)
         else:
             raise HTEError(f"by={by!r}: use 'variable' or 'column'.")
         role = dict(zip(self.variables, self.groups.roles, strict=True))

@@ -166,9 +166,12 @@ def model_contributions(
         effect_rows = comps.effect(comps.model_outputs(features))
         effect_reference = comps.effect(comps.model_outputs(reference))
         if comps.is_linear:
-            on_rows = sum(w * p.rows for w, p in zip(comps.weights, parts, strict=True))  # type: ignore[arg-type]
-            on_reference = sum(w * p.reference for w, p in zip(comps.weights, parts, strict=True))  # type: ignore[arg-type]
-            centred = on_rows - on_reference.mean(axis=0)  # type: ignore[union-attr]
+            weights = comps.weights or ()
+            on_rows = np.sum([w * p.rows for w, p in zip(weights, parts, strict=True)], axis=0)
+            on_reference = np.sum(
+                [w * p.reference for w, p in zip(weights, parts, strict=True)], axis=0
+            )
+            centred = on_rows - on_reference.mean(axis=0)
             columns.append(centred)
             values.append(groups.sum_columns(centred))
         else:

@@ -198,8 +198,9 @@ class FinalModels:
     def effect_components(self, contrast: int) -> EffectComponents:
         """The mean of the contrast's fold models."""
         per_fold = self.models[contrast]
-        outputs: tuple[Output, ...] = ("predict",) * len(per_fold)
-        return EffectComponents(per_fold, outputs, weights=(1.0 / len(per_fold),) * len(per_fold))
+        outputs = tuple("predict" for _ in per_fold)
+        weights = tuple(1.0 / len(per_fold) for _ in per_fold)
+        return EffectComponents(per_fold, outputs, weights=weights)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, eq=False)
