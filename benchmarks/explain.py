@@ -39,9 +39,9 @@ def fit(method: str, df: pd.DataFrame, seed: int):  # type: ignore[no-untyped-de
     return hf.fit(FORMULA, df, method=method, **options)
 
 
-def ranking(seeds: range, n: int) -> pd.DataFrame:
+def ranking(seeds: range, n: int, methods: tuple[str, ...]) -> pd.DataFrame:
     rows = []
-    for method in METHODS:
+    for method in methods:
         for seed in seeds:
             df = hf.datasets.engagement_trial(n=n, seed=seed)
             res = fit(method, df, seed)
@@ -63,10 +63,10 @@ def ranking(seeds: range, n: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def timings(n: int, repeats: int) -> pd.DataFrame:
+def timings(n: int, repeats: int, methods: tuple[str, ...]) -> pd.DataFrame:
     df = hf.datasets.engagement_trial(n=n, seed=0)
     rows = []
-    for method in METHODS:
+    for method in methods:
         res = fit(method, df, 0)
         best = np.inf
         for _ in range(repeats):
@@ -88,13 +88,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="3 seeds, 2,000 timed rows")
     parser.add_argument("--time-only", action="store_true")
     parser.add_argument("--threads", type=int, default=1, help="OpenMP threads of the models")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated backends")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.time_rows = 3, 2_000
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     with threadpool_limits(limits=args.threads):
         if not args.time_only:
             print(f"Ranking over {args.seeds} seeds ({FORMULA}, n={args.n:,}):")
-            table = ranking(range(args.seeds), args.n)
+            table = ranking(range(args.seeds), args.n, methods)
             summary = table.groupby("method", sort=False).agg(
                 engagement_first=("first", lambda s: f"{(s == 'engagement').sum()}/{len(s)}"),
                 mean_engagement=("engagement", "mean"),
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             print(summary.to_string(float_format=lambda x: f"{x:.3g}"))
         print(f"\nexplain() wall time on {args.time_rows:,} fitted rows (best of {args.repeats}):")
-        print(timings(args.time_rows, args.repeats).to_string(index=False))
+        print(timings(args.time_rows, args.repeats, methods).to_string(index=False))
         print(f"uptime load averages: {os.getloadavg()}")
 
 

@@ -307,14 +307,15 @@ class HTEResult:
 
         - interacted OLS and dml: exactly, coefficient times the column's
           deviation from its mean over the fitted rows (needs nothing extra);
-        - T-, X- and DR-learners with tree-ensemble or linear models: TreeSHAP
-          (``shap``, ``pip install "hteformula[explain]"``) of each fitted
-          model, combined as the learner combines them (the T-learner's
-          difference of arms, the DR-learner's mean of fold models, the
-          X-learner's propensity blend), centred on the fitted rows;
-        - otherwise (the S-learner, models TreeSHAP cannot read):
-          interventional Shapley values over the variables with a seeded
-          background sample of the fitted rows.
+        - T-, S-, X- and DR-learners with tree-ensemble (or, for T, X and DR,
+          linear) models: TreeSHAP (``shap``, ``pip install
+          "hteformula[explain]"``) of each fitted model, combined as the
+          learner combines them (the T-learner's difference of arms, the
+          S-learner's pooled model at each arm, the DR-learner's mean of fold
+          models, the X-learner's propensity blend), centred on the fitted rows;
+        - otherwise (models TreeSHAP cannot read): interventional Shapley
+          values over the variables with a seeded background sample of the
+          fitted rows.
 
         Learners are explained through their models refit on all rows, so on
         the fitted rows ``explanation.effect`` is not the out-of-fold

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.linear_model import LinearRegression
+from sklearn.neighbors import KNeighborsRegressor
 
 import hteformula as hf
 
@@ -20,6 +21,10 @@ FORMULA = "Y ~ T * (age + engagement) + income + C(region)"
 
 def small_trees(**kwargs):
     return HistGradientBoostingRegressor(max_iter=25, max_leaf_nodes=15, random_state=0, **kwargs)
+
+
+def neighbours():
+    return KNeighborsRegressor(n_neighbors=25)  # no TreeSHAP: the black-box route
 
 
 @pytest.fixture(scope="module")
@@ -182,8 +187,18 @@ def test_linear_models_inside_a_learner_are_explained_by_their_coefficients(df):
 # -- black box --------------------------------------------------------------------------
 
 
+def test_slearner_explains_its_pooled_trees_at_each_arm(df):
+    res = hf.slearner(FORMULA, df, model=small_trees(), propensity=0.5, seed=0)
+    e = res.explain()
+    assert "pooled model at each arm" in e.method and e.column_contributions is not None
+    # Additivity holds only if the trees with the arm's splits resolved are the model at that arm.
+    assert additivity_gap(e) < 1e-6
+    np.testing.assert_allclose(e.effect[0], res.fit.predictor.predict(res.design.features)[:, 0])
+    assert e.ranking()[0] == "engagement"
+
+
 def test_black_box_route_equals_shapley_values_by_definition(df):
-    res = hf.slearner("Y ~ T * (age + engagement) + income", df, model=small_trees(), seed=0)
+    res = hf.slearner("Y ~ T * (age + engagement) + income", df, model=neighbours(), seed=0)
     e = res.explain(max_rows=5, background=20, seed=3)
     assert "interventional Shapley" in e.method and e.exact
     assert additivity_gap(e) < 1e-9
@@ -210,7 +225,7 @@ def test_black_box_route_equals_shapley_values_by_definition(df):
 
 
 def test_black_box_route_is_seeded_and_reproducible(df):
-    res = hf.slearner(FORMULA, df, model=small_trees(), seed=0)
+    res = hf.slearner(FORMULA, df, model=neighbours(), propensity=0.5, seed=0)
     first = res.explain(max_rows=30, background=20, seed=7)
     again = res.explain(max_rows=30, background=20, seed=7)
     other = res.explain(max_rows=30, background=20, seed=8)

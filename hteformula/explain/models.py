@@ -29,6 +29,7 @@ from sklearn.ensemble import (
 from sklearn.tree import DecisionTreeRegressor, ExtraTreeRegressor
 
 from hteformula.backends.components import Output
+from hteformula.backends.learners.predictors import ArmFixedModel
 from hteformula.errors import HTEError
 
 EXPLAIN_EXTRA = 'pip install "hteformula[explain]"'
@@ -133,8 +134,93 @@ def linear_parts(
     return AdditiveParts((rows - center) * coef, (reference - center) * coef)
 
 
+def is_arm_fixed_tree_model(model: Any, output: Output) -> bool:
+    """True for a pooled tree model (S-learner) with its arm indicators fixed."""
+    return isinstance(model, ArmFixedModel) and is_tree_model(model.model, output)
+
+
+def arm_fixed_tree_parts(
+    model: ArmFixedModel, output: Output, rows: np.ndarray, reference: np.ndarray
+) -> AdditiveParts:
+    """TreeSHAP of the pooled model's trees with every split on an arm indicator resolved.
+
+    Fixing the arm turns each tree into a tree of the features alone (the
+    branch the arm takes replaces the split), which is exactly the model at
+    that arm; its covers are summed up from the leaves, so path-dependent
+    TreeSHAP explains it like any other tree.
+    """
+    shap = require_shap()
+    ensemble = shap.TreeExplainer(model.model, feature_perturbation="tree_path_dependent").model
+    q = rows.shape[1]
+    arm_values = {q + k: float(model.arm == k + 1) for k in range(model.n_arms - 1)}
+    fixed = {
+        "trees": [_fixed_arm_tree(tree, arm_values) for tree in ensemble.trees],
+        "base_offset": ensemble.base_offset,
+        "tree_output": ensemble.tree_output,
+        "objective": ensemble.objective,
+        "input_dtype": ensemble.input_dtype,
+        "internal_dtype": ensemble.internal_dtype,
+    }
+    explainer = shap.TreeExplainer(fixed, feature_perturbation="tree_path_dependent")
+
+    def values(features: np.ndarray) -> np.ndarray:
+        padded = np.hstack([features, np.zeros((features.shape[0], model.n_arms - 1))])
+        out = np.asarray(explainer.shap_values(padded, check_additivity=False), dtype=float)
+        return out.reshape(padded.shape)[:, :q]  # the arm columns are never split on now
+
+    return AdditiveParts(values(rows), values(reference))
+
+
+def _fixed_arm_tree(tree: Any, fixed: dict[int, float]) -> dict[str, np.ndarray]:
+    """One tree (shap's arrays) with the splits on the ``fixed`` columns resolved."""
+    left, right = tree.children_left, tree.children_right
+
+    def resolve(node: int) -> int:
+        while left[node] >= 0 and int(tree.features[node]) in fixed:
+            value = fixed[int(tree.features[node])]
+            node = left[node] if value <= tree.thresholds[node] else right[node]
+        return int(node)
+
+    order: list[int] = []
+    stack = [resolve(0)]
+    while stack:  # depth first, so each node's new index is known before its children's
+        node = stack.pop()
+        order.append(node)
+        if left[node] >= 0:
+            stack += [resolve(right[node]), resolve(left[node])]
+    index = {old: new for new, old in enumerate(order)}
+    kept = np.array(order)
+    is_leaf = left[kept] < 0
+    new_left = np.array(
+        [-1 if leaf else index[resolve(left[o])] for o, leaf in zip(order, is_leaf, strict=True)]
+    )
+    new_right = np.array(
+        [-1 if leaf else index[resolve(right[o])] for o, leaf in zip(order, is_leaf, strict=True)]
+    )
+    goes_left = tree.children_default[kept] == left[kept]
+    new_default = np.where(is_leaf, -1, np.where(goes_left, new_left, new_right))
+    cover = np.where(is_leaf, tree.node_sample_weight[kept], 0.0).astype(float)
+    for new in range(len(order) - 1, -1, -1):  # children come after their parent
+        if new_left[new] >= 0:
+            cover[new] = cover[new_left[new]] + cover[new_right[new]]
+    return {
+        "children_left": new_left,
+        "children_right": new_right,
+        "children_default": new_default,
+        "features": tree.features[kept],
+        "thresholds": tree.thresholds[kept],
+        "values": tree.values[kept],
+        "node_sample_weight": cover,
+    }
+
+
 MODEL_EXPLAINERS = (
     ModelExplainer("TreeSHAP (path-dependent)", is_tree_model, tree_parts),
+    ModelExplainer(
+        "TreeSHAP (path-dependent) of the pooled model at each arm",
+        is_arm_fixed_tree_model,
+        arm_fixed_tree_parts,  # type: ignore[arg-type]
+    ),
     ModelExplainer("linear", is_linear_model, linear_parts),
 )
 

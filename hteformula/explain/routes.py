@@ -4,18 +4,20 @@
   variable's contribution is its columns' ``beta_j * (M_ij - mean_j M)``,
   the means over the fitted rows (weighted like the average effect). Exact,
   and it needs nothing beyond numpy.
-- **models** (T-, X- and DR-learners, and any effect that is a function of
-  fitted models each explainable on its own): every model is explained
-  additively (TreeSHAP for tree ensembles, coefficients for linear models);
-  a weighted sum of models (T-learner: ``mu_1 - mu_0``; DR-learner: the mean
-  of its fold models; X-learner with a known constant propensity) takes the
-  same weighted sum of explanations. A non-linear blend (the X-learner's
+- **models** (the T-, S-, X- and DR-learners, and any effect that is a
+  function of fitted models each explainable on its own): every model is
+  explained additively (TreeSHAP for tree ensembles, coefficients for linear
+  models); a weighted sum of models (T-learner: ``mu_1 - mu_0``; S-learner:
+  its pooled model at arm 1 minus at arm 0, each a tree of the features
+  alone once the splits on the arm are resolved; DR-learner: the mean of its
+  fold models; X-learner with a known constant propensity) takes the same
+  weighted sum of explanations. A non-linear blend (the X-learner's
   propensity weights, probabilities from classifiers' log-odds) takes the
   exact Shapley values of the blend of the models' additive explanations.
   Contributions are then centred on the fitted rows, so each variable's
   contributions average zero there and each row's sum is its effect minus the
   average effect over the fitted rows (``REFERENCE_ROWS`` of them at most).
-- **black box** (the S-learner, models TreeSHAP cannot read): interventional
+- **black box** (models TreeSHAP cannot read, e.g. nearest neighbours): interventional
   Shapley values over the variables with a seeded background sample of the
   fitted rows: the value of a set of variables is the effect with those
   variables taken from the row and the others from each background row,

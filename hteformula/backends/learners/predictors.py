@@ -75,6 +75,16 @@ class PooledModel:
     method: PredictMethod
     n_arms: int
 
+    def difference_components(self, contrast: int) -> EffectComponents | None:
+        """``f(x, arm k) - f(x, arm 0)``: the pooled model at two arms, each a function of the
+        features alone (prediction, or a binary classifier's log-odds)."""
+        pair = tuple(ArmFixedModel(self.model, a, self.n_arms) for a in (contrast + 1, 0))
+        if self.method == "predict":
+            return EffectComponents(pair, ("predict", "predict"), weights=(1.0, -1.0))
+        if has_log_odds(self.model):
+            return EffectComponents(pair, ("log_odds", "log_odds"), combine=_probability_difference)
+        return None
+
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Outcomes under each arm, shape (n_rows, K)."""
         predict = getattr(self.model, self.method)
@@ -88,6 +98,30 @@ class PooledModel:
 
 def _probability_difference(outputs: Sequence[np.ndarray]) -> np.ndarray:
     return sigmoid(outputs[0]) - sigmoid(outputs[1])
+
+
+@dataclass(frozen=True, eq=False)
+class ArmFixedModel:
+    """A pooled outcome model (S-learner) seen as a function of the features alone, its arm
+    indicators set to one arm.
+
+    Attributes
+    ----------
+    model : fitted estimator
+        Trained on ``[features, indicators of arms 1..K-1]``.
+    arm : int
+    n_arms : int
+    """
+
+    model: Any
+    arm: int
+    n_arms: int
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return self.model.predict(with_arm(features, self.arm, self.n_arms))
+
+    def decision_function(self, features: np.ndarray) -> np.ndarray:
+        return self.model.decision_function(with_arm(features, self.arm, self.n_arms))
 
 
 def with_arm(features: np.ndarray, arm: int | np.ndarray, n_arms: int) -> np.ndarray:
@@ -115,8 +149,7 @@ class OutcomeDifference:
         return mu[:, 1:] - mu[:, :1]
 
     def effect_components(self, contrast: int) -> EffectComponents | None:
-        """Separate arm models (T-learner) are explained model by model; a pooled model
-        with the treatment among its features (S-learner) is not."""
+        """The arms' outcome models (T-learner), or the pooled model at two arms (S-learner)."""
         components = getattr(self.outcomes, "difference_components", None)
         return None if components is None else components(contrast)
 
