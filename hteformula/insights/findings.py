@@ -117,6 +117,8 @@ def collect_findings(
     findings.append(heterogeneity)
     if heterogeneity.p_value is None or math.isnan(heterogeneity.p_value):
         return findings
+    multi = len(result.spec.contrasts) > 1
+    by_segment = [segment_finding(found, multi) for found in segments]
     surface = surface_of(result)
     contrasts = contrasts_of(result, level)
     modifiers = []
@@ -130,7 +132,7 @@ def collect_findings(
         modifiers.append(finding)
         findings += [finding] if shape is None else [finding, shape]
     if not heterogeneity.is_supported:
-        return findings
+        return findings + by_segment
     average = {f.arm: f for f in findings if f.kind == "average"}
     effects = _row_effects(result)
     for contrast in contrasts:
@@ -150,9 +152,7 @@ def collect_findings(
         findings.append(
             benefit_finding(result, contrast, effects[contrast.label], drivers, average)
         )
-    multi = len(result.spec.contrasts) > 1
-    findings += [segment_finding(found, multi) for found in segments]
-    return findings
+    return findings + by_segment
 
 
 # -- the average effect and the overall test --------------------------------------
@@ -545,7 +545,8 @@ def segment_finding(segments: Segments, multi: bool = False) -> Finding:
     Direction ``"gains and loses"`` when some segment's interval lies above
     zero and another's below (the masked heterogeneity of a near-zero
     average, located); ``"differs"`` when two segments' intervals do not
-    overlap; ``"unclear"`` otherwise. One quantity per segment
+    overlap; ``"positive everywhere"`` / ``"negative everywhere"`` when every
+    segment's interval is on one side of zero; ``"unclear"`` otherwise. One quantity per segment
     (``segment:<rule>``, its effect and interval) and its share
     (``share:<rule>``), most effective first.
     """
@@ -553,9 +554,16 @@ def segment_finding(segments: Segments, multi: bool = False) -> Finding:
     positive = any(s.conf_low > 0 for s in parts)
     negative = any(s.conf_high < 0 for s in parts)
     separated = any(a.conf_low > b.conf_high for a in parts for b in parts)
-    direction = (
-        "gains and loses" if positive and negative else ("differs" if separated else "unclear")
-    )
+    if positive and negative:
+        direction = "gains and loses"
+    elif separated:
+        direction = "differs"
+    elif parts and all(s.conf_low > 0 for s in parts):
+        direction = "positive everywhere"
+    elif parts and all(s.conf_high < 0 for s in parts):
+        direction = "negative everywhere"
+    else:
+        direction = "unclear"
     quantities: list[Quantity] = []
     for s in parts:
         quantities.append(Quantity(f"segment:{s.rule}", s.estimate, s.conf_low, s.conf_high))

@@ -408,6 +408,10 @@ def segments_sentence(finding: Finding, voice: Voice) -> str:
         )
     if len(segments) < 2:
         return f"A segment tree ({method}) found no split: {_join(described)}."
+    if finding.direction in ("positive everywhere", "negative everywhere"):
+        sign = finding.direction.split()[0]
+        listed = "; ".join(described)
+        return f"The effect{arm} is clearly {sign} in every segment ({method}): {listed}."
     lead = "differs between segments" if finding.direction == "differs" else "by segment"
     return f"The effect{arm} {lead} ({method}): {'; '.join(described)}."
 
