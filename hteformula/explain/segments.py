@@ -86,12 +86,13 @@ class Segment:
 
 @dataclass(frozen=True, eq=False)
 class Segments:
-    """Who gains most: honest segments, most effective first.
+    """Who gains most: honest segments, most gain first.
 
     Attributes
     ----------
     segments : tuple of Segment
-        Sorted by estimated effect, largest first.
+        Most gain first: by estimated effect, largest first (smallest first
+        when the fit says a lower outcome is better, ``better="lower"``).
     arm : str
         The contrast.
     level : float
@@ -257,7 +258,9 @@ def segment_result(
             )
         )
         ordered.append(int(leaf))
-    order = sorted(range(len(segments)), key=lambda k: -_sortable(segments[k].estimate))
+    # Who gains most first: the largest effects, or the smallest where a lower outcome is better.
+    sign = -1.0 if result.options.get("better", "higher") == "lower" else 1.0
+    order = sorted(range(len(segments)), key=lambda k: -_sortable(sign * segments[k].estimate))
     return Segments(
         segments=tuple(segments[k] for k in order),
         arm=result.spec.contrasts[contrast],
