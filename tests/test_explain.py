@@ -296,6 +296,7 @@ def test_max_rows_takes_a_seeded_subset(df):
 # -- the ranking every backend should get right ---------------------------------------
 
 
+@pytest.mark.slow  # six fits; benchmarks/explain.py runs 20 seeds of each
 @pytest.mark.parametrize(
     "method, options",
     [
