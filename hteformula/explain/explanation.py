@@ -118,7 +118,7 @@ class Explanation:
         Returns
         -------
         DataFrame
-            Columns (arm,) variable, (column,) role, mean_abs (mean |contribution|
+            Columns (arm,) variable, (column,) role, mean_abs (the mean absolute contribution
             over the explained rows, in effect units) and share (of the sum of
             mean_abs within the arm).
         """
