@@ -102,3 +102,18 @@ def test_insights_describe_who_gains_and_who_loses(masked):
     assert finding.direction == "gains and loses"
     assert "clearly positive for people with X2 above" in finding.sentence
     assert "the first gain from the treatment, the second lose" in finding.sentence
+
+
+@pytest.mark.slow  # a small Monte Carlo; benchmarks/segments_coverage.py runs 300 replications
+def test_segment_intervals_cover_their_true_mean_effects():
+    population = hf.datasets.masked_trial(n=200_000, seed=99)
+    covered = []
+    for seed in range(25):
+        df = hf.datasets.masked_trial(n=1500, seed=1000 + seed)
+        found = hf.ols("Y ~ T * (X1 + X2 + X3)", df).segments(seed=seed, **TRIAL)
+        labels = found.assign(population).to_numpy()
+        for number, s in enumerate(found.segments, start=1):
+            truth = population["true_effect"].to_numpy()[labels == number].mean()
+            covered.append(s.conf_low <= truth <= s.conf_high)
+    # 100 intervals at 95%: fewer than 88 covering has probability below 0.1%.
+    assert np.mean(covered) >= 0.88
