@@ -9,7 +9,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LinearRegression
 
 import hteformula as hf
-from hteformula.policy.scores import doubly_robust_scores
+from hteformula.policy.scores import result_scores
 
 TRIAL = {"propensity": 0.5, "model": LinearRegression()}
 
@@ -34,7 +34,7 @@ def test_first_split_finds_where_the_effect_changes_sign(masked):
 def test_segment_effects_are_mean_scores_of_rows_the_tree_never_saw(masked):
     res = hf.ols("Y ~ T * (X1 + X2 + X3)", masked)
     found = res.segments(**TRIAL, seed=5)
-    scores = pd.Series(doubly_robust_scores(res, **TRIAL, seed=5).scores[:, 0], index=masked.index)
+    scores = pd.Series(result_scores(res, **TRIAL, seed=5).scores[:, 0], index=masked.index)
     labels = found.assign(masked)
     estimation = found.estimation_index
     assert len(estimation) == len(masked) // 2 and found.n_grow == len(masked) - len(estimation)
@@ -63,7 +63,7 @@ def test_learner_segments_use_its_own_scores_and_categories_split_by_level():
         seed=0,
     )
     found = res.segments(variables=["region"], max_depth=2)
-    assert "learner's" in found.score_source
+    assert "fit's own" in found.score_source
     rules = {s.rule for s in found.segments}
     assert any("region is north" in r for r in rules)
     assert found.first_split.variable == "region"

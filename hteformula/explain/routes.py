@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,9 +40,7 @@ from hteformula.explain.models import model_explainer
 from hteformula.explain.shapley import shapley_values
 from hteformula.explain.variables import VariableGroups, effect_design_groups, feature_groups
 from hteformula.formula.frame import to_pandas
-
-if TYPE_CHECKING:
-    from hteformula.results import HTEResult
+from hteformula.protocols import FittedResult
 
 REFERENCE_ROWS = 2_000
 """Fitted rows (a seeded sample beyond this) the model route centres contributions on."""
@@ -99,12 +97,12 @@ class Route:
 # -- linear ------------------------------------------------------------------------
 
 
-def _is_linear(result: HTEResult) -> bool:
+def _is_linear(result: FittedResult) -> bool:
     return result.fit.is_linear
 
 
 def linear_contributions(
-    result: HTEResult, modifiers: np.ndarray, background: int, seed: int | None
+    result: FittedResult, modifiers: np.ndarray, background: int, seed: int | None
 ) -> Contributions:
     """``beta_j (M_ij - mean_j)`` per modifier column, summed by variable."""
     spec = result.spec
@@ -126,7 +124,7 @@ def linear_contributions(
 # -- models --------------------------------------------------------------------------
 
 
-def _components(result: HTEResult) -> list[EffectComponents] | None:
+def _components(result: FittedResult) -> list[EffectComponents] | None:
     predictor = result.fit.predictor
     components = getattr(predictor, "effect_components", None)
     if components is None:
@@ -137,7 +135,7 @@ def _components(result: HTEResult) -> list[EffectComponents] | None:
     return out  # type: ignore[return-value]
 
 
-def _has_explainable_models(result: HTEResult) -> bool:
+def _has_explainable_models(result: FittedResult) -> bool:
     if result.fit.is_linear:
         return False
     components = _components(result)
@@ -149,7 +147,7 @@ def _has_explainable_models(result: HTEResult) -> bool:
 
 
 def model_contributions(
-    result: HTEResult, features: np.ndarray, background: int, seed: int | None
+    result: FittedResult, features: np.ndarray, background: int, seed: int | None
 ) -> Contributions:
     """Each model explained additively, combined as the effect combines the models."""
     groups = feature_groups(result.spec)
@@ -234,7 +232,7 @@ def _blend_shapley(
 
 
 def black_box_contributions(
-    result: HTEResult, features: np.ndarray, background: int, seed: int | None
+    result: FittedResult, features: np.ndarray, background: int, seed: int | None
 ) -> Contributions:
     """Interventional Shapley values over variables with a seeded background sample."""
     groups = feature_groups(result.spec)
@@ -285,7 +283,7 @@ ROUTES = (
 
 
 def explain_result(
-    result: HTEResult,
+    result: FittedResult,
     newdata: object = None,
     max_rows: int | None = 10_000,
     background: int = 100,
@@ -321,7 +319,7 @@ def explain_result(
     )
 
 
-def _rows(result: HTEResult, newdata: object, matrix: str) -> tuple[pd.Index, np.ndarray, Any]:
+def _rows(result: FittedResult, newdata: object, matrix: str) -> tuple[pd.Index, np.ndarray, Any]:
     design, spec = result.design, result.spec
     used = spec.modifier_variables if matrix == "modifiers" else spec.feature_variables
     variables = sorted(set().union(*used))

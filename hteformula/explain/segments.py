@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,9 +25,7 @@ from sklearn.tree import DecisionTreeRegressor
 from hteformula.errors import HTEError
 from hteformula.inference import covariance_estimator, estimate_from
 from hteformula.inference.projection import project_scores
-
-if TYPE_CHECKING:
-    from hteformula.results import HTEResult
+from hteformula.protocols import FittedResult
 
 TARGETS = ("effects", "scores")
 
@@ -189,7 +187,7 @@ class Segments:
 
 
 def segment_result(
-    result: HTEResult,
+    result: FittedResult,
     max_depth: int = 2,
     min_share: float = 0.05,
     variables: Any = None,
@@ -199,8 +197,11 @@ def segment_result(
     seed: int | None = 0,
     **score_options: Any,
 ) -> Segments:
-    """Grow and honestly estimate the segment tree of ``result``; see :meth:`HTEResult.segments`."""
-    from hteformula.policy.scores import doubly_robust_scores
+    """Grow and honestly estimate the segment tree of ``result``.
+
+    See :meth:`~hteformula.results.HTEResult.segments`.
+    """
+    from hteformula.policy.scores import result_scores
 
     _check(max_depth, min_share, target)
     design = result.design
@@ -213,13 +214,13 @@ def segment_result(
     encoding = _encoding(frame)
     encoded = _encode_with(frame, encoding)
 
-    found = doubly_robust_scores(result, seed=seed, **score_options)
+    found = result_scores(result, seed=seed, **score_options)
     scores = found.scores[:, contrast]
-    own = found is result.fit.diagnostics.get("aipw")
+    own = found is result.fit.scores
     source = (
-        "the learner's cross-fitted doubly robust scores"
+        "the fit's own cross-fitted doubly robust scores"
         if own
-        else ("cross-fitted doubly robust scores")
+        else "cross-fitted doubly robust scores"
     )
     grow, estimate = _halves(design.nobs, design.clusters, seed)
     if target == "effects":
@@ -399,7 +400,7 @@ def _first_split(tree: Any, encoding: tuple) -> Condition | None:
     return Condition(name, "below", float(t.threshold[0]))
 
 
-def _variables(result: HTEResult, variables: Any) -> tuple[str, ...]:
+def _variables(result: FittedResult, variables: Any) -> tuple[str, ...]:
     data = result.design.data
     if variables is None:
         names: list[str] = []
@@ -424,7 +425,7 @@ def _variables(result: HTEResult, variables: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _contrast(result: HTEResult, arm: str | None) -> int:
+def _contrast(result: FittedResult, arm: str | None) -> int:
     contrasts = result.spec.contrasts
     if result.spec.treatment.kind == "continuous":
         raise HTEError(
@@ -462,15 +463,13 @@ def _number(value: float) -> str:
     return plain(float(value))
 
 
-def has_own_scores(result: HTEResult) -> bool:
-    """True when the fit carries cross-fitted doubly robust scores (the learners)."""
-    from hteformula.inference.aipw import AIPWScores
-
-    return isinstance(result.fit.diagnostics.get("aipw"), AIPWScores)
+def has_own_scores(result: FittedResult) -> bool:
+    """True when the fit carries cross-fitted doubly robust scores (``EffectFit.scores``)."""
+    return result.fit.scores is not None
 
 
 def segments_for_insights(
-    result: HTEResult, wanted: bool | None, level: float = 0.95, **score_options: Any
+    result: FittedResult, wanted: bool | None, level: float = 0.95, **score_options: Any
 ) -> tuple[Segments, ...]:
     """The honest segments of every contrast, for insights and reports.
 

@@ -25,13 +25,13 @@ from hteformula.insights.records import (
     grade_evidence,
 )
 from hteformula.insights.wording import Voice, paragraph_sentences, sentence
+from hteformula.protocols import FittedResult
 
 if TYPE_CHECKING:
     from hteformula.explain.segments import Segments
-    from hteformula.results import HTEResult
 
 
-def voice_of(result: HTEResult, level: float = 0.95, unit: str | None = None) -> Voice:
+def voice_of(result: FittedResult, level: float = 0.95, unit: str | None = None) -> Voice:
     """How the sentences speak about one fit (outcome, treatment, unit)."""
     spec = result.spec
     binary_outcome = result.design.outcome_is_binary
@@ -49,7 +49,7 @@ def voice_of(result: HTEResult, level: float = 0.95, unit: str | None = None) ->
 
 
 def insights_of(
-    result: HTEResult,
+    result: FittedResult,
     level: float = 0.95,
     unit: str | None = None,
     segments: Sequence[Segments] = (),

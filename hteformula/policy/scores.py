@@ -22,9 +22,13 @@ import pandas as pd
 
 from hteformula.backends import get_backend
 from hteformula.backends.crossfit import Fold, cross_fit
-from hteformula.backends.learners.inputs import learner_inputs
-from hteformula.backends.learners.propensity import resolve_propensity
-from hteformula.backends.learners.recipes import arm_outcomes, arm_tasks
+from hteformula.backends.nuisance import (
+    arm_outcome_tasks,
+    arm_outcomes,
+    doubly_robust_scores,
+    per_arm_outcomes,
+    resolve_propensity,
+)
 from hteformula.errors import HTEError
 from hteformula.formula.design import Design
 from hteformula.formula.frame import is_per_row
@@ -94,11 +98,11 @@ def policy_scores(
     propensity : float, mapping, column name, Series, array or classifier, optional
         Known assignment probability (``0.5`` in a trial), known per-row
         probabilities (see :func:`propensity_per_row`) or a classifier to
-        cross-fit; default: a learner's own propensities, else a cross-fitted
-        ``HistGradientBoostingClassifier``.
+        cross-fit; default: the fit's own propensities (``EffectFit.scores``),
+        else the nuisance layer's default classifier, cross-fitted.
     model : scikit-learn estimator, optional
-        Outcome model per arm for the scores; default: a learner's own
-        outcome models, else ``HistGradientBoostingRegressor``.
+        Outcome model per arm for the scores; default: the fit's own outcome
+        models, else the nuisance layer's default regressor.
     folds : int, splitter or list of (train, test)
         Ignored when a learner's own scores are reused (its folds are).
     seed : int, optional
@@ -124,21 +128,19 @@ def policy_scores(
             f"policy evaluation compares treating with not treating, so it needs a binary or "
             f"multi-arm treatment; {result.treatment!r} is continuous."
         )
-    found = doubly_robust_scores(result, propensity, model, folds, seed, n_jobs, progress)
-    own = found is result.fit.diagnostics.get("aipw")
-    aipw, e, arm, pairs = found.scores, found.propensity, found.arm, found.folds
+    own = result_scores(result, propensity, model, folds, seed, n_jobs, progress)
     source = (
-        "the learner's own cross-fitted AIPW scores"
-        if own
+        "the fit's own cross-fitted AIPW scores"
+        if own is result.fit.scores
         else "cross-fitted AIPW scores (an outcome model per arm and a propensity)"
     )
-    ipw = aipw_scores(design.y, arm, np.zeros_like(e), e)
+    ipw = aipw_scores(design.y, own.arm, np.zeros_like(own.propensity), own.propensity)
     scores = PolicyScores(
-        cate=crossfit_effects(result, pairs, n_jobs, progress),
-        aipw=aipw,
+        cate=crossfit_effects(result, own.folds, n_jobs, progress),
+        aipw=own.scores,
         ipw=ipw,
         arms=tuple(design.spec.contrasts),
-        folds=pairs,
+        folds=own.folds,
         weights=design.weights,
         clusters=design.clusters,
         source=source,
@@ -148,7 +150,7 @@ def policy_scores(
     return scores
 
 
-def doubly_robust_scores(
+def result_scores(
     result: Any,
     propensity: Any = None,
     model: Any = None,
@@ -157,18 +159,20 @@ def doubly_robust_scores(
     n_jobs: int | None = None,
     progress: bool | None = None,
 ) -> AIPWScores:
-    """Cross-fitted AIPW scores of a result's fitted rows (no refits of the method itself).
+    """Cross-fitted AIPW scores of a result's fitted rows, without refitting the method.
 
-    A learner's own scores when it has them and neither ``propensity`` nor
-    ``model`` is given; otherwise an outcome model per arm and a propensity
-    cross-fitted on ``folds`` (see :func:`policy_scores` for the arguments).
+    The fit's own scores (``EffectFit.scores``) when it has them and neither
+    ``propensity`` nor ``model`` is given; otherwise an outcome model per arm
+    and a propensity cross-fitted on ``folds`` (arguments as in
+    :func:`policy_scores`). Segments use these; policy evaluation adds the
+    method's cross-fitted rankings.
 
     Returns
     -------
     AIPWScores
     """
-    own = result.fit.diagnostics.get("aipw")
-    if isinstance(own, AIPWScores) and propensity is None and model is None:
+    own = result.fit.scores
+    if own is not None and propensity is None and model is None:
         return own
     design = result.design
     if design.spec.treatment.kind == "continuous":
@@ -284,22 +288,25 @@ def _fresh_scores(
     n_jobs: int | None,
     progress: bool | None,
 ) -> AIPWScores:
-    inputs = learner_inputs(design, model, None, folds, seed, n_jobs, progress)
+    """AIPW scores from an outcome model per arm and a propensity, cross-fitted on fresh folds."""
+    data, outcome = per_arm_outcomes(design, model, folds, seed, n_jobs, progress)
     column = propensity_per_row(propensity, design, fitted_with)
-    source = resolve_propensity(propensity, inputs, column, seed)
-    predictions = cross_fit(
-        [*arm_tasks(inputs), *source.tasks(inputs)], inputs.folds, n_jobs=n_jobs, progress=progress
+    source = resolve_propensity(propensity, data, column, seed, design.weights_name)
+    fitted = cross_fit(
+        [*arm_outcome_tasks(data, outcome), *source.tasks(data)],
+        data.folds,
+        n_jobs=n_jobs,
+        progress=progress,
     )
-    e = source.probabilities(predictions)
-    outcomes = arm_outcomes(inputs, predictions)
-    scores = aipw_scores(inputs.y, inputs.arm, outcomes, e)
-    return AIPWScores(scores, outcomes, e, inputs.arm, inputs.levels, inputs.folds)
+    return doubly_robust_scores(
+        data, arm_outcomes(data, outcome, fitted), source.probabilities(fitted)
+    )
 
 
 __all__ = [
     "PolicyScores",
     "crossfit_effects",
-    "doubly_robust_scores",
     "policy_scores",
+    "result_scores",
     "subset_design",
 ]

@@ -9,15 +9,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from hteformula.errors import HTEError
 from hteformula.explain.segments import Segments, segments_for_insights
+from hteformula.formatting import format_number
 from hteformula.inference import Estimate, WaldTest
 from hteformula.insights import Insights, insights_of
+from hteformula.protocols import FittedResult
 from hteformula.report.figures import (
     Figure,
     contribution_figure,
@@ -25,10 +27,7 @@ from hteformula.report.figures import (
     render_figures,
 )
 from hteformula.report.targeting import TargetingSection, targeting_section
-from hteformula.summary import format_number
-
-if TYPE_CHECKING:
-    from hteformula.results import HTEResult
+from hteformula.summary import Summary
 
 PLOTS_EXTRA = "pip install hteformula[plots]"
 
@@ -84,7 +83,7 @@ EXPLAIN_BACKGROUND = 50  # background rows when the effect is explained as a bla
 
 
 def build_content(
-    result: HTEResult,
+    result: FittedResult,
     level: float = 0.95,
     unit: str | None = None,
     figures: bool = True,
@@ -113,7 +112,7 @@ def build_content(
         fit carries doubly robust scores or ``target_options`` say how to
         cross-fit them.
     """
-    summary = result.summary(level)
+    summary = Summary.of(result, level)
     found = segments_for_insights(result, segments, level, **dict(target_options or {}))
     insights = insights_of(result, level, unit, found)
     drawn: tuple[Figure, ...] = ()
@@ -150,7 +149,7 @@ def build_content(
     )
 
 
-def _contribution_figures(result: HTEResult) -> tuple[tuple[Figure, ...], str]:
+def _contribution_figures(result: FittedResult) -> tuple[tuple[Figure, ...], str]:
     """The SHAP summary figure of each contrast, or why there is none."""
     if not any(result.spec.modifier_variables) and result.fit.is_linear:
         return (), ""
@@ -166,7 +165,7 @@ def _contribution_figures(result: HTEResult) -> tuple[tuple[Figure, ...], str]:
 
 
 def design_facts(
-    result: HTEResult, summary_facts: tuple[tuple[str, str], ...]
+    result: FittedResult, summary_facts: tuple[tuple[str, str], ...]
 ) -> tuple[tuple[str, str], ...]:
     """The summary's facts plus the method, the outcome and how many were treated."""
     facts = dict(summary_facts)
@@ -189,7 +188,7 @@ def design_facts(
     return tuple(ordered)
 
 
-def treated_share(result: HTEResult) -> str:
+def treated_share(result: FittedResult) -> str:
     """How the treatment is spread over the rows, in words.
 
     Examples

@@ -21,8 +21,8 @@ import pandas as pd
 from hteformula.backends.components import EffectComponents, Output, has_log_odds, sigmoid
 from hteformula.backends.crossfit import PredictMethod
 from hteformula.backends.learners.importance import learner_importance
-from hteformula.backends.learners.models import outcome_values
-from hteformula.backends.learners.propensity import ConstantProbabilities
+from hteformula.backends.nuisance.models import outcome_values
+from hteformula.backends.nuisance.propensity import ConstantProbabilities
 
 
 class Part(Protocol):
@@ -266,18 +266,12 @@ class LearnerPredictor:
         return None if components is None else components(contrast)
 
     def feature_importance(
-        self,
-        features: np.ndarray,
-        names: Sequence[str],
-        n_repeats: int = 5,
-        seed: int | None = 0,
-        max_rows: int | None = 10_000,
-        members: Sequence[Sequence[int]] | None = None,
-        label: str = "feature",
+        self, features: np.ndarray, names: Sequence[str], **options: Any
     ) -> pd.DataFrame:
         """Permutation importance of each column (or group of ``members``) for each effect and
         each arm's outcome.
 
-        See :func:`hteformula.backends.learners.importance.learner_importance`.
+        ``options`` (``n_repeats``, ``seed``, ``max_rows``, ``members``, ``label``): see
+        :func:`hteformula.backends.learners.importance.learner_importance`.
         """
-        return learner_importance(self, features, names, n_repeats, seed, max_rows, members, label)
+        return learner_importance(self, features, names, **options)
