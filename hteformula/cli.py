@@ -142,6 +142,13 @@ def _parser() -> argparse.ArgumentParser:
         help="add a targeting section: what treating this share (e.g. 0.2), best first, gains "
         "over random assignment, from cross-fitted doubly robust scores (refits per fold)",
     )
+    report.add_argument(
+        "--segments",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="add the honest segments (a shallow tree of who gains most, each segment's effect "
+        "estimated on rows the tree never saw); default: for learners, or with --propensity",
+    )
     report.set_defaults(run=_run_report)
 
     comparison = _command(
@@ -208,7 +215,7 @@ def _fit_options(parser: argparse.ArgumentParser) -> None:
         type=_propensity,
         metavar="P",
         help="known probability of treatment (e.g. 0.5 in a randomized trial) or a column "
-        "holding each row's, for the learners and for targeting; default: estimated",
+        "holding each row's, for the learners, targeting and segments; default: estimated",
     )
     parser.add_argument(
         "--treatment", help="treatment column (default: inferred from the interactions)"
@@ -245,7 +252,14 @@ def _run_report(args: argparse.Namespace) -> int:
     if args.seed is not None:
         options["seed"] = args.seed
     path = render_report(
-        result, args.output, args.format, args.level, args.unit, args.target, options
+        result,
+        args.output,
+        args.format,
+        args.level,
+        args.unit,
+        args.target,
+        options,
+        args.segments,
     )
     print(f"hteformula: wrote {path}")
     return 0

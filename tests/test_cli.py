@@ -257,3 +257,13 @@ def test_a_named_model_reaches_every_model_of_the_method(csv, capsys, method, fr
 def test_model_with_a_method_without_models_is_refused(csv, capsys):
     assert main(["fit", csv, "Y ~ T * age", "--model", "forest"]) == 2
     assert "--model is not an option of ols" in capsys.readouterr().err
+
+
+def test_report_segments_follow_the_flag(csv, tmp_path):
+    out = tmp_path / "r.md"
+    argv = ["report", csv, "Y ~ T * engagement", "-o", str(out)]
+    assert main(argv) == 0 and "## Segments" not in out.read_text()  # ols: no scores of its own
+    assert main([*argv, "--segments", "--seed", "1"]) == 0
+    assert "## Segments" in out.read_text() and "engagement" in out.read_text()
+    assert main([*argv, "--propensity", "0.5", "--no-segments"]) == 0
+    assert "## Segments" not in out.read_text()
