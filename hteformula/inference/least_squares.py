@@ -103,7 +103,7 @@ def least_squares(
         return _cholesky_solution(X, y, factor, scale)
 
     aliased = aliased_columns(X)
-    if aliased and singular == "raise":
+    if aliased and (singular == "raise" or len(aliased) == X.shape[1]):
         raise aliased_error(
             [names[j] for j in aliased], zero=[names[int(j)] for j in np.flatnonzero(scale == 0)]
         )
