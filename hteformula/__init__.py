@@ -8,7 +8,7 @@
 """
 
 from hteformula import datasets
-from hteformula.api import dml, drlearner, fit, ols, slearner, tlearner, xlearner
+from hteformula.api import causal_forest, dml, drlearner, fit, ols, slearner, tlearner, xlearner
 from hteformula.compare import Comparison, compare
 from hteformula.errors import (
     ColumnNotFoundError,
@@ -40,6 +40,7 @@ __all__ = [
     "UnseenLevelError",
     "WaldTest",
     "__version__",
+    "causal_forest",
     "compare",
     "datasets",
     "dml",

@@ -4,7 +4,7 @@
 
     formula, data -> build_design -> backend.fit(design, **options) -> HTEResult
 
-``ols``, ``dml`` and the learners are thin, documented wrappers of ``fit``:
+``ols``, ``dml``, the learners and the causal forest are thin, documented wrappers of ``fit``:
 each takes exactly its backend's options (read from the backend's fit
 function, so the two cannot drift apart), with the backend's defaults.
 """
@@ -48,8 +48,8 @@ def fit(
     data : pandas or polars DataFrame
     method : str
         A registered backend: ``"ols"``, ``"dml"``, the meta-learners ``"tlearner"``,
-        ``"slearner"``, ``"xlearner"``, ``"drlearner"`` (see
-        ``hteformula.backends.backend_names()``).
+        ``"slearner"``, ``"xlearner"``, ``"drlearner"``, the causal forest
+        ``"causal_forest"`` (see ``hteformula.backends.backend_names()``).
     treatment : str, optional
         The treatment column; inferred from the interactions when omitted.
     reference : optional
@@ -489,3 +489,114 @@ def drlearner(formula: str, data: object, **options: Any) -> HTEResult:
     ('drlearner', 5)
     """
     return fit(formula, data, method="drlearner", **options)
+
+
+@options_of("causal_forest", data_options_after="progress")
+def causal_forest(formula: str, data: object, **options: Any) -> HTEResult:
+    """Causal forest (Athey, Tibshirani & Wager 2019): an honest forest on cross-fitted residuals.
+
+    Nuisance models predict the outcome, ``m(x)``, and the treatment,
+    ``e(x)``, out of fold from the modifiers and controls (as in :func:`dml`);
+    a generalized random forest then splits on the modifier columns alone to
+    solve the local moment ``sum_i alpha_i(x) (Y~_i - tau(x) T~_i) T~_i = 0``
+    for the residuals ``Y~ = Y - m``, ``T~ = T - e``: honest trees (one half of
+    each subsample places the splits, the other estimates the leaves),
+    subsampling without replacement, random feature subsets and forest weights
+    ``alpha``, as grf's ``causal_forest``. The effect may be any function of the
+    modifiers; controls only adjust the nuisance models.
+
+    ``effect()`` gives every training row its out-of-bag effect (from the trees
+    that did not draw it) and ``effect(newdata)`` new rows theirs, each with a
+    standard error and normal interval from the half-sample ("little bags")
+    variance. Inference on averages comes from doubly robust scores built from
+    ``m``, ``e`` and the out-of-bag effects (grf's): ``ate()`` is their mean
+    (grf's ``average_treatment_effect``) and ``tidy()`` their best linear
+    projection on the effect design (grf's ``best_linear_projection``), so
+    insights, policy value, targeting, TOC/RATE and ``calibration_test()`` work
+    as for the learners. ``variable_importance()`` gives grf's depth-weighted
+    split frequency of each modifier. With ``cluster`` the forest draws whole
+    clusters (subsamples, honest halves, out-of-bag) and the intervals of the
+    averages are cluster-robust. Binary and continuous treatments (for a
+    continuous one the effect of one more unit, and ``ate()`` the average
+    partial effect); for several arms use :func:`drlearner` or :func:`dml`.
+
+    Parameters
+    ----------
+    formula : str
+        ``"Y ~ T * (age + engagement) + income"``: the forest splits on the
+        modifiers (``age``, ``engagement``), which it needs; the nuisance models
+        see modifiers and controls.
+    data : pandas or polars DataFrame
+    model_y : scikit-learn estimator or name, optional
+        Outcome model, cloned per fold. Default: ``HistGradientBoostingRegressor``
+        with early stopping (its classifier's probability for a 0/1 outcome),
+        as every backend. A name (``"linear"``, ``"forest"``, ``"boosting"``,
+        ``"auto"``) gives that family's regressor or classifier.
+    model_t : scikit-learn estimator or name, optional
+        Treatment model: a classifier for a binary treatment (its probability of
+        treatment), a regressor for a continuous one (which also fits the
+        treatment's conditional variance for the scores). Names as for ``model_y``.
+    folds : int, scikit-learn splitter or list of (train, test) pairs
+        Cross-fitting folds of the nuisance models, stratified by a binary
+        treatment and keeping every ``cluster`` whole.
+    n_trees : int
+        Trees, grown in pairs that share a half-sample (for the variance);
+        an even number. Default 1000.
+    min_leaf_size : int
+        Minimum rows of the splitting half in every leaf. Default 5.
+    sample_fraction : float
+        Share of the rows (of the clusters, with ``cluster``) each tree draws,
+        at most 0.5. Default 0.35.
+    min_leaf_treatment : float
+        Minimum treatment variation in every leaf, in average rows' worth of
+        ``(T - e)^2`` (0: none).
+    honesty : bool
+        Estimate the leaves on rows the splits did not see (default True).
+    mtry : int, optional
+        Modifier columns tried per split (default grf's ``min(ceil(sqrt(p) + 20), p)``).
+    rows_per_cluster : int, optional
+        Rows drawn from each drawn cluster (grf's ``samples.per.cluster``;
+        needs ``cluster``); None uses every row of a drawn cluster.
+    seed : int, optional
+        Seeds the folds, every default (or unseeded) model and the forest.
+    n_jobs : int, optional
+        Fit the folds in parallel and grow the trees on this many threads.
+    progress : bool, optional
+        Progress bar of the nuisance fits.
+    cluster, weights : str or array-like, optional
+        Clusters: whole clusters in the folds and the forest's draws, and
+        cluster-robust (CR1) intervals of the averages. Positive weights,
+        passed to the nuisance models as ``sample_weight``, to the forest's
+        splits and leaf moments, and used to average and project the scores.
+    vcov : str, optional
+        Covariance of the projection: ``"HC3"`` by default (as grf), CR1 with
+        ``cluster``; or ``"iid"``, ``"HC0"``-``"HC2"``.
+    singular : {"drop", "raise"}
+        Projection terms whose modifier column is aliased get NaN (as R's
+        ``lm``), or raise; checked before any model is fitted.
+    treatment, reference, missing, better
+        As in :func:`fit`.
+
+    Returns
+    -------
+    HTEResult
+        ``result.models`` holds ``model_y`` and ``model_t`` of every fold;
+        ``result.variable_importance()`` and ``result.feature_importance()``
+        rank the modifiers.
+
+    Examples
+    --------
+    >>> import hteformula as hf
+    >>> from sklearn.linear_model import LinearRegression, LogisticRegression
+    >>> df = hf.datasets.engagement_trial(n=2000, seed=0)  # true effect 2 + 3 * engagement
+    >>> res = hf.causal_forest("Y ~ T * (age + engagement) + income", df, n_trees=200, seed=1,
+    ...                        model_y=LinearRegression(), model_t=LogisticRegression())
+    >>> ate = res.ate()
+    >>> bool(ate.conf_low < df["true_effect"].mean() < ate.conf_high)
+    True
+    >>> res.variable_importance()["variable"].iloc[0]
+    'engagement'
+    >>> list(res.effect(df.head(2)).columns)
+    ['estimate', 'std_error', 'conf_low', 'conf_high']
+    """
+    return fit(formula, data, method="causal_forest", **options)

@@ -116,7 +116,9 @@ def without_training_rows(result: HTEResult) -> HTEResult:
     the coefficients and their covariance, the average effect (computed now,
     from the training rows), the fitted models that score new rows, and the
     scalar diagnostics. Left out: the design's arrays and data frame, the
-    per-row effects of the training rows (``fit.in_sample``), the doubly
+    per-row effects of the training rows (``fit.in_sample``, with their
+    standard errors), the training arrays a predictor keeps (the causal
+    forest's residuals, through its ``without_training_rows()``), the doubly
     robust scores (``fit.scores``) and per-row option values (a
     ``propensity`` column given as values). Asking the loaded result for any
     of those raises an :class:`~hteformula.errors.HTEError` that says to save
@@ -143,7 +145,16 @@ def without_training_rows(result: HTEResult) -> HTEResult:
     """
     ate = result.ate()
     averages = tuple(ate.values()) if isinstance(ate, Mapping) else (ate,)
-    fit = replace(result.fit, in_sample=None, ate=averages, scores=None)
+    # a predictor that keeps training rows of its own (the causal forest's) drops them too
+    light = getattr(result.fit.predictor, "without_training_rows", None)
+    fit = replace(
+        result.fit,
+        in_sample=None,
+        in_sample_std_error=None,
+        ate=averages,
+        scores=None,
+        predictor=result.fit.predictor if light is None else light(),
+    )
     design = SavedDesign(
         spec=result.design.spec,
         nobs=result.design.nobs,

@@ -301,25 +301,35 @@ class HTEResult:
         return self._effect_of(newdata, level)
 
     def _effect_of(self, newdata: object, level: float) -> pd.DataFrame:
+        errors: np.ndarray | None = None
         if newdata is None:
             index = self.design.index
             modifiers: np.ndarray | None = self.design.modifiers
             nonlinear = self.fit.in_sample
+            errors = self.fit.in_sample_std_error
         else:
             if isinstance(newdata, pd.DataFrame):
                 index = newdata.index
             else:
                 index = pd.RangeIndex(len(newdata))  # type: ignore[arg-type]
             modifiers = self.spec.modifier_design(newdata) if self.fit.is_linear else None
-            nonlinear = None if self.fit.is_linear else self._predict(newdata)
+            if not self.fit.is_linear:
+                nonlinear, errors = self._predict(newdata)
         blocks = []
         for c, arm in enumerate(self.spec.contrasts):
             if self.fit.is_linear:
                 block = self._linear_effect(c, modifiers, level)  # type: ignore[arg-type]
             else:
                 estimate = nonlinear[:, c]  # type: ignore[index]
-                nan = np.full_like(estimate, np.nan)
-                block = {"estimate": estimate, "std_error": nan, "conf_low": nan, "conf_high": nan}
+                se = np.full_like(estimate, np.nan) if errors is None else errors[:, c]
+                # per-row errors (the forest's) are asymptotically normal: no t reference
+                half = critical_value(np.inf, level) * se
+                block = {
+                    "estimate": estimate,
+                    "std_error": se,
+                    "conf_low": estimate - half,
+                    "conf_high": estimate + half,
+                }
             frame = pd.DataFrame(block, index=index, columns=EFFECT_COLUMNS)
             if len(self.spec.contrasts) > 1:
                 frame.insert(0, "arm", arm)
@@ -557,6 +567,65 @@ class HTEResult:
             members=groups.members,
             label="variable",
             **options,
+        )
+
+    def variable_importance(
+        self, decay_exponent: float = 2.0, max_depth: int = 4, by: str = "variable"
+    ) -> pd.DataFrame:
+        """Which modifiers the forest splits on: grf's depth-weighted split frequency.
+
+        For each depth k = 1..``max_depth``, the share of the forest's splits
+        at that depth made on each column, averaged with weights
+        ``k^-decay_exponent`` (grf's ``variable_importance``); the columns of
+        one variable (the dummies of ``C(region)``) are summed. The values sum
+        to one over the modifiers when the trees reach ``max_depth``.
+        :meth:`feature_importance` measures instead how much the effects move
+        when a variable is shuffled.
+
+        Parameters
+        ----------
+        decay_exponent : float
+        max_depth : int
+        by : {"variable", "column"}
+
+        Returns
+        -------
+        DataFrame
+            Columns variable (``feature`` with ``by="column"``) and importance,
+            one row per modifier, most important first.
+
+        Raises
+        ------
+        HTEError
+            For backends that grow no forest.
+        """
+        from hteformula.explain.variables import feature_groups
+
+        importance = getattr(self.fit.predictor, "variable_importance", None)
+        if importance is None:
+            able = ", ".join(repr(name) for name in backends_with("variable_importance"))
+            raise HTEError(
+                f"method {self.method!r} grows no forest, so it has no split-frequency "
+                f"importance; methods with it: {able}. feature_importance() (learners) and "
+                "explain() rank the variables of any method."
+            )
+        if by not in ("variable", "column"):
+            raise HTEError(f"by={by!r}: use 'variable' or 'column'.")
+        values = np.asarray(importance(decay_exponent=decay_exponent, max_depth=max_depth))
+        groups = feature_groups(self.spec)
+        if by == "column":
+            modifiers = set(self.spec.modifier_names)
+            keep = [j for j, name in enumerate(groups.columns) if name in modifiers]
+            names, totals = [groups.columns[j] for j in keep], values[keep]
+            label = "feature"
+        else:
+            keep = [g for g, role in enumerate(groups.roles) if role == "modifier"]
+            names = [groups.names[g] for g in keep]
+            totals = groups.sum_columns(values)[keep]
+            label = "variable"
+        table = pd.DataFrame({label: names, "importance": totals})
+        return table.sort_values("importance", ascending=False, kind="stable").reset_index(
+            drop=True
         )
 
     # -- plain language and reports ---------------------------------------------
@@ -1021,10 +1090,16 @@ class HTEResult:
             "conf_high": estimate + half,
         }
 
-    def _predict(self, newdata: object) -> np.ndarray:
+    def _predict(self, newdata: object) -> tuple[np.ndarray, np.ndarray | None]:
+        """Effects of new rows, and their standard errors where the predictor gives them."""
         features = self.spec.features(newdata)
         out = np.full((features.shape[0], len(self.spec.contrasts)), np.nan)
+        with_errors = getattr(self.fit.predictor, "predict_with_std_error", None)
+        errors = None if with_errors is None else np.full_like(out, np.nan)
         complete = ~np.isnan(features).any(axis=1)
         if complete.any():
-            out[complete] = self.fit.predictor.predict(features[complete])  # type: ignore[union-attr]
-        return out
+            if with_errors is None:
+                out[complete] = self.fit.predictor.predict(features[complete])  # type: ignore[union-attr]
+            else:
+                out[complete], errors[complete] = with_errors(features[complete])  # type: ignore[index]
+        return out, errors

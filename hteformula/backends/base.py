@@ -39,6 +39,14 @@ class CATEPredictor(Protocol):
         ...
 
 
+class CATEPredictorWithErrors(CATEPredictor, Protocol):
+    """A predictor that also gives each new row's standard error (the causal forest's)."""
+
+    def predict_with_std_error(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Effects and their standard errors, each of shape (n_rows, n_contrasts)."""
+        ...
+
+
 class FittedModels(Mapping[str, tuple[Any, ...]]):
     """The fitted models of a fit, read-only: name to a tuple of fitted estimators.
 
@@ -105,6 +113,10 @@ class EffectFit:
         Design columns dropped as aliased (linear combinations of earlier
         columns, R's order), controls included; the effect terms among them
         have NaN in ``coef`` and in their rows and columns of ``vcov``.
+    in_sample_std_error : ndarray, shape (n, n_contrasts), optional
+        Standard errors of ``in_sample`` where the backend has per-row
+        inference (the causal forest's out-of-bag little-bags errors); a
+        predictor with ``predict_with_std_error`` gives them for new rows.
     """
 
     coef: np.ndarray
@@ -119,6 +131,7 @@ class EffectFit:
     scores: AIPWScores | None = None
     models: FittedModels = field(default_factory=FittedModels)
     aliased: tuple[str, ...] = ()
+    in_sample_std_error: np.ndarray | None = None
 
     @property
     def defined(self) -> np.ndarray:

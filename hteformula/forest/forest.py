@@ -6,12 +6,13 @@ See :mod:`hteformula.forest` for the engine and the measurements that chose it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from joblib import Parallel, delayed
 from scipy import sparse
 
+from hteformula.errors import HTEError
 from hteformula.forest.aggregate import aggregate, tree_leaves
 from hteformula.forest.importance import variable_importance
 from hteformula.forest.inputs import ForestData, ForestOptions, check_data, check_features
@@ -48,22 +49,39 @@ class CausalForest:
     ----------
     trees : tuple of HonestTree
         ``n_trees`` trees, in groups of ``options.group_size`` consecutive trees.
-    data : ForestData
-        The training arrays (kept for out-of-bag predictions and forest weights).
+    data : ForestData or None
+        The training arrays (kept for out-of-bag predictions and forest weights);
+        None in a copy made by :meth:`without_training_data`, which still predicts
+        new rows (the leaves keep their own statistics).
     options : ForestOptions
     seed : int
         The seed every draw of the forest derives from.
     """
 
     trees: tuple[HonestTree, ...]
-    data: ForestData
+    data: ForestData | None
     options: ForestOptions
     seed: int
     n_jobs: int = 1
 
     @property
     def n_features(self) -> int:
-        return self.data.features.shape[1]
+        return int(self.trees[0].structure.n_features)
+
+    @property
+    def training(self) -> ForestData:
+        """The training arrays; an error for a copy without them."""
+        if self.data is None:
+            raise HTEError(
+                "this forest was saved without its training rows, so it predicts new rows but "
+                "has no out-of-bag predictions or forest weights; save the result with "
+                "keep_data=True to keep them."
+            )
+        return self.data
+
+    def without_training_data(self) -> CausalForest:
+        """A copy without the training arrays: it predicts new rows and reports importance."""
+        return replace(self, data=None)
 
     def predict(self, X) -> ForestPrediction:
         """Effects of new rows ``X`` (shape (m, p)), with their little-bags variances."""
@@ -86,7 +104,7 @@ class CausalForest:
 
         estimate, variance = aggregate(
             self.trees,
-            self.data.features,
+            self.training.features,
             group_size=self.options.group_size,
             left_out=left_out,
             n_jobs=self.n_jobs,
@@ -116,13 +134,14 @@ class CausalForest:
         scipy.sparse.csr_matrix of shape (m, n), or a list of them (``by_tree``).
         """
         oob = X is None
-        features = self.data.features if oob else check_features(X, self.n_features)
-        m, n = len(features), len(self.data.outcome)
+        data = self.training
+        features = data.features if oob else check_features(X, self.n_features)
+        m, n = len(features), len(data.outcome)
         leaves = tree_leaves(self.trees, features, self.n_jobs)
         samples = self.tree_samples()
         per_tree = []
         for b, (tree, sample) in enumerate(zip(self.trees, samples, strict=True)):
-            estimate_leaves = tree.leaves(self.data.features[sample.estimate])
+            estimate_leaves = tree.leaves(data.features[sample.estimate])
             n_nodes = tree.structure.node_count
             counts = np.bincount(estimate_leaves, minlength=n_nodes)
             to_rows = sparse.csr_matrix(
@@ -148,12 +167,12 @@ class CausalForest:
         """The rows of every tree, drawn again from the forest's seed (one per tree)."""
         samples = []
         for group in range(self.options.n_trees // self.options.group_size):
-            samples.extend(_draw(self.data, self.options, _group_rng(self.seed, group)))
+            samples.extend(_draw(self.training, self.options, _group_rng(self.seed, group)))
         return samples
 
     def _drawn_bits(self) -> np.ndarray:
         """Which training rows each tree drew, packed bits of shape (n_trees, ceil(n / 8))."""
-        n = len(self.data.outcome)
+        n = len(self.training.outcome)
         bits = np.zeros((len(self.trees), (n + 7) // 8), dtype=np.uint8)
         for b, sample in enumerate(self.tree_samples()):
             mask = np.zeros(n, dtype=bool)
