@@ -208,7 +208,8 @@ class ForestEffects:
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Effects of shape (n_rows, 1) for features of shape (n_rows, n_features)."""
-        return self.predict_with_std_error(features)[0]
+        prediction = self.forest.predict(features[:, list(self.columns)], variance=False)
+        return prediction.estimate[:, None]
 
     def predict_with_std_error(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Effects and their little-bags standard errors, each of shape (n_rows, 1)."""

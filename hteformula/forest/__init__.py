@@ -56,9 +56,10 @@ variance when the between-group signal is small against the tree noise) and
 tighten as trees are added, while the forest's smoothing bias stays: more
 trees than the default do not buy better coverage.
 
-For the backend: residuals must be cross-fitted; ``clusters=`` draws whole
-clusters everywhere (half-samples, subsamples, honesty halves, out-of-bag);
-multi-arm treatments are one forest per arm's residual column.
+For the backend (:mod:`hteformula.backends.causal_forest`, ``hf.causal_forest``):
+residuals must be cross-fitted; ``clusters=`` draws whole clusters everywhere
+(half-samples, subsamples, honesty halves, out-of-bag); one treatment column
+(binary or continuous), so several arms are refused by the backend.
 
 Examples
 --------

@@ -83,13 +83,21 @@ class CausalForest:
         """A copy without the training arrays: it predicts new rows and reports importance."""
         return replace(self, data=None)
 
-    def predict(self, X) -> ForestPrediction:
-        """Effects of new rows ``X`` (shape (m, p)), with their little-bags variances."""
+    def predict(self, X, *, variance: bool = True) -> ForestPrediction:
+        """Effects of new rows ``X`` (shape (m, p)), with their little-bags variances.
+
+        ``variance=False`` skips the variances (NaN), for callers that need the
+        effects alone (black-box explanations call the forest many times).
+        """
         features = check_features(X, self.n_features)
-        estimate, variance = aggregate(
-            self.trees, features, group_size=self.options.group_size, n_jobs=self.n_jobs
+        estimate, variances = aggregate(
+            self.trees,
+            features,
+            group_size=self.options.group_size,
+            n_jobs=self.n_jobs,
+            variance=variance,
         )
-        return ForestPrediction(estimate, variance)
+        return ForestPrediction(estimate, variances)
 
     def predict_oob(self) -> ForestPrediction:
         """Out-of-bag effects of the training rows: each from the trees that did not draw it.
