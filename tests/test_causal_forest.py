@@ -271,10 +271,11 @@ def test_insights_report_policy_explain_and_calibration_work(forest_fit, trial, 
 
 
 @pytest.mark.slow
-def test_html_report_explains_the_forest_as_a_black_box(forest_fit, tmp_path):
+def test_html_report_explains_the_forest_and_shows_its_importance(forest_fit, tmp_path):
     path = forest_fit.report(tmp_path / "forest.html")
     text = path.read_text()
     assert "causal forest" in text and "No contribution figure" not in text
+    assert "Which modifiers the forest splits on" in text  # the variable importance figure
 
 
 def test_save_and_load_keep_the_forests_predictions(forest_fit, trial, tmp_path):

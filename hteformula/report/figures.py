@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from hteformula.backends.base import backends_with
 from hteformula.insights.findings import effect_curves
 from hteformula.protocols import FittedResult
 
@@ -57,6 +58,8 @@ def render_figures(result: FittedResult, level: float = 0.95) -> tuple[Figure, .
     figures = [effect_distribution(result, level)]
     figures += effect_along_modifiers(result, level)
     figures.append(coefficient_plot(result, level))
+    if result.method in backends_with("variable_importance"):
+        figures.append(variable_importance_plot(result))
     return tuple(figures)
 
 
@@ -159,6 +162,26 @@ def coefficient_plot(result: FittedResult, level: float) -> Figure:
         name="coefficients",
         title="Effect coefficients",
         caption=f"Each effect term with its {level:.0%} confidence interval.",
+        png=_png(fig),
+    )
+
+
+def variable_importance_plot(result: FittedResult) -> Figure:
+    """The forest's depth-weighted split frequency of each modifier variable."""
+    table = result.variable_importance()
+    fig, ax = _axes(height=max(HEIGHT * 0.6, 0.42 * len(table) + 1.0))
+    y = np.arange(len(table))[::-1]
+    ax.barh(y, table["importance"], color=COLORS[0])
+    ax.set_yticks(y, list(table["variable"]))
+    ax.set_xlabel("Share of splits, weighted towards the top of the trees")
+    return Figure(
+        name="variable-importance",
+        title="Which modifiers the forest splits on",
+        caption=(
+            "grf's variable importance: the share of the forest's splits made on each "
+            "variable, depth by depth, weighted towards the first splits. It says where the "
+            "forest found the effect to change, not in which direction."
+        ),
         png=_png(fig),
     )
 
