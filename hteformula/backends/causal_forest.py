@@ -43,7 +43,7 @@ import pandas as pd
 from hteformula.backends.aliasing import defined_effect_terms
 from hteformula.backends.base import Backend, EffectFit, register
 from hteformula.backends.crossfit import Fold
-from hteformula.backends.learners.importance import prediction_importance
+from hteformula.backends.learners.importance import prediction_importance, sample_rows
 from hteformula.backends.nuisance import (
     cross_fit_nuisance,
     fit_from_scores,
@@ -248,9 +248,7 @@ class ForestEffects:
             Columns component (``"effect"``), arm, ``label``, importance,
             importance_sd; most important first.
         """
-        rng = np.random.default_rng(seed)
-        if max_rows is not None and features.shape[0] > max_rows:
-            features = features[np.sort(rng.choice(features.shape[0], max_rows, replace=False))]
+        features = sample_rows(features, max_rows, seed)
         groups = [[j] for j in range(features.shape[1])] if members is None else members
         read = [g for g, group in enumerate(groups) if set(group) & set(self.columns)]
         importance, spread = np.zeros(len(groups)), np.zeros(len(groups))

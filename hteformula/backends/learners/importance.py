@@ -74,6 +74,14 @@ def prediction_importance(
     return np.sqrt(changes.mean(axis=1)), np.sqrt(changes).std(axis=1)
 
 
+def sample_rows(features: np.ndarray, max_rows: int | None, seed: int | None) -> np.ndarray:
+    """A seeded random subset of at most ``max_rows`` rows, in their order (None: all rows)."""
+    if max_rows is None or features.shape[0] <= max_rows:
+        return features
+    rng = np.random.default_rng(seed)
+    return features[np.sort(rng.choice(features.shape[0], max_rows, replace=False))]
+
+
 def learner_importance(
     learner: FittedLearner,
     features: np.ndarray,
@@ -112,9 +120,7 @@ def learner_importance(
         mean squared change of the prediction), importance_sd; most important
         first within each component and arm.
     """
-    rng = np.random.default_rng(seed)
-    if max_rows is not None and features.shape[0] > max_rows:
-        features = features[np.sort(rng.choice(features.shape[0], max_rows, replace=False))]
+    features = sample_rows(features, max_rows, seed)
     functions: list[tuple[str, str, Callable[[np.ndarray], np.ndarray]]] = []
     for c, arm in enumerate(learner.levels[1:]):
         functions.append(("effect", arm, _column(learner.predict, c)))
