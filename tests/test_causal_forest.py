@@ -95,10 +95,12 @@ def test_effects_and_ate_agree_with_econml_causal_forest_dml():
 
     assert rmse(mine) <= 1.2 * rmse(their) + 0.02
     assert np.corrcoef(mine, their)[0, 1] > 0.85
-    ate, their_ate = ours.ate(), theirs.ate_
-    their_low, their_high = theirs.ate__inference().conf_int()
-    assert ate.conf_low < float(np.ravel(their_ate)[0]) < ate.conf_high
-    assert float(np.ravel(their_low)[0]) < ate.estimate < float(np.ravel(their_high)[0])
+    # both average grf's doubly robust scores of out-of-bag effects over the same residuals:
+    # the forests differ, but the scores' mean barely moves with the effects
+    ate, their_ate = ours.ate(), float(np.ravel(theirs.ate_)[0])
+    their_se = float(np.ravel(theirs.ate__inference().stderr)[0])
+    assert abs(ate.estimate - their_ate) < 0.1 * ate.std_error
+    assert ate.std_error == pytest.approx(their_se, rel=0.02)
 
 
 # -- the backend is the engine on the nuisance layer's residuals ------------------------
