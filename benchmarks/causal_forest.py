@@ -20,13 +20,15 @@ Two parts (``--parts`` picks them), each printing a table:
 - ``overhead``: wall time of ``hf.causal_forest`` against the sum of its parts
   run bare on the same data (the nuisance layer's cross-fitting with the
   default models, the forest's growth and out-of-bag prediction), taking
-  turns, best of ``--repeat``; design (b) of ``benchmarks.forest`` with
-  n = 100,000 (quick: 20,000).
+  turns, best of ``--repeat``, every thread pool limited to one thread
+  (scikit-learn's boosting runs OpenMP threads whose time swings by several
+  times on a shared machine); design (b) of ``benchmarks.forest`` with
+  n = 100,000 (quick: 10,000).
 
     python -m benchmarks.causal_forest [--quick] [--parts coverage overhead]
                                        [--reps 200] [--repeat 3]
 
-``--quick`` runs 40 replications and a 20,000-row timing in a few minutes.
+``--quick`` runs 40 replications and a 10,000-row timing (best of 3) in a few minutes.
 The machine's load average is printed with every table.
 """
 
@@ -38,6 +40,7 @@ import time
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from threadpoolctl import threadpool_limits
 
 import hteformula as hf
 from benchmarks.forest import confounded, load, wager_athey
@@ -130,21 +133,9 @@ def overhead(n: int, repeat: int) -> pd.DataFrame:
     frame = frame_of(draw.X, draw.T, draw.Y)
     formula = formula_of(draw.X.shape[1])
     times: dict[str, list[float]] = {"hf.causal_forest": [], "nuisance": [], "forest": []}
-    for _ in range(repeat):
-        start = time.perf_counter()
-        hf.causal_forest(formula, frame, seed=0)
-        times["hf.causal_forest"].append(time.perf_counter() - start)
-
-        start = time.perf_counter()
-        design = build_design(formula, frame)
-        (nuisance,) = cross_fit_nuisance(design, seed=0)
-        times["nuisance"].append(time.perf_counter() - start)
-
-        y_resid, t_resid = residuals(design, nuisance)
-        start = time.perf_counter()
-        forest = grow_forest(draw.X, y_resid, t_resid[:, 0], seed=0)
-        forest.predict_oob()
-        times["forest"].append(time.perf_counter() - start)
+    with threadpool_limits(1):
+        for _ in range(repeat):
+            _overhead_round(formula, frame, draw.X, times)
     best = {part: min(values) for part, values in times.items()}
     parts = best["nuisance"] + best["forest"]
     table = pd.DataFrame({"best wall s": best | {"nuisance + forest": parts}})
@@ -152,14 +143,34 @@ def overhead(n: int, repeat: int) -> pd.DataFrame:
     return table.round(3)
 
 
+def _overhead_round(
+    formula: str, frame: pd.DataFrame, X: np.ndarray, times: dict[str, list[float]]
+) -> None:
+    """One timed run of the whole fit, then of its parts on the same data."""
+    start = time.perf_counter()
+    hf.causal_forest(formula, frame, seed=0)
+    times["hf.causal_forest"].append(time.perf_counter() - start)
+
+    start = time.perf_counter()
+    design = build_design(formula, frame)
+    (nuisance,) = cross_fit_nuisance(design, seed=0)
+    times["nuisance"].append(time.perf_counter() - start)
+
+    y_resid, t_resid = residuals(design, nuisance)
+    start = time.perf_counter()
+    forest = grow_forest(X, y_resid, t_resid[:, 0], seed=0)
+    forest.predict_oob()
+    times["forest"].append(time.perf_counter() - start)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="40 replications, 20,000 rows")
+    parser.add_argument("--quick", action="store_true", help="40 replications, 10,000 rows")
     parser.add_argument(
         "--parts", nargs="+", default=["coverage", "overhead"], choices=["coverage", "overhead"]
     )
     parser.add_argument("--reps", type=int, default=None, help="replications (default 200)")
-    parser.add_argument("--repeat", type=int, default=None, help="timed runs (default 3; quick 1)")
+    parser.add_argument("--repeat", type=int, default=None, help="timed runs (default 3)")
     parser.add_argument("--rows", type=int, default=None, help="overhead rows (default 100,000)")
     args = parser.parse_args(argv)
     print(load())
@@ -168,8 +179,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nCoverage of the 95% interval of the average effect, {reps} replications")
         print(coverage(reps).to_string())
     if "overhead" in args.parts:
-        n = args.rows or (20_000 if args.quick else 100_000)
-        repeat = args.repeat or (1 if args.quick else 3)
+        n = args.rows or (10_000 if args.quick else 100_000)
+        repeat = args.repeat or 3
         print(f"\nhf.causal_forest against its parts, n = {n:,}, best of {repeat} ({load()})")
         print(overhead(n, repeat).to_string())
     print(f"\n{load()}")
