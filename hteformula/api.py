@@ -11,11 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from hteformula.backends import backends_accepting, get_backend
+from hteformula.backends import (
+    Backend,
+    EffectFit,
+    backends_accepting,
+    backends_out_of_core,
+    get_backend,
+)
 from hteformula.errors import HTEError, TreatmentError
-from hteformula.formula.design import build_design
+from hteformula.formula.design import Design, build_design
 from hteformula.formula.frame import is_per_row
 from hteformula.results import HTEResult
+from hteformula.scoring import is_dask_frame
 
 
 def fit(
@@ -76,22 +83,21 @@ def fit(
             f"method {method!r} does not take the argument(s) {', '.join(unknown)}; "
             f"its options are: {accepted} (plus treatment, reference, weights, cluster, missing)."
         )
-    columns = {
-        option: options[option]
-        for option in backend.column_options
-        if is_per_row(options.get(option))
-    }
-    design = build_design(
-        formula, data, treatment, reference, weights, cluster, missing, columns=columns
-    )
-    kind = design.spec.treatment.kind
-    if kind not in backend.treatment_kinds:
-        raise TreatmentError(
-            f"method {method!r} cannot estimate a {kind} treatment "
-            f"({design.spec.treatment.name!r}); "
-            f"methods that can: {', '.join(backends_accepting(kind))}."
+    if is_dask_frame(data):
+        design, effect_fit = _fit_partitioned(
+            backend, formula, data, treatment, reference, weights, cluster, missing, options
         )
-    effect_fit = backend.fit(design, **options)
+    else:
+        columns = {
+            option: options[option]
+            for option in backend.column_options
+            if is_per_row(options.get(option))
+        }
+        design = build_design(
+            formula, data, treatment, reference, weights, cluster, missing, columns=columns
+        )
+        _require_treatment_kind(backend, design)
+        effect_fit = backend.fit(design, **options)
     shown = {"weights": design.weights_name, "cluster": design.cluster_name, **options}
     return HTEResult(
         method=backend.name,
@@ -100,6 +106,49 @@ def fit(
         fit=effect_fit,
         options={k: v for k, v in shown.items() if v is not None},
     )
+
+
+def _fit_partitioned(
+    backend: Backend,
+    formula: str,
+    data: object,
+    treatment: str | None,
+    reference: object,
+    weights: object,
+    cluster: object,
+    missing: str,
+    options: dict[str, Any],
+) -> tuple[Design, EffectFit]:
+    """A dask DataFrame goes to the backend's partition-by-partition fit, if it has one."""
+    if backend.fit_partitioned is None:
+        raise HTEError(
+            f"method {backend.name!r} needs the data in memory, and a dask DataFrame is fitted "
+            f"out of core only by: {', '.join(backends_out_of_core())}. Fit {backend.name!r} on "
+            "a pandas frame (ddf.compute(), or a sample: ddf.sample(frac=0.1).compute()); "
+            "effect(ddf) then scores the dask frame lazily."
+        )
+    design, effect_fit = backend.fit_partitioned(
+        formula,
+        data,
+        treatment=treatment,
+        reference=reference,
+        weights=weights,
+        cluster=cluster,
+        missing=missing,
+        **options,
+    )
+    _require_treatment_kind(backend, design)
+    return design, effect_fit
+
+
+def _require_treatment_kind(backend: Backend, design: Design) -> None:
+    kind = design.spec.treatment.kind
+    if kind not in backend.treatment_kinds:
+        raise TreatmentError(
+            f"method {backend.name!r} cannot estimate a {kind} treatment "
+            f"({design.spec.treatment.name!r}); "
+            f"methods that can: {', '.join(backends_accepting(kind))}."
+        )
 
 
 def ols(

@@ -193,8 +193,7 @@ class HTEResult:
                     estimate_from(e.estimate, e.std_error, e.df, level, e.label) for e in estimates
                 ]
         else:
-            weights = self.design.weights
-            mean_design = np.average(self.design.modifiers, axis=0, weights=weights)
+            mean_design = self.design.modifier_means
             estimates = []
             for c, label in enumerate(contrasts):
                 a = self._contrast_row(c, mean_design)
@@ -214,7 +213,8 @@ class HTEResult:
         newdata : pandas, polars or dask DataFrame, optional
             Rows to score; they need the modifier columns (and, for learners, the
             controls), not the outcome or the treatment. Omitted: the fitted rows
-            (out-of-fold for cross-fitted learners).
+            (out-of-fold for cross-fitted learners; for a fit on a dask
+            DataFrame, lazily over its partitions).
         level : float
             Confidence level of the intervals.
 
@@ -230,6 +230,8 @@ class HTEResult:
         """
         from hteformula import scoring
 
+        if newdata is None and self.design.totals is not None:  # fitted out of core
+            newdata = self.design.totals.source
         if newdata is not None and scoring.is_dask_frame(newdata):
             meta = scoring.effect_meta(EFFECT_COLUMNS, len(self.spec.contrasts) > 1)
             return scoring.lazy_effect(newdata, lambda part: self.effect(part, level), meta)  # type: ignore[return-value]

@@ -9,8 +9,17 @@ from hteformula.backends.base import (
     EffectFit,
     backend_names,
     backends_accepting,
+    backends_out_of_core,
     get_backend,
     register,
 )
 
-__all__ = ["Backend", "EffectFit", "backend_names", "backends_accepting", "get_backend", "register"]
+__all__ = [
+    "Backend",
+    "EffectFit",
+    "backend_names",
+    "backends_accepting",
+    "backends_out_of_core",
+    "get_backend",
+    "register",
+]

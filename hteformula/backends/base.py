@@ -92,6 +92,11 @@ class Backend:
         known propensity): ``hf.fit`` reads them with the formula's columns,
         drops rows where they are missing, and hands the values of the rows
         used to the backend in ``Design.columns[option]``.
+    fit_partitioned : callable, optional
+        ``fit_partitioned(formula, data, treatment=, reference=, weights=,
+        cluster=, missing=, **options) -> (Design, EffectFit)`` for a dask
+        DataFrame, read partition by partition; None: the backend needs the
+        data in memory.
     """
 
     name: str
@@ -100,6 +105,7 @@ class Backend:
     options: tuple[str, ...]
     treatment_kinds: frozenset[str] = frozenset({"binary", "multi-arm", "continuous"})
     column_options: tuple[str, ...] = ()
+    fit_partitioned: Callable[..., tuple[Any, EffectFit]] | None = None
 
 
 _REGISTRY: dict[str, Backend] = {}
@@ -123,6 +129,11 @@ def get_backend(name: str) -> Backend:
 def backend_names() -> tuple[str, ...]:
     """The registered ``method=`` names."""
     return tuple(sorted(_REGISTRY))
+
+
+def backends_out_of_core() -> tuple[str, ...]:
+    """Names of the backends that fit a dask DataFrame partition by partition."""
+    return tuple(sorted(b.name for b in _REGISTRY.values() if b.fit_partitioned is not None))
 
 
 def backends_accepting(kind: str) -> tuple[str, ...]:

@@ -63,11 +63,22 @@ def _r_squared(y: np.ndarray, weighted_resid: np.ndarray, weights: np.ndarray | 
     return 1.0 - float(weighted_resid @ weighted_resid) / total if total > 0 else float("nan")
 
 
+def fit_ols_out_of_core(formula: str, data: object, **arguments: object) -> tuple:
+    """The same regression on a dask DataFrame, read partition by partition.
+
+    See :func:`hteformula.outofcore.fit_ols_partitioned` (imported on first use).
+    """
+    from hteformula.outofcore import fit_ols_partitioned
+
+    return fit_ols_partitioned(formula, data, **arguments)  # type: ignore[arg-type]
+
+
 register(
     Backend(
         name="ols",
         label="interacted OLS",
         fit=fit_ols,
         options=("vcov",),
+        fit_partitioned=fit_ols_out_of_core,
     )
 )

@@ -27,6 +27,7 @@ from formulaic.errors import FormulaicError
 from hteformula.errors import (
     DataError,
     FormulaError,
+    HTEError,
     RankDeficientError,
     TreatmentError,
     UnseenLevelError,
@@ -78,6 +79,9 @@ class DesignSpec:
         The data columns behind each modifier column (empty for the intercept).
     control_names : tuple of str
         The control columns.
+    outcome_spec : formulaic.ModelSpec or None
+        The left-hand side (``Y``, ``np.log(Y)``), to rebuild the outcome of
+        new rows (:func:`rebuild_design`); None in results saved before it existed.
     """
 
     formula: ParsedFormula
@@ -91,6 +95,7 @@ class DesignSpec:
     modifier_names: tuple[str, ...]
     modifier_variables: tuple[frozenset[str], ...]
     control_names: tuple[str, ...]
+    outcome_spec: ModelSpec | None = None
 
     @property
     def contrasts(self) -> tuple[str, ...]:
@@ -173,6 +178,70 @@ class DesignSpec:
         return out
 
 
+@dataclass(frozen=True)
+class TreatmentMoments:
+    """Sums over rows of the treatment matrix, which add up over blocks of rows.
+
+    Attributes
+    ----------
+    count : int
+    sum, sum_squares, low, high : ndarray, shape (n_contrasts,)
+        Per treatment column: the sum, the sum of squares, the smallest and largest value.
+    """
+
+    count: int
+    sum: np.ndarray
+    sum_squares: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+    @classmethod
+    def of(cls, treatment: np.ndarray) -> TreatmentMoments:
+        """The moments of a treatment matrix of shape (n, n_contrasts), n >= 1."""
+        return cls(
+            treatment.shape[0],
+            treatment.sum(axis=0),
+            (treatment**2).sum(axis=0),
+            treatment.min(axis=0),
+            treatment.max(axis=0),
+        )
+
+    def __add__(self, other: TreatmentMoments) -> TreatmentMoments:
+        return TreatmentMoments(
+            self.count + other.count,
+            self.sum + other.sum,
+            self.sum_squares + other.sum_squares,
+            np.minimum(self.low, other.low),
+            np.maximum(self.high, other.high),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Totals:
+    """What an out-of-core fit knows exactly about all its rows (its Design holds a sample).
+
+    Attributes
+    ----------
+    nobs : int
+        Rows used.
+    modifier_means : ndarray, shape (m,)
+        The mean effect-design row, weighted like the fit.
+    treatment : TreatmentMoments
+    outcome_is_binary : bool
+    source : object
+        The fitted columns as the lazy partitioned frame they were read from,
+        so ``effect()`` scores the fitted rows lazily.
+    partitions : int
+    """
+
+    nobs: int
+    modifier_means: np.ndarray
+    treatment: TreatmentMoments
+    outcome_is_binary: bool
+    source: object
+    partitions: int
+
+
 @dataclass(frozen=True, eq=False)
 class Design:
     """The arrays of one fit, for the rows it uses.
@@ -211,6 +280,9 @@ class Design:
         The fitted rows of the columns the formula reads (``index`` labels), so
         insights and reports can describe and vary the modifier variables
         themselves (``age`` behind ``bs(age, df=4)``). A private copy.
+    totals : Totals or None
+        Set by out-of-core fits, whose arrays then hold an evenly spaced
+        sample of the fitted rows: what is known exactly about all of them.
     """
 
     spec: DesignSpec
@@ -230,15 +302,38 @@ class Design:
     weights_name: str | None = None
     columns: Mapping[str, np.ndarray] = field(default_factory=dict)
     data: pd.DataFrame | None = None
+    totals: Totals | None = None
 
     @property
     def nobs(self) -> int:
-        return len(self.y)
+        """Rows used by the fit (all of them, also when the arrays hold a sample)."""
+        return len(self.y) if self.totals is None else self.totals.nobs
+
+    @property
+    def is_sample(self) -> bool:
+        """True when the arrays hold a sample of the fitted rows (an out-of-core fit)."""
+        return self.totals is not None
 
     @property
     def outcome_is_binary(self) -> bool:
         """True when the outcome only takes the values 0 and 1."""
+        if self.totals is not None:
+            return self.totals.outcome_is_binary
         return bool(np.isin(self.y, (0.0, 1.0)).all())
+
+    @property
+    def modifier_means(self) -> np.ndarray:
+        """The mean effect-design row over the fitted rows, weighted like the fit; shape (m,)."""
+        if self.totals is not None:
+            return self.totals.modifier_means
+        return np.average(self.modifiers, axis=0, weights=self.weights)
+
+    @property
+    def treatment_moments(self) -> TreatmentMoments:
+        """Count, sum, sum of squares, smallest and largest value of each treatment column."""
+        if self.totals is not None:
+            return self.totals.treatment
+        return TreatmentMoments.of(self.treatment)
 
     @property
     def effect_design(self) -> np.ndarray:
@@ -337,17 +432,13 @@ def build_design(
     _require_treatment_only_in_effect_terms(parsed, structure, info)
     frame = encode_treatment(_outcome_as_float(parsed, frame), info)
 
-    y, X, rhs_spec = _materialize_formula(parsed, frame)
-    x_names = tuple(rhs_spec.column_names)
+    y, X, rhs_spec, outcome_spec = _materialize_formula(parsed, frame)
     effect_spec = rhs_spec.subset(list(structure.effect_terms))
     control_spec = (
         rhs_spec.subset(list(structure.control_terms)) if structure.control_terms else None
     )
     effect_columns, modifiers = _effect_columns(effect_spec, frame, info, structure)
     effect_names = tuple(effect_spec.column_names[j] for j in effect_columns.ravel())
-    x_effect_columns = np.array([[x_names.index(n) for n in effect_names]]).reshape(
-        effect_columns.shape
-    )
     modifier_names = _modifier_names(effect_names[: effect_columns.shape[1]], info)
     control_names = tuple(control_spec.column_names) if control_spec is not None else ()
     spec = DesignSpec(
@@ -364,33 +455,147 @@ def build_design(
             effect_spec, effect_columns[0], parsed, structure, info
         ),
         control_names=control_names,
+        outcome_spec=outcome_spec,
     )
-    controls = X[:, [x_names.index(n) for n in control_names]]
-    weights_array = _weights(frame, extra.get("weights"), weights)
-    clusters = _clusters(frame, extra.get("cluster"), cluster)
+    return _assemble(
+        spec,
+        frame,
+        y,
+        X,
+        modifiers,
+        weights=_weights(frame, extra.get("weights"), weights),
+        clusters=_clusters(frame, extra.get("cluster"), cluster),
+        n_dropped=rows.n_dropped,
+        missing=rows.missing,
+        cluster_name=_argument_name(cluster, "cluster"),
+        weights_name=_argument_name(weights, "weights"),
+        columns={option: frame[extra[option]].to_numpy() for option in columns},
+    )
+
+
+def rebuild_design(spec: DesignSpec, frame: pd.DataFrame, weights: str | None = None) -> Design:
+    """The design of complete rows of new data, rebuilt with a fitted spec.
+
+    The columns, levels and transform states are the fitted ones, so blocks
+    of rows (the partitions of a large data set) give the rows of one design.
+    Clusters are left to the caller (a block may hold a single cluster).
+
+    Parameters
+    ----------
+    spec : DesignSpec
+    frame : DataFrame
+        Rows without missing values, with the formula's columns (and ``weights``).
+    weights : str, optional
+        The column of positive weights.
+
+    Raises
+    ------
+    UnseenLevelError
+        A categorical level the spec does not know.
+    DataError
+        Non-finite values in the design, or weights that are not positive.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"Y": [1.0, 2, 3, 5, 4, 7], "T": [0, 1, 0, 1, 0, 1],
+    ...                    "age": [20.0, 30, 40, 50, 60, 70]})
+    >>> design = build_design("Y ~ T * age", df)
+    >>> np.array_equal(rebuild_design(design.spec, df.iloc[2:]).X, design.X[2:])
+    True
+    """
+    if spec.outcome_spec is None:
+        raise HTEError("this result was saved before designs could be rebuilt; refit it.")
+    parsed = spec.formula
+    _require_numeric_outcome(parsed, frame)
+    frame = encode_treatment(_outcome_as_float(parsed, frame), spec.treatment)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # log(0) etc.: reported below
+        y = _materialize(spec.outcome_spec, frame, "data").ravel()
+        X = _materialize(spec.rhs_spec, frame, "data")
+    _require_finite(y[:, None], (parsed.outcome,), frame.index)
+    _require_finite(X, tuple(spec.rhs_spec.column_names), frame.index)
+    return _assemble(
+        spec,
+        frame,
+        y,
+        X,
+        spec._effect_block(frame),
+        weights=_weights(frame, weights, weights),
+        clusters=None,
+        n_dropped=0,
+        missing={},
+        cluster_name=None,
+        weights_name=weights,
+        columns={},
+    )
+
+
+def _assemble(
+    spec: DesignSpec,
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    X: np.ndarray,
+    modifiers: np.ndarray,
+    **fields: object,
+) -> Design:
+    """A Design from the materialized arrays of ``frame``'s rows; ``fields`` as in Design."""
+    x_names = tuple(spec.rhs_spec.column_names)
+    x_effect_columns = np.array([[x_names.index(n) for n in spec.effect_names]]).reshape(
+        spec.effect_columns.shape
+    )
+    controls = X[:, [x_names.index(n) for n in spec.control_names]]
     return Design(
         spec=spec,
         y=y,
         X=X,
         x_names=x_names,
         x_effect_columns=x_effect_columns,
-        treatment=treatment_matrix(frame[info.name], info),
+        treatment=treatment_matrix(frame[spec.treatment.name], spec.treatment),
         modifiers=modifiers,
         features=_join_features(controls, modifiers, spec),
-        weights=weights_array,
-        clusters=clusters,
         index=frame.index,
-        n_dropped=rows.n_dropped,
-        missing=rows.missing,
-        cluster_name=cluster
-        if isinstance(cluster, str)
-        else ("cluster" if cluster is not None else None),
-        weights_name=weights
-        if isinstance(weights, str)
-        else ("weights" if weights is not None else None),
-        columns={option: frame[extra[option]].to_numpy() for option in columns},
-        data=frame.loc[:, variables],
+        data=frame.loc[:, sorted(spec.formula.variables)],
+        **fields,  # type: ignore[arg-type]
     )
+
+
+def learned_transforms(spec: DesignSpec) -> tuple[str, ...]:
+    """The transforms of the formula whose state was learned from the data (``center(x)``).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"Y": [1.0, 2, 3, 5], "T": [0, 1, 0, 1], "x": [1.0, 2, 4, 3]})
+    >>> learned_transforms(build_design("Y ~ T * center(x)", df).spec)
+    ('center(x)',)
+    """
+    states = dict(spec.rhs_spec.transform_state)
+    if spec.outcome_spec is not None:
+        states.update(spec.outcome_spec.transform_state)
+    return tuple(sorted(expression for expression, state in states.items() if state))
+
+
+def categorical_factors(spec: DesignSpec) -> dict[str, frozenset[str]]:
+    """The factors formulaic encodes with dummy columns, and the data columns each reads.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"Y": [1.0, 2, 3, 5], "T": [0, 1, 0, 1], "r": ["a", "b", "a", "b"]})
+    >>> categorical_factors(build_design("Y ~ T * C(r)", df).spec)
+    {'C(r)': frozenset({'r'})}
+    """
+    variables_of = spec.formula.factor_variables
+    return {
+        str(factor): frozenset(variables_of.get(str(factor), ()))
+        for factor, (kind, _state) in spec.rhs_spec.encoder_state.items()
+        if getattr(kind, "value", kind) == "categorical"
+    }
+
+
+def _argument_name(argument: object, what: str) -> str | None:
+    """How summaries name a weights or cluster argument: its column, or the argument."""
+    if argument is None:
+        return None
+    return argument if isinstance(argument, str) else what
 
 
 # -- materialization -----------------------------------------------------------
@@ -398,8 +603,8 @@ def build_design(
 
 def _materialize_formula(
     parsed: ParsedFormula, frame: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray, ModelSpec]:
-    """Outcome vector, right-hand side matrix and its model spec, all finite."""
+) -> tuple[np.ndarray, np.ndarray, ModelSpec, ModelSpec]:
+    """Outcome vector, right-hand side matrix and their model specs (right, left), all finite."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # log(0) etc.: reported below
@@ -418,7 +623,7 @@ def _materialize_formula(
     X = np.asarray(rhs, dtype=float)
     _require_finite(y[:, None], (parsed.outcome,), frame.index)
     _require_finite(X, tuple(rhs.columns), frame.index)
-    return y, X, rhs.model_spec
+    return y, X, rhs.model_spec, lhs.model_spec
 
 
 def _materialize(spec: ModelSpec, frame: pd.DataFrame, what: str) -> np.ndarray:
@@ -656,4 +861,14 @@ def _factor_by_expr(spec: ModelSpec, expr: str) -> object:
     return expr
 
 
-__all__ = ["Design", "DesignSpec", "build_design", "interact"]
+__all__ = [
+    "Design",
+    "DesignSpec",
+    "Totals",
+    "TreatmentMoments",
+    "build_design",
+    "categorical_factors",
+    "interact",
+    "learned_transforms",
+    "rebuild_design",
+]

@@ -111,16 +111,21 @@ def collect_rows(
     is_missing = frame.isna()
     counts = {str(column): int(n) for column, n in is_missing.sum().items() if n}
     if counts and missing == "raise":
-        listed = ", ".join(f"{_label(c, extra_columns)} ({n})" for c, n in counts.items())
-        raise DataError(
-            f"missing values in {listed}; drop those rows first or use missing='drop' to "
-            "drop them and count them in the result."
-        )
+        raise missing_values_error({_label(c, extra_columns): n for c, n in counts.items()})
     complete = ~is_missing.any(axis=1).to_numpy()
     kept = frame.loc[complete] if counts else frame
     labelled = {_label(c, extra_columns): n for c, n in counts.items()}
     rows = Rows(kept, frame, int((~complete).sum()), labelled)
     return rows, extra_columns
+
+
+def missing_values_error(counts: Mapping[str, int]) -> DataError:
+    """The error of ``missing="raise"``, naming the columns and their missing values."""
+    listed = ", ".join(f"{column} ({n})" for column, n in counts.items())
+    return DataError(
+        f"missing values in {listed}; drop those rows first or use missing='drop' to "
+        "drop them and count them in the result."
+    )
 
 
 def is_per_row(value: object) -> bool:

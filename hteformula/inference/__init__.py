@@ -10,7 +10,7 @@ from hteformula.inference.covariance import (
     covariance_estimator,
     leverage,
 )
-from hteformula.inference.least_squares import least_squares
+from hteformula.inference.least_squares import least_squares, solve_from_sums
 from hteformula.inference.linear import (
     Estimate,
     combination_std_errors,
@@ -39,6 +39,7 @@ __all__ = [
     "least_squares",
     "leverage",
     "p_phrase",
+    "solve_from_sums",
     "two_sided_p",
     "wald_test",
 ]

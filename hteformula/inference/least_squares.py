@@ -10,6 +10,7 @@ cost on tall matrices: the whole fit reads the design three times.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg
@@ -62,34 +63,98 @@ def least_squares(
         root = np.sqrt(weights)
         X = X * root[:, None]
         y = y * root
-    gram = X.T @ X
-    scale = np.sqrt(np.diag(gram))
-    if np.any(scale == 0):
-        zero = [names[j] for j in np.flatnonzero(scale == 0)]
-        raise RankDeficientError(
-            f"column(s) {', '.join(map(repr, zero))} are zero in every row, so their coefficients "
-            "cannot be estimated; drop them from the formula."
-        )
-    scaled = gram / np.outer(scale, scale)
-    try:
-        factor = linalg.cho_factor(scaled, lower=False, check_finite=False)
-        pivots = np.diag(factor[0]) ** 2
-    except linalg.LinAlgError:
-        pivots = np.zeros(1)
-    if np.min(pivots) < ALIAS_TOLERANCE:
-        raise _aliased_error(scaled, names)
-
-    def solve(rhs: np.ndarray) -> np.ndarray:
-        return linalg.cho_solve(factor, rhs / scale, check_finite=False) / scale
-
-    coef = solve(X.T @ y)
+    equations = NormalEquations.of(X.T @ X, names)
+    coef = equations.solve(X.T @ y)
     resid = y - X @ coef
-    coef = coef + solve(X.T @ resid)  # one step of iterative refinement
+    coef = coef + equations.solve(X.T @ resid)  # one step of iterative refinement
     resid = y - X @ coef
-    bread = linalg.cho_solve(factor, np.eye(len(scale)), check_finite=False) / np.outer(
-        scale, scale
-    )
-    return coef, Regression(X=X, resid=resid, bread=bread)
+    return coef, Regression(X=X, resid=resid, bread=equations.inverse())
+
+
+@dataclass(frozen=True, eq=False)
+class NormalEquations:
+    """The Cholesky factor of a column-equilibrated Gram matrix ``X'X``, rank-checked.
+
+    Attributes
+    ----------
+    factor : tuple
+        ``scipy.linalg.cho_factor`` of ``X'X / outer(scale, scale)``.
+    scale : ndarray, shape (k,)
+        The columns' norms ``sqrt(diag(X'X))``.
+    """
+
+    factor: tuple
+    scale: np.ndarray
+
+    @classmethod
+    def of(cls, gram: np.ndarray, names: Sequence[str]) -> NormalEquations:
+        """Factorise ``gram`` (``X'X``, weights applied), naming zero and aliased columns.
+
+        Raises
+        ------
+        RankDeficientError
+            When a column is zero, or (numerically) a linear combination of earlier ones.
+        """
+        scale = np.sqrt(np.diag(gram))
+        if np.any(scale == 0):
+            zero = [names[j] for j in np.flatnonzero(scale == 0)]
+            raise RankDeficientError(
+                f"column(s) {', '.join(map(repr, zero))} are zero in every row, so their "
+                "coefficients cannot be estimated; drop them from the formula."
+            )
+        scaled = gram / np.outer(scale, scale)
+        try:
+            factor = linalg.cho_factor(scaled, lower=False, check_finite=False)
+            pivots = np.diag(factor[0]) ** 2
+        except linalg.LinAlgError:
+            pivots = np.zeros(1)
+        if np.min(pivots) < ALIAS_TOLERANCE:
+            raise _aliased_error(scaled, names)
+        return cls(factor, scale)
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """``inv(X'X) @ rhs``."""
+        return linalg.cho_solve(self.factor, rhs / self.scale, check_finite=False) / self.scale
+
+    def inverse(self) -> np.ndarray:
+        """``inv(X'X)``, shape (k, k)."""
+        identity = np.eye(len(self.scale))
+        inverse = linalg.cho_solve(self.factor, identity, check_finite=False)
+        return inverse / np.outer(self.scale, self.scale)
+
+
+def solve_from_sums(
+    gram: np.ndarray, cross: np.ndarray, names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares coefficients from the sums ``X'X`` and ``X'y`` alone (weights applied).
+
+    The same factorisation and rank check as :func:`least_squares`, with its
+    step of iterative refinement taken on the sums (``X'y - X'X b``), so data
+    that is read once, in pieces, gets the same coefficients.
+
+    Parameters
+    ----------
+    gram : ndarray, shape (k, k)
+    cross : ndarray, shape (k,)
+    names : sequence of str, length k
+
+    Returns
+    -------
+    coef : ndarray, shape (k,)
+    bread : ndarray, shape (k, k)
+        ``inv(X'X)``.
+
+    Examples
+    --------
+    >>> X = np.column_stack([np.ones(4), [0.0, 1, 2, 3]])
+    >>> coef, _ = solve_from_sums(X.T @ X, X.T @ np.array([1.0, 3, 5, 7]), ["Intercept", "x"])
+    >>> np.round(coef, 10)
+    array([1., 2.])
+    """
+    equations = NormalEquations.of(gram, names)
+    coef = equations.solve(cross)
+    coef = coef + equations.solve(cross - gram @ coef)
+    return coef, equations.inverse()
 
 
 def aliased_columns(scaled_gram: np.ndarray) -> list[int]:

@@ -119,6 +119,13 @@ def policy_scores(
     if cached is not None:
         return cached
     design = result.design
+    if design.is_sample:
+        raise HTEError(
+            "policy evaluation cross-fits rankings and scores on the fitted rows in memory, but "
+            f"this result was fitted out of core on {design.nobs:,} rows of a dask DataFrame; "
+            "fit the policy on a pandas frame (e.g. a sample: ddf.sample(frac=0.01).compute()) "
+            "and score the big one with res.effect(ddf)."
+        )
     if design.spec.treatment.kind == "continuous":
         raise HTEError(
             f"policy evaluation compares treating with not treating, so it needs a binary or "

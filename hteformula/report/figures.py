@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hteformula.insights.findings import effect_curves
+from hteformula.insights.findings import effect_curves, fitted_effects
 
 if TYPE_CHECKING:
     from hteformula.results import HTEResult
@@ -65,7 +65,7 @@ def render_figures(result: HTEResult, level: float = 0.95) -> tuple[Figure, ...]
 def effect_distribution(result: HTEResult, level: float) -> Figure:
     """Histogram of the per-row estimated effects, with the average effect and its interval."""
     fig, ax = _axes()
-    effects = result.effect()
+    effects = fitted_effects(result)
     ate = result.ate(level)
     averages = dict(ate.items()) if hasattr(ate, "items") else {None: ate}
     for i, (arm, estimate) in enumerate(averages.items()):
@@ -95,7 +95,7 @@ def effect_distribution(result: HTEResult, level: float) -> Figure:
 def effect_along_modifiers(result: HTEResult, level: float) -> list[Figure]:
     """For each modifier variable, the effect along it with a pointwise band."""
     curves = effect_curves(result, level)
-    effects = result.effect()
+    effects = fitted_effects(result)
     data = result.design.data
     # Non-linear learners: the line is the best linear projection of their per-row effects.
     line_label = "effect" if result.fit.is_linear else "best linear projection"

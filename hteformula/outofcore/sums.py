@@ -1,0 +1,210 @@
+"""The second and third passes of an out-of-core least-squares fit, partition by partition.
+
+Every partition's complete rows are rebuilt with the fitted design spec
+(:func:`~hteformula.formula.design.rebuild_design`), block by block, and
+reduced to sums that add up over partitions:
+
+- :class:`Moments` (second pass): ``X'WX``, ``X'Wy``, the weighted sums of the
+  outcome and of the effect design, the treatment's moments, and the rows of
+  an evenly spaced sample;
+- :class:`ResidualSums` (third pass, given the coefficients): the squared
+  residuals, the outcome's squared deviations, and what the covariance
+  estimator adds up (:meth:`~hteformula.inference.CovarianceEstimator.sums`);
+  with clusters, one score sum per cluster label, so a cluster whose rows
+  sit in several partitions gets one sum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hteformula.formula.design import Design, DesignSpec, TreatmentMoments, rebuild_design
+from hteformula.inference import CovarianceEstimator, Regression
+from hteformula.outofcore.partitions import blocks
+from hteformula.outofcore.scan import Columns
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """What every partition's task needs: the spec and the columns."""
+
+    spec: DesignSpec
+    columns: Columns
+
+    def complete_rows(self, partition: pd.DataFrame) -> pd.DataFrame:
+        """The partition's rows without a missing value in any used column."""
+        frame = partition.loc[:, self.columns.used]
+        return frame.loc[~frame.isna().any(axis=1).to_numpy()]
+
+    def designs(self, partition: pd.DataFrame):  # type: ignore[no-untyped-def]
+        """``(rows, design)`` for each block of the partition's complete rows."""
+        for rows in blocks(self.complete_rows(partition)):
+            yield rows, rebuild_design(self.spec, rows, self.columns.weights)
+
+
+@dataclass(frozen=True, eq=False)
+class Moments:
+    """Sums over rows for the coefficients and the average effect (weights applied).
+
+    Attributes
+    ----------
+    nobs : int
+    weight_sum : float
+    gram : ndarray, shape (k, k)
+        ``X'WX``.
+    cross : ndarray, shape (k,)
+        ``X'Wy``.
+    outcome_sum : float
+        ``sum w y``.
+    modifier_sums : ndarray, shape (m,)
+        ``sum w M``.
+    treatment : TreatmentMoments
+    outcome_is_binary : bool
+    sample : DataFrame
+        The complete rows at the requested positions.
+    """
+
+    nobs: int
+    weight_sum: float
+    gram: np.ndarray
+    cross: np.ndarray
+    outcome_sum: float
+    modifier_sums: np.ndarray
+    treatment: TreatmentMoments | None
+    outcome_is_binary: bool
+    sample: pd.DataFrame
+
+    @classmethod
+    def of(cls, design: Design, rows: pd.DataFrame) -> Moments:
+        """The sums of one block's design; ``rows`` are the block rows to keep as sample."""
+        w = np.ones(design.nobs) if design.weights is None else design.weights
+        root = np.sqrt(w)
+        Xw = design.X * root[:, None]
+        return cls(
+            nobs=design.nobs,
+            weight_sum=float(w.sum()),
+            gram=Xw.T @ Xw,
+            cross=Xw.T @ (design.y * root),
+            outcome_sum=float(w @ design.y),
+            modifier_sums=w @ design.modifiers,
+            treatment=TreatmentMoments.of(design.treatment),
+            outcome_is_binary=bool(np.isin(design.y, (0.0, 1.0)).all()),
+            sample=rows,
+        )
+
+    def __add__(self, other: Moments) -> Moments:
+        if self.treatment is None:  # an empty partition adds nothing
+            return other
+        if other.treatment is None:
+            return self
+        return Moments(
+            nobs=self.nobs + other.nobs,
+            weight_sum=self.weight_sum + other.weight_sum,
+            gram=self.gram + other.gram,
+            cross=self.cross + other.cross,
+            outcome_sum=self.outcome_sum + other.outcome_sum,
+            modifier_sums=self.modifier_sums + other.modifier_sums,
+            treatment=self.treatment + other.treatment,
+            outcome_is_binary=self.outcome_is_binary and other.outcome_is_binary,
+            sample=pd.concat([self.sample, other.sample]),
+        )
+
+
+def partition_moments(partition: pd.DataFrame, plan: Plan, sample_at: np.ndarray) -> Moments:
+    """The second pass on one partition; ``sample_at`` are positions among its complete rows."""
+    total = _EMPTY_MOMENTS
+    start = 0
+    for rows, design in plan.designs(partition):
+        stop = start + len(rows)
+        kept = sample_at[(sample_at >= start) & (sample_at < stop)] - start
+        total = total + Moments.of(design, rows.iloc[kept])
+        start = stop
+    return total
+
+
+_EMPTY_MOMENTS = Moments(0, 0.0, np.zeros(0), np.zeros(0), 0.0, np.zeros(0), None, True, None)  # type: ignore[arg-type]  # treatment None: adds nothing
+
+
+@dataclass(frozen=True, eq=False)
+class ClusterSums:
+    """Score sums per cluster label, shape (clusters in the rows, k); adding matches labels."""
+
+    frame: pd.DataFrame
+
+    def __add__(self, other: ClusterSums) -> ClusterSums:
+        joined = pd.concat([self.frame, other.frame])
+        return ClusterSums(joined.groupby(level=0, sort=False).sum())
+
+    def to_numpy(self) -> np.ndarray:
+        return self.frame.to_numpy()
+
+
+@dataclass(frozen=True, eq=False)
+class ResidualSums:
+    """Sums over rows of the residuals, for the covariance and the R squared.
+
+    Attributes
+    ----------
+    squared_residuals : float
+        ``sum w e^2``.
+    squared_deviations : float
+        ``sum w (y - mean)^2`` about the fit's weighted mean outcome.
+    covariance : ndarray or ClusterSums or None
+        What the covariance estimator sums (its meat, or one score sum per
+        cluster); None for a partition without complete rows.
+    """
+
+    squared_residuals: float
+    squared_deviations: float
+    covariance: np.ndarray | ClusterSums | None
+
+    def __add__(self, other: ResidualSums) -> ResidualSums:
+        if self.covariance is None:
+            return other
+        if other.covariance is None:
+            return self
+        return ResidualSums(
+            self.squared_residuals + other.squared_residuals,
+            self.squared_deviations + other.squared_deviations,
+            self.covariance + other.covariance,  # type: ignore[operator]
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Solution:
+    """What the third pass needs from the second: coefficients, ``inv(X'WX)``, mean outcome."""
+
+    coef: np.ndarray
+    bread: np.ndarray
+    mean_outcome: float
+    estimator: CovarianceEstimator
+
+
+def partition_residuals(partition: pd.DataFrame, plan: Plan, solution: Solution) -> ResidualSums:
+    """The third pass on one partition."""
+    total = ResidualSums(0.0, 0.0, None)
+    cluster = plan.columns.cluster
+    for rows, design in plan.designs(partition):
+        w = np.ones(design.nobs) if design.weights is None else design.weights
+        root = np.sqrt(w)
+        regression = Regression(
+            X=design.X * root[:, None],
+            resid=(design.y - design.X @ solution.coef) * root,
+            bread=solution.bread,
+        )
+        if cluster is None:
+            covariance: np.ndarray | ClusterSums = solution.estimator.sums(regression)
+        else:
+            codes, labels = pd.factorize(rows[cluster])
+            sums = solution.estimator.sums(regression, codes.astype(np.int64))
+            covariance = ClusterSums(pd.DataFrame(sums, index=labels))
+        piece = ResidualSums(
+            float(regression.resid @ regression.resid),
+            float(w @ (design.y - solution.mean_outcome) ** 2),
+            covariance,
+        )
+        total = total + piece
+    return total
