@@ -33,7 +33,7 @@ from hteformula.errors import (
     UnseenLevelError,
     column_not_found,
 )
-from hteformula.formula.frame import collect_rows, to_pandas, unknown_names_in
+from hteformula.formula.frame import collect_rows, plain_strings, to_pandas, unknown_names_in
 from hteformula.formula.parse import (
     EffectStructure,
     ParsedFormula,
@@ -506,6 +506,7 @@ def rebuild_design(spec: DesignSpec, frame: pd.DataFrame, weights: str | None = 
     if spec.outcome_spec is None:
         raise HTEError("this result was saved before designs could be rebuilt; refit it.")
     parsed = spec.formula
+    frame = plain_strings(frame)
     _require_numeric_outcome(parsed, frame)
     frame = encode_treatment(_outcome_as_float(parsed, frame), spec.treatment)
     with warnings.catch_warnings():

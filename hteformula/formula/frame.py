@@ -55,10 +55,39 @@ def to_pandas(data: object, columns: Iterable[str], what: str = "data") -> pd.Da
             raise column_not_found(column, available)
     if isinstance(data, pd.DataFrame):
         # Selecting makes a new frame; with copy-on-write the caller's is never touched.
-        return data.loc[:, columns].copy(deep=False)
+        return plain_strings(data.loc[:, columns].copy(deep=False))
     if _is_polars(data):
         return pd.DataFrame({column: data.get_column(column).to_numpy() for column in columns})  # type: ignore[attr-defined]
     return pd.DataFrame({column: np.asarray(data[column]) for column in columns})  # type: ignore[index]
+
+
+def plain_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with nullable ``"string"`` columns as pandas' default strings (NaN for missing).
+
+    formulaic encodes default string columns as categories but reads the
+    nullable ``"string"`` dtype (missing values ``pd.NA``; dask's default
+    for text) as numbers. The strings themselves are not copied where pandas
+    can keep their storage.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"r": pd.array(["a", None], dtype="string")})
+    >>> plain_strings(frame)["r"].isna().tolist()
+    [False, True]
+    """
+    nullable = {
+        column: _nan_strings(dtype)
+        for column, dtype in frame.dtypes.items()
+        if isinstance(dtype, pd.StringDtype) and dtype.na_value is pd.NA
+    }
+    return frame.astype(nullable) if nullable else frame
+
+
+def _nan_strings(dtype: pd.StringDtype) -> object:
+    try:
+        return pd.StringDtype(storage=dtype.storage, na_value=np.nan)
+    except TypeError:  # pragma: no cover - pandas before 2.3 has no NaN strings
+        return object
 
 
 def collect_rows(
