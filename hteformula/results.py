@@ -23,7 +23,7 @@ from hteformula.formula.design import Design, DesignSpec
 from hteformula.inference import (
     Estimate,
     WaldTest,
-    combination_std_errors,
+    combination_table,
     critical_value,
     estimate_from,
     two_sided_p,
@@ -255,10 +255,9 @@ class HTEResult:
             if self.fit.is_linear:
                 block = self._linear_effect(c, modifiers, level)  # type: ignore[arg-type]
             else:
-                estimate = nonlinear[:, c]  # type: ignore[index]
-                nan = np.full_like(estimate, np.nan)
-                block = {"estimate": estimate, "std_error": nan, "conf_low": nan, "conf_high": nan}
-            frame = pd.DataFrame(block, index=index, columns=EFFECT_COLUMNS)
+                block = np.full((len(index), len(EFFECT_COLUMNS)), np.nan, order="F")
+                block[:, 0] = nonlinear[:, c]  # type: ignore[index]
+            frame = pd.DataFrame(block, index=index, columns=EFFECT_COLUMNS, copy=False)
             if len(self.spec.contrasts) > 1:
                 frame.insert(0, "arm", arm)
             blocks.append(frame)
@@ -711,18 +710,13 @@ class HTEResult:
         row[contrast * m : (contrast + 1) * m] = modifier_values
         return row
 
-    def _linear_effect(self, contrast: int, modifiers: np.ndarray, level: float) -> dict:
+    def _linear_effect(self, contrast: int, modifiers: np.ndarray, level: float) -> np.ndarray:
+        """Columns estimate, std_error, conf_low, conf_high of one contrast, shape (n, 4)."""
         m = self.spec.n_modifiers
         block = slice(contrast * m, (contrast + 1) * m)
-        estimate = modifiers @ self.fit.coef[block]
-        se = combination_std_errors(modifiers, self.fit.vcov[block, block])
-        half = critical_value(self.fit.df, level) * se
-        return {
-            "estimate": estimate,
-            "std_error": se,
-            "conf_low": estimate - half,
-            "conf_high": estimate + half,
-        }
+        return combination_table(
+            modifiers, self.fit.coef[block], self.fit.vcov[block, block], self.fit.df, level
+        )
 
     def _predict(self, newdata: object) -> np.ndarray:
         features = self.spec.features(newdata)

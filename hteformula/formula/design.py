@@ -15,8 +15,9 @@ the coding.
 
 from __future__ import annotations
 
+import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,7 +34,13 @@ from hteformula.errors import (
     UnseenLevelError,
     column_not_found,
 )
-from hteformula.formula.frame import collect_rows, plain_strings, to_pandas, unknown_names_in
+from hteformula.formula.frame import (
+    collect_rows,
+    plain_strings,
+    to_pandas,
+    unknown_names_in,
+    with_levels,
+)
 from hteformula.formula.parse import (
     EffectStructure,
     ParsedFormula,
@@ -82,6 +89,10 @@ class DesignSpec:
     outcome_spec : formulaic.ModelSpec or None
         The left-hand side (``Y``, ``np.log(Y)``), to rebuild the outcome of
         new rows (:func:`rebuild_design`); None in results saved before it existed.
+    modifier_spec : formulaic.ModelSpec or None
+        The subset of ``rhs_spec`` with the modifiers' own terms (``1 + age +
+        C(region)``), when its columns are the effect design (checked on the
+        fitted rows): ``M`` is then built without the treatment's products.
     """
 
     formula: ParsedFormula
@@ -96,6 +107,7 @@ class DesignSpec:
     modifier_variables: tuple[frozenset[str], ...]
     control_names: tuple[str, ...]
     outcome_spec: ModelSpec | None = None
+    modifier_spec: ModelSpec | None = None
 
     @property
     def contrasts(self) -> tuple[str, ...]:
@@ -155,13 +167,26 @@ class DesignSpec:
     def _effect_block(self, frame: pd.DataFrame) -> np.ndarray:
         """M for the complete rows of ``frame``, NaN rows elsewhere."""
         complete = ~frame.isna().any(axis=1).to_numpy()
+        if self.modifier_spec is not None and complete.all():
+            return self._modifier_block(frame)
         out = np.full((len(frame), self.n_modifiers), np.nan)
         if complete.any():
             rows = frame.loc[complete] if not complete.all() else frame
-            at_arm = _set_treatment(rows, self.treatment, self.treatment.arms[0])
-            block = _materialize(self.effect_spec, at_arm, "newdata")
-            out[complete] = block[:, self.effect_columns[0]]
+            if self.modifier_spec is not None:
+                out[complete] = self._modifier_block(rows)
+            else:
+                at_arm = _set_treatment(rows, self.treatment, self.treatment.arms[0])
+                block = _materialize(self.effect_spec, at_arm, "newdata")
+                out[complete] = block[:, self.effect_columns[0]]
         return out
+
+    def _modifier_block(self, rows: pd.DataFrame) -> np.ndarray:
+        return _materialize(self.modifier_spec, rows, "newdata", self.modifier_names)  # type: ignore[arg-type]
+
+    def _modifiers_in_rhs(self, X: np.ndarray) -> np.ndarray:
+        """``M`` read off the columns of the whole right-hand side (needs ``modifier_spec``)."""
+        names = list(self.rhs_spec.column_names)
+        return X[:, [names.index(name) for name in self.modifier_names]]
 
     def _features_of(self, frame: pd.DataFrame) -> np.ndarray:
         complete = ~frame.isna().any(axis=1).to_numpy()
@@ -456,6 +481,7 @@ def build_design(
         ),
         control_names=control_names,
         outcome_spec=outcome_spec,
+        modifier_spec=_modifier_spec(rhs_spec, structure, modifier_names, frame, modifiers),
     )
     return _assemble(
         spec,
@@ -515,12 +541,15 @@ def rebuild_design(spec: DesignSpec, frame: pd.DataFrame, weights: str | None = 
         X = _materialize(spec.rhs_spec, frame, "data")
     _require_finite(y[:, None], (parsed.outcome,), frame.index)
     _require_finite(X, tuple(spec.rhs_spec.column_names), frame.index)
+    modifiers = (
+        spec._modifiers_in_rhs(X) if spec.modifier_spec is not None else spec._effect_block(frame)
+    )
     return _assemble(
         spec,
         frame,
         y,
         X,
-        spec._effect_block(frame),
+        modifiers,
         weights=_weights(frame, weights, weights),
         clusters=None,
         n_dropped=0,
@@ -627,8 +656,15 @@ def _materialize_formula(
     return y, X, rhs.model_spec, lhs.model_spec
 
 
-def _materialize(spec: ModelSpec, frame: pd.DataFrame, what: str) -> np.ndarray:
-    """Columns of ``spec`` on ``frame``; an unseen categorical level is an error."""
+def _materialize(
+    spec: ModelSpec, frame: pd.DataFrame, what: str, columns: Sequence[str] | None = None
+) -> np.ndarray:
+    """Columns of ``spec`` on ``frame``; an unseen categorical level is an error.
+
+    With ``columns``, just those, in that order, as a column-major array
+    (read column by column, as the effect arithmetic does, without striding).
+    """
+    frame = _with_fitted_levels(spec, frame)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", DataMismatchWarning)
@@ -638,7 +674,64 @@ def _materialize(spec: ModelSpec, frame: pd.DataFrame, what: str) -> np.ndarray:
         raise UnseenLevelError(_describe_unseen(str(warning), spec, frame, what)) from None
     except FormulaicError as error:
         raise FormulaError(f"cannot rebuild the design on {what}: {_first_line(error)}") from None
-    return np.asarray(matrix, dtype=float)
+    if columns is None:
+        return np.asarray(matrix, dtype=float)
+    out = np.empty((len(matrix), len(columns)), order="F")
+    for j, name in enumerate(columns):
+        out[:, j] = matrix[name].to_numpy(dtype=float)
+    return out
+
+
+def _with_fitted_levels(spec: ModelSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns of categorical factors as categoricals with the fitted levels.
+
+    formulaic would match every row against the levels itself; hashing the
+    column once and mapping its few distinct values is several times faster
+    on millions of rows and gives the same columns. Columns with an unseen
+    level are left for formulaic to report.
+    """
+    converted = {}
+    for factor, (kind, state) in spec.encoder_state.items():
+        column = _plain_column(str(factor))
+        if (
+            getattr(kind, "value", kind) != "categorical"
+            or column not in frame.columns
+            or not isinstance(state, dict)
+            or "categories" not in state
+            or isinstance(frame[column].dtype, pd.CategoricalDtype)
+        ):
+            continue
+        encoded = with_levels(frame[column], state["categories"])
+        if encoded is not None:
+            converted[column] = encoded
+    return frame.assign(**converted) if converted else frame
+
+
+def _plain_column(factor: str) -> str | None:
+    """The column of ``region`` or ``C(region)`` / ``C(region, ...)``; None for expressions."""
+    match = re.fullmatch(r"(?:C\(\s*)?([A-Za-z_][A-Za-z0-9_]*)\s*(?:,.*)?\)?", factor)
+    if match is None or (factor.startswith("C(") != factor.endswith(")")):
+        return None
+    return match.group(1)
+
+
+def _modifier_spec(
+    rhs_spec: ModelSpec,
+    structure: EffectStructure,
+    modifier_names: tuple[str, ...],
+    frame: pd.DataFrame,
+    modifiers: np.ndarray,
+) -> ModelSpec | None:
+    """The modifiers' own terms of the right-hand side, if their columns are exactly ``M``."""
+    try:
+        subset = rhs_spec.subset(list(structure.modifier_terms))
+    except Exception:  # a modifier that is not a term of its own (Y ~ T + T:x)
+        return None
+    names = list(subset.column_names)
+    if sorted(names) != sorted(modifier_names):
+        return None
+    block = _materialize(subset, frame, "data", modifier_names)
+    return subset if np.array_equal(block, modifiers) else None
 
 
 def _set_treatment(frame: pd.DataFrame, info: TreatmentInfo, value: object) -> pd.DataFrame:

@@ -83,6 +83,46 @@ def plain_strings(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype(nullable) if nullable else frame
 
 
+def with_levels(values: pd.Series, levels: Sequence[object]) -> pd.Categorical | None:
+    """``values`` as a categorical with exactly ``levels`` (missing values stay missing).
+
+    Hashes the values once (``pd.factorize``, fast on Arrow strings) and maps
+    the few distinct ones onto ``levels``; None when a value is not among
+    them, so the caller can report it.
+
+    Examples
+    --------
+    >>> with_levels(pd.Series(["b", "a", None, "b"]), ["a", "b", "c"]).codes.tolist()
+    [1, 0, -1, 1]
+    >>> with_levels(pd.Series(["a", "z"]), ["a", "b"]) is None
+    True
+    """
+    categories = pd.Index(list(levels))
+    dtype = values.dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        return _arrow_with_levels(values, categories)
+    codes, uniques = pd.factorize(values)
+    positions = categories.get_indexer(uniques)
+    if (positions < 0).any():
+        return None
+    mapped = np.where(codes >= 0, positions[codes], -1) if len(positions) else codes
+    return pd.Categorical.from_codes(mapped, categories=categories)
+
+
+def _arrow_with_levels(values: pd.Series, categories: pd.Index) -> pd.Categorical | None:
+    """:func:`with_levels` for Arrow strings: Arrow looks each value up among the levels."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if categories.inferred_type != "string":
+        return None
+    found = pc.index_in(pa.array(values.array), value_set=pa.array(list(categories), pa.string()))
+    codes = np.asarray(pc.fill_null(found, -1))  # -1: missing, or not a level
+    if (codes[values.notna().to_numpy()] < 0).any():
+        return None
+    return pd.Categorical.from_codes(codes, categories=categories)
+
+
 def _nan_strings(dtype: pd.StringDtype) -> object:
     try:
         return pd.StringDtype(storage=dtype.storage, na_value=np.nan)

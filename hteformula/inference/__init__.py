@@ -14,6 +14,7 @@ from hteformula.inference.least_squares import least_squares, solve_from_sums
 from hteformula.inference.linear import (
     Estimate,
     combination_std_errors,
+    combination_table,
     critical_value,
     estimate_from,
     format_p_value,
@@ -32,6 +33,7 @@ __all__ = [
     "Regression",
     "WaldTest",
     "combination_std_errors",
+    "combination_table",
     "covariance_estimator",
     "critical_value",
     "estimate_from",
