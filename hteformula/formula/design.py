@@ -499,12 +499,38 @@ def build_design(
     )
 
 
-def rebuild_design(spec: DesignSpec, frame: pd.DataFrame, weights: str | None = None) -> Design:
-    """The design of complete rows of new data, rebuilt with a fitted spec.
+@dataclass(frozen=True, eq=False)
+class RowArrays:
+    """The arrays least squares reads, for complete rows rebuilt with a fitted spec.
+
+    Attributes
+    ----------
+    y : ndarray, shape (n,)
+    X : ndarray, shape (n, p)
+    modifiers : ndarray, shape (n, n_modifiers)
+    treatment : ndarray, shape (n, n_contrasts)
+    weights : ndarray, shape (n,) or None
+    frame : DataFrame
+        The rows as the spec reads them (treatment encoded).
+    """
+
+    y: np.ndarray
+    X: np.ndarray
+    modifiers: np.ndarray
+    treatment: np.ndarray
+    weights: np.ndarray | None
+    frame: pd.DataFrame
+
+    @property
+    def nobs(self) -> int:
+        return len(self.y)
+
+
+def rebuild_arrays(spec: DesignSpec, frame: pd.DataFrame, weights: str | None = None) -> RowArrays:
+    """The outcome, right-hand side and effect design of complete rows of new data.
 
     The columns, levels and transform states are the fitted ones, so blocks
     of rows (the partitions of a large data set) give the rows of one design.
-    Clusters are left to the caller (a block may hold a single cluster).
 
     Parameters
     ----------
@@ -520,14 +546,6 @@ def rebuild_design(spec: DesignSpec, frame: pd.DataFrame, weights: str | None = 
         A categorical level the spec does not know.
     DataError
         Non-finite values in the design, or weights that are not positive.
-
-    Examples
-    --------
-    >>> df = pd.DataFrame({"Y": [1.0, 2, 3, 5, 4, 7], "T": [0, 1, 0, 1, 0, 1],
-    ...                    "age": [20.0, 30, 40, 50, 60, 70]})
-    >>> design = build_design("Y ~ T * age", df)
-    >>> np.array_equal(rebuild_design(design.spec, df.iloc[2:]).X, design.X[2:])
-    True
     """
     if spec.outcome_spec is None:
         raise HTEError("this result was saved before designs could be rebuilt; refit it.")
@@ -544,13 +562,37 @@ def rebuild_design(spec: DesignSpec, frame: pd.DataFrame, weights: str | None = 
     modifiers = (
         spec._modifiers_in_rhs(X) if spec.modifier_spec is not None else spec._effect_block(frame)
     )
+    return RowArrays(
+        y=y,
+        X=X,
+        modifiers=modifiers,
+        treatment=treatment_matrix(frame[spec.treatment.name], spec.treatment),
+        weights=_weights(frame, weights, weights),
+        frame=frame,
+    )
+
+
+def rebuild_design(spec: DesignSpec, frame: pd.DataFrame, weights: str | None = None) -> Design:
+    """The :class:`Design` of complete rows of new data (see :func:`rebuild_arrays`).
+
+    Clusters are left to the caller (a block may hold a single cluster).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"Y": [1.0, 2, 3, 5, 4, 7], "T": [0, 1, 0, 1, 0, 1],
+    ...                    "age": [20.0, 30, 40, 50, 60, 70]})
+    >>> design = build_design("Y ~ T * age", df)
+    >>> np.array_equal(rebuild_design(design.spec, df.iloc[2:]).X, design.X[2:])
+    True
+    """
+    rows = rebuild_arrays(spec, frame, weights)
     return _assemble(
         spec,
-        frame,
-        y,
-        X,
-        modifiers,
-        weights=_weights(frame, weights, weights),
+        rows.frame,
+        rows.y,
+        rows.X,
+        rows.modifiers,
+        weights=rows.weights,
         clusters=None,
         n_dropped=0,
         missing={},
@@ -964,5 +1006,6 @@ __all__ = [
     "categorical_factors",
     "interact",
     "learned_transforms",
+    "rebuild_arrays",
     "rebuild_design",
 ]

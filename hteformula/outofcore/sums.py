@@ -1,7 +1,7 @@
 """The second and third passes of an out-of-core least-squares fit, partition by partition.
 
 Every partition's complete rows are rebuilt with the fitted design spec
-(:func:`~hteformula.formula.design.rebuild_design`), block by block, and
+(:func:`~hteformula.formula.design.rebuild_arrays`), block by block, and
 reduced to sums that add up over partitions:
 
 - :class:`Moments` (second pass): ``X'WX``, ``X'Wy``, the weighted sums of the
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hteformula.formula.design import Design, DesignSpec, TreatmentMoments, rebuild_design
+from hteformula.formula.design import DesignSpec, RowArrays, TreatmentMoments, rebuild_arrays
 from hteformula.inference import CovarianceEstimator, Regression
 from hteformula.outofcore.partitions import blocks
 from hteformula.outofcore.scan import Columns
@@ -39,10 +39,12 @@ class Plan:
         frame = partition.loc[:, self.columns.used]
         return frame.loc[~frame.isna().any(axis=1).to_numpy()]
 
-    def designs(self, partition: pd.DataFrame):  # type: ignore[no-untyped-def]
-        """``(rows, design)`` for each block of the partition's complete rows."""
-        for rows in blocks(self.complete_rows(partition)):
-            yield rows, rebuild_design(self.spec, rows, self.columns.weights)
+    def designs(self, complete: pd.DataFrame):  # type: ignore[no-untyped-def]
+        """``(start, rows, design)`` for each block of complete rows, ``start`` its position."""
+        start = 0
+        for rows in blocks(complete):
+            yield start, rows, rebuild_arrays(self.spec, rows, self.columns.weights)
+            start += len(rows)
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,16 +80,15 @@ class Moments:
     sample: pd.DataFrame
 
     @classmethod
-    def of(cls, design: Design, rows: pd.DataFrame) -> Moments:
+    def of(cls, design: RowArrays, rows: pd.DataFrame) -> Moments:
         """The sums of one block's design; ``rows`` are the block rows to keep as sample."""
         w = np.ones(design.nobs) if design.weights is None else design.weights
-        root = np.sqrt(w)
-        Xw = design.X * root[:, None]
+        Xw, yw = weighted(design)
         return cls(
             nobs=design.nobs,
             weight_sum=float(w.sum()),
             gram=Xw.T @ Xw,
-            cross=Xw.T @ (design.y * root),
+            cross=Xw.T @ yw,
             outcome_sum=float(w @ design.y),
             modifier_sums=w @ design.modifiers,
             treatment=TreatmentMoments.of(design.treatment),
@@ -116,13 +117,18 @@ class Moments:
 def partition_moments(partition: pd.DataFrame, plan: Plan, sample_at: np.ndarray) -> Moments:
     """The second pass on one partition; ``sample_at`` are positions among its complete rows."""
     total = _EMPTY_MOMENTS
-    start = 0
-    for rows, design in plan.designs(partition):
-        stop = start + len(rows)
-        kept = sample_at[(sample_at >= start) & (sample_at < stop)] - start
+    for start, rows, design in plan.designs(plan.complete_rows(partition)):
+        kept = sample_at[(sample_at >= start) & (sample_at < start + len(rows))] - start
         total = total + Moments.of(design, rows.iloc[kept])
-        start = stop
     return total
+
+
+def weighted(design: RowArrays) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` and ``y`` times the square root of the weights (as given without weights)."""
+    if design.weights is None:
+        return design.X, design.y
+    root = np.sqrt(design.weights)
+    return design.X * root[:, None], design.y * root
 
 
 _EMPTY_MOMENTS = Moments(0, 0.0, np.zeros(0), np.zeros(0), 0.0, np.zeros(0), None, True, None)  # type: ignore[arg-type]  # treatment None: adds nothing
@@ -184,27 +190,35 @@ class Solution:
 
 
 def partition_residuals(partition: pd.DataFrame, plan: Plan, solution: Solution) -> ResidualSums:
-    """The third pass on one partition."""
-    total = ResidualSums(0.0, 0.0, None)
+    """The third pass on one partition.
+
+    With clusters, the partition's cluster labels are coded once, so its
+    blocks add their score sums into one array, one row per label.
+    """
+    complete = plan.complete_rows(partition)
     cluster = plan.columns.cluster
-    for rows, design in plan.designs(partition):
+    codes, labels = (None, None) if cluster is None else pd.factorize(complete[cluster])
+    squared_residuals = squared_deviations = 0.0
+    covariance: np.ndarray | None = None
+    for start, _rows, design in plan.designs(complete):
+        Xw, yw = weighted(design)
+        regression = Regression(X=Xw, resid=yw - Xw @ solution.coef, bread=solution.bread)
         w = np.ones(design.nobs) if design.weights is None else design.weights
-        root = np.sqrt(w)
-        regression = Regression(
-            X=design.X * root[:, None],
-            resid=(design.y - design.X @ solution.coef) * root,
-            bread=solution.bread,
-        )
-        if cluster is None:
-            covariance: np.ndarray | ClusterSums = solution.estimator.sums(regression)
+        squared_residuals += float(regression.resid @ regression.resid)
+        squared_deviations += float(w @ (design.y - solution.mean_outcome) ** 2)
+        if codes is None:
+            sums = solution.estimator.sums(regression)
+            covariance = sums if covariance is None else covariance + sums
         else:
-            codes, labels = pd.factorize(rows[cluster])
-            sums = solution.estimator.sums(regression, codes.astype(np.int64))
-            covariance = ClusterSums(pd.DataFrame(sums, index=labels))
-        piece = ResidualSums(
-            float(regression.resid @ regression.resid),
-            float(w @ (design.y - solution.mean_outcome) ** 2),
-            covariance,
+            block_codes = codes[start : start + design.nobs].astype(np.int64)
+            sums = solution.estimator.sums(regression, block_codes)
+            if covariance is None:
+                covariance = np.zeros((len(labels), sums.shape[1]))  # type: ignore[arg-type]
+            covariance[: len(sums)] += sums
+    if covariance is not None and labels is not None:
+        return ResidualSums(
+            squared_residuals,
+            squared_deviations,
+            ClusterSums(pd.DataFrame(covariance, index=labels)),
         )
-        total = total + piece
-    return total
+    return ResidualSums(squared_residuals, squared_deviations, covariance)
