@@ -60,6 +60,9 @@ except ImportError:  # pragma: no cover - older formulaic
     DataMismatchWarning = UserWarning  # type: ignore[misc,assignment]
 
 
+MODIFIER_CHECK_ROWS = 2_000  # fitted rows on which the modifiers' own terms are compared with M
+
+
 @dataclass(frozen=True, eq=False)
 class DesignSpec:
     """Everything needed to rebuild a fit's columns on new data; pickles with the result.
@@ -764,7 +767,13 @@ def _modifier_spec(
     frame: pd.DataFrame,
     modifiers: np.ndarray,
 ) -> ModelSpec | None:
-    """The modifiers' own terms of the right-hand side, if their columns are exactly ``M``."""
+    """The modifiers' own terms of the right-hand side, if their columns are exactly ``M``.
+
+    Whether they are is a property of the spec, not of the rows, so a few
+    rows show it.
+    """
+    rows = slice(0, MODIFIER_CHECK_ROWS)
+    frame, modifiers = frame.iloc[rows], modifiers[rows]
     try:
         subset = rhs_spec.subset(list(structure.modifier_terms))
     except Exception:  # a modifier that is not a term of its own (Y ~ T + T:x)

@@ -155,17 +155,17 @@ class Scan:
 
 def scan_partition(partition: pd.DataFrame, columns: Columns) -> Scan:
     """The first pass on one partition."""
-    frame = partition.loc[:, columns.used]
+    used = columns.used
+    frame = partition if list(partition.columns) == used else partition.loc[:, used]
     is_missing = frame.isna()
     complete = ~is_missing.any(axis=1).to_numpy()
-    full = frame.loc[complete]
-    rest = frame.loc[~complete]
+    full = frame if complete.all() else frame.loc[complete]
     return Scan(
         rows=len(frame),
         complete=(int(complete.sum()),),
         missing=is_missing.sum(),
         examples=_representatives(full, columns),
-        partial=_first_levels(rest, columns),
+        partial=_first_levels(frame.loc[~complete], columns),
         columns=columns,
     )
 

@@ -35,9 +35,11 @@ class Plan:
     columns: Columns
 
     def complete_rows(self, partition: pd.DataFrame) -> pd.DataFrame:
-        """The partition's rows without a missing value in any used column."""
-        frame = partition.loc[:, self.columns.used]
-        return frame.loc[~frame.isna().any(axis=1).to_numpy()]
+        """The partition's rows without a missing value in any used column (no copy if all)."""
+        used = self.columns.used
+        frame = partition if list(partition.columns) == used else partition.loc[:, used]
+        complete = ~frame.isna().any(axis=1).to_numpy()
+        return frame if complete.all() else frame.loc[complete]
 
     def designs(self, complete: pd.DataFrame):  # type: ignore[no-untyped-def]
         """``(start, rows, design)`` for each block of complete rows, ``start`` its position."""
