@@ -7,7 +7,7 @@ positive weights and a few missing values, fits ``hf.ols`` in memory and on
 7 and 64), for every covariance type (iid, HC0-HC3, CR0, CR1), unweighted
 and weighted. Prints the largest relative difference of the coefficients,
 their standard errors, the average effect and its standard error, and the
-time of each fit. Target (issue 18): at most 1e-10.
+time of each fit. Target: at most 1e-10.
 
     python -m benchmarks.dask_ols [--rows 1000000] [--partitions 1 7 64] [--quick]
 """

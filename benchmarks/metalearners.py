@@ -31,7 +31,7 @@ The configurations do different amounts of work, and the table says which:
     both end with effects and intervals (ours for the projection and the
     ATE, causalml's per row).
 
-Target (issue 4): no slower than causalml for the comparable configuration.
+Target: no slower than causalml for the comparable configuration.
 Each time is the best of ``--repeat`` runs; the machine is shared, so the lead
 re-runs it on a quiet machine.
 

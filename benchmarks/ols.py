@@ -6,7 +6,7 @@ formulaic's materialization plus numpy's least squares on the same data (the
 practical limit: building the design and solving it, nothing else); and
 hteformula's peak memory against the size of the design matrix.
 
-Targets (issue 2, DESIGN section 3): at least 5x faster than smf.ols, within
+Targets: at least 5x faster than smf.ols, within
 1.5x of the limit, peak memory at most 3x the design matrix.
 
     python benchmarks/ols.py [--rows 1000000] [--repeat 3]

@@ -11,8 +11,8 @@ Three parts (``--only`` picks some):
     columns with a fresh ``model_matrix("age + engagement + C(region)")``; the
     two are timed in turns (best of ``--repeat``), and the ratio is printed.
     Peak memory (tracemalloc, numpy and pandas buffers) is compared with the
-    effect design itself (rows x effect-design columns x 8 bytes). Targets
-    (issue 18): ratio at most 1.5 for OLS, memory at most 2x the effect design.
+    effect design itself (rows x effect-design columns x 8 bytes). Targets:
+    ratio at most 1.5 for OLS, memory at most 2x the effect design.
     The T-learner's time is its models' predictions; its row shows the ratio
     to the models' own ``predict`` on ready-made features instead.
 

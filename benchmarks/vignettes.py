@@ -2,7 +2,7 @@
 
 Runs each knitted file's code as the test suite does (no figures saved), once
 with the default thread pools and once with one OpenMP/BLAS thread, and prints
-a table. Issue 7: each vignette must run in under two minutes on 2 cores. On a
+a table. Each vignette should run in under two minutes on 2 cores. On a
 machine shared with other work, gradient boosting's OpenMP pool can be many
 times slower than one thread; the second column shows what the test suite
 (which limits the pool) sees.

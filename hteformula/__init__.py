@@ -7,6 +7,8 @@
 ('T', ('age', 'engagement'), ('age', 'engagement', 'income'))
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from hteformula import datasets
 from hteformula.api import dml, drlearner, fit, ols, slearner, tlearner, xlearner
 from hteformula.compare import Comparison, compare
@@ -24,7 +26,10 @@ from hteformula.inference import Estimate, WaldTest
 from hteformula.persist import load_result as load
 from hteformula.results import ArmEstimates, HTEResult
 
-__version__ = "0.1.0"
+try:  # one source of the version: pyproject.toml, read from the installed metadata
+    __version__ = version("hteformula")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "ArmEstimates",

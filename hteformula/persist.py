@@ -5,6 +5,13 @@ version that wrote it and the file format version), then the result. The
 header is read first, so a file from an incompatible format is refused with a
 clear message before its result is unpickled.
 
+By default the training rows are left out: the saved result keeps what scoring
+new data and the summary need (the design's rebuild recipe, the coefficients,
+their covariance, the average effect, the fitted models) and none of the
+outcome, treatment, covariate or per-row score values. ``keep_data=True`` keeps
+them, for what only the training rows can answer after loading: insights,
+reports, per-row effects of the training rows and policy evaluation.
+
 Pickles run code when loaded: load only files you trust.
 """
 
@@ -12,17 +19,38 @@ from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
 
 from hteformula.errors import HTEError
+from hteformula.formula.design import Design, DesignSpec
+
+if TYPE_CHECKING:
+    from hteformula.results import HTEResult
 
 MAGIC = "hteformula-result"
 # 2: the DR-learner keeps one final model per fold (format 1 kept one refit on all rows).
-FORMAT_VERSION = 2
+# 3: the training rows are left out unless keep_data=True (format-2 files still load).
+FORMAT_VERSION = 3
+READABLE_FORMATS = frozenset({2, 3})
+# Backend diagnostics that hold per-row values of the training rows.
+PER_ROW_DIAGNOSTICS = ("aipw",)
 
 
-def save_result(result: object, path: str | os.PathLike) -> Path:
+def save_result(result: HTEResult, path: str | os.PathLike, keep_data: bool = False) -> Path:
     """Write ``result`` to ``path`` with a version header; returns the path.
+
+    Parameters
+    ----------
+    result : HTEResult
+    path : str or path-like
+    keep_data : bool
+        Keep the training rows (see :func:`without_training_rows` for what is
+        left out otherwise).
 
     Examples
     --------
@@ -35,36 +63,141 @@ def save_result(result: object, path: str | os.PathLike) -> Path:
     """
     from hteformula import __version__
 
+    saved = result if keep_data else without_training_rows(result)
     target = Path(path)
-    header = {"magic": MAGIC, "format": FORMAT_VERSION, "package": __version__}
+    header = {
+        "magic": MAGIC,
+        "format": FORMAT_VERSION,
+        "package": __version__,
+        "training_rows": keep_data,
+    }
     with target.open("wb") as handle:
         pickle.dump(header, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(saved, handle, protocol=pickle.HIGHEST_PROTOCOL)
     return target
 
 
-def load_result(path: str | os.PathLike) -> object:
+def load_result(path: str | os.PathLike) -> HTEResult:
     """Read a result written by ``HTEResult.save``.
+
+    Loading unpickles the file, and unpickling can run arbitrary code: load
+    only files you wrote or otherwise trust.
 
     Raises
     ------
     HTEError
-        When the file is not an hteformula result, or was written in another
-        file format version (naming the file, both versions and the package
-        version that wrote it).
+        When the file is not an hteformula result, or was written in a file
+        format version this version cannot read (naming the file, both versions
+        and the package version that wrote it).
     """
     source = Path(path)
     with source.open("rb") as handle:
         header = _header(handle, source)
         written = header.get("format")
-        if written != FORMAT_VERSION:
+        if written not in READABLE_FORMATS:
             raise HTEError(
                 f"{source} was saved in result format version {written} (by hteformula "
                 f"{header.get('package', 'unknown')}), but this hteformula reads format version "
                 f"{FORMAT_VERSION}; refit the model, or load it with the hteformula version that "
                 "saved it."
             )
-        return pickle.load(handle)
+        return cast("HTEResult", pickle.load(handle))
+
+
+def without_training_rows(result: HTEResult) -> HTEResult:
+    """``result`` without the values of its training rows, for saving.
+
+    Kept: the design's recipe for new data (``design.spec``), the row counts,
+    the coefficients and their covariance, the average effect (computed now,
+    from the training rows), the fitted models that score new rows, and the
+    scalar diagnostics. Left out: the design's arrays and data frame, the
+    per-row effects of the training rows (``fit.in_sample``), per-row
+    diagnostics (the learners' AIPW scores) and per-row option values (a
+    ``propensity`` column given as values). Asking the loaded result for any
+    of those raises an :class:`~hteformula.errors.HTEError` that says to save
+    with ``keep_data=True``.
+
+    The fitted models are kept as they are, and some models keep values derived
+    from their training data: a gradient-boosting model's histogram bin edges
+    are quantiles of each feature (on a few hundred rows, nearly every value),
+    a nearest-neighbour model keeps every row.
+
+    Examples
+    --------
+    >>> import hteformula as hf
+    >>> df = hf.datasets.engagement_trial(n=300, seed=0)
+    >>> res = hf.ols("Y ~ T * engagement", df)
+    >>> light = without_training_rows(res)
+    >>> light.nobs, light.ate() == res.ate()
+    (300, True)
+    >>> try:
+    ...     light.effect()  # the training rows' effects
+    ... except hf.HTEError as error:
+    ...     print(str(error)[:51])
+    this result was saved without its training rows (th
+    """
+    ate = result.ate()
+    averages = tuple(ate.values()) if isinstance(ate, Mapping) else (ate,)
+    diagnostics = {k: v for k, v in result.fit.diagnostics.items() if k not in PER_ROW_DIAGNOSTICS}
+    fit = replace(result.fit, in_sample=None, ate=averages, diagnostics=diagnostics)
+    design = SavedDesign(
+        spec=result.design.spec,
+        nobs=result.design.nobs,
+        n_dropped=result.design.n_dropped,
+        missing=dict(result.design.missing),
+        cluster_name=result.design.cluster_name,
+        weights_name=result.design.weights_name,
+    )
+    options = {k: _without_rows(v) for k, v in result.options.items()}
+    # SavedDesign stands in for the Design: any use of the training rows raises.
+    return replace(result, design=cast(Design, design), fit=fit, options=options)
+
+
+_DESIGN_ROWS = frozenset(f.name for f in fields(Design)) | {"effect_design", "outcome_is_binary"}
+
+
+@dataclass(frozen=True)
+class SavedDesign:
+    """What a result saved without its training rows keeps of its :class:`Design`.
+
+    Attributes
+    ----------
+    spec : DesignSpec
+        Rebuilds the columns on new data.
+    nobs : int
+        Rows the fit used.
+    n_dropped : int
+    missing : dict of str to int
+    cluster_name, weights_name : str or None
+    """
+
+    spec: DesignSpec
+    nobs: int
+    n_dropped: int
+    missing: dict[str, int]
+    cluster_name: str | None
+    weights_name: str | None
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names that are not fields: the Design's per-row arrays.
+        if name in _DESIGN_ROWS:
+            raise HTEError(
+                f"this result was saved without its training rows (the design's {name!r} is not "
+                "in the file), so it can score new data and print its summary but not answer "
+                "this; save the fitted result with res.save(path, keep_data=True) to keep them."
+            )
+        raise AttributeError(name)
+
+
+def _without_rows(value: object) -> object:
+    """An option value, or a short description where it holds per-row values or indices."""
+    return f"<{type(value).__name__} of per-row values, not saved>" if _per_row(value) else value
+
+
+def _per_row(value: object) -> bool:
+    if isinstance(value, np.ndarray) or hasattr(value, "to_numpy"):  # arrays, Series, frames
+        return True
+    return isinstance(value, (list, tuple)) and any(_per_row(v) for v in value)  # fold lists
 
 
 def _header(handle, source: Path) -> dict:  # type: ignore[no-untyped-def]

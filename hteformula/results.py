@@ -242,12 +242,13 @@ class HTEResult:
     def _effect_of(self, newdata: object, level: float) -> pd.DataFrame:
         if newdata is None:
             index = self.design.index
-            modifiers = self.design.modifiers
+            modifiers: np.ndarray | None = self.design.modifiers
             nonlinear = self.fit.in_sample
         else:
-            index = (
-                newdata.index if isinstance(newdata, pd.DataFrame) else pd.RangeIndex(len(newdata))
-            )  # type: ignore[arg-type]
+            if isinstance(newdata, pd.DataFrame):
+                index = newdata.index
+            else:
+                index = pd.RangeIndex(len(newdata))  # type: ignore[arg-type]
             modifiers = self.spec.modifier_design(newdata) if self.fit.is_linear else None
             nonlinear = None if self.fit.is_linear else self._predict(newdata)
         blocks = []
@@ -294,8 +295,9 @@ class HTEResult:
     ) -> pd.DataFrame:
         """How much each feature moves the per-row effects and each arm's outcome model.
 
-        Permutation importance on the models refit on all rows, measured on the
-        training rows: the root mean squared change of the prediction when the
+        Permutation importance on the models that score new rows (refit on all
+        rows; the DR-learner's final stage averages its per-fold models),
+        measured on the training rows: the root mean squared change of the prediction when the
         feature is shuffled (effect units for effects, outcome units for outcomes).
 
         Parameters
@@ -659,8 +661,28 @@ class HTEResult:
 
     # -- saving -----------------------------------------------------------------
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, keep_data: bool = False) -> Path:
         """Save the result to ``path`` (a pickle with a version header); ``hf.load`` reads it.
+
+        The file keeps what scoring new data and the summary need: the recipe
+        that rebuilds the design's columns, the coefficients and their
+        covariance, the average effect and the fitted models. The training rows
+        are left out unless ``keep_data=True``; a result loaded without them
+        scores new data (``effect(newdata)``, ``target``) and prints its
+        summary, ``tidy()`` and ``ate()`` exactly as before saving, and raises
+        an :class:`~hteformula.errors.HTEError` for what needs the training
+        rows (``effect()`` of the training rows, ``insights()``, ``report()``,
+        ``feature_importance()``, policy evaluation).
+
+        Loading runs pickle, which can run arbitrary code: load only files you
+        trust.
+
+        Parameters
+        ----------
+        path : str or path-like
+        keep_data : bool
+            Keep the training rows (outcome, treatment, covariates, per-row
+            scores), for insights, reports and policy evaluation after loading.
 
         Returns
         -------
@@ -668,7 +690,7 @@ class HTEResult:
         """
         from hteformula.persist import save_result
 
-        return save_result(self, path)
+        return save_result(self, path, keep_data)
 
     # -- display ----------------------------------------------------------------
 

@@ -254,6 +254,7 @@ def test_the_callers_data_are_unchanged(study):
     pd.testing.assert_frame_equal(study, before)
 
 
+@pytest.mark.slow
 def test_small_monte_carlo_of_interval_coverage():
     """30 replications of benchmarks/dml_coverage.py's linear setting (the full run has 500)."""
     covered = []

@@ -183,6 +183,7 @@ MINDSET_FORMULA = (
 )
 
 
+@pytest.mark.slow
 def test_learning_mindset_equals_linear_dml_and_clustering_widens(shared_data):
     df = pd.read_csv(shared_data / "learning_mindset.csv")
     splitter = StratifiedGroupKFold(5, shuffle=True, random_state=0)

@@ -179,6 +179,7 @@ def test_fieller_interval_of_the_crossing_point_matches_the_quadratic():
     assert crossing.interval == pytest.approx(tuple(roots), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_crossing_intervals_cover_the_truth_in_repeated_trials():
     """A fast version of benchmarks/insights_coverage.py: Fieller intervals cover about 95%."""
     covered = []

@@ -1,4 +1,4 @@
-"""Interacted OLS against statsmodels on the same formula (DESIGN section 3: 1e-8 relative).
+"""Interacted OLS against statsmodels on the same formula, to 1e-8 (relative).
 
 Every formula of the battery is fitted by statsmodels' smf.ols / smf.wls with
 each covariance type; the effect terms' estimates, standard errors, p-values

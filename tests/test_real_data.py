@@ -8,6 +8,8 @@ import hteformula as hf
 
 causaldata = pytest.importorskip("causaldata", reason="the causaldata package holds the NSW data")
 
+pytestmark = pytest.mark.slow  # real data
+
 
 @pytest.fixture(scope="module")
 def nsw():

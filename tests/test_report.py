@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 
 import hteformula as hf
+from headless_chromium import CHROMIUM, SKIP_REASON, run_chromium
 from hteformula.report.content import format_diagnostics
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -141,19 +141,6 @@ def test_diagnostics_of_any_shape_are_formatted():
 
 # -- a real browser ------------------------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--window-size=412,915",  # a phone
-]
 # Written into the page only for this test: after load, record what the browser laid out.
 PROBE = """<script>
 window.addEventListener('load', () => {
@@ -167,20 +154,10 @@ window.addEventListener('load', () => {
 
 
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    profile = tmp_path / "chromium-profile"
-    return subprocess.run(
-        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_chromium(tmp_path / "chromium-profile", *args, window="412,915")  # a phone
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="Chromium is not installed (Debian: apt-get install chromium); .ci/run installs it",
-)
+@pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)
 def test_html_report_renders_in_headless_chromium(golden_html, tmp_path):
     report = golden_html
     probe = tmp_path / "probe.html"

@@ -49,6 +49,7 @@ def same_output(stored: str, fresh: str) -> str | None:
     return None
 
 
+@pytest.mark.slow  # simulations and real data, about two minutes in all
 @pytest.mark.parametrize("path", KNITTED, ids=lambda p: p.stem)
 def test_vignette_output_is_current(path):
     knit = _knit_module()

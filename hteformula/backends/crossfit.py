@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -367,9 +367,9 @@ def _splitter(  # type: ignore[no-untyped-def]
 
 def _check_pair(pair: object, i: int, n: int) -> Fold:
     try:
-        train, test = pair  # type: ignore[misc]
-        train = np.asarray(train, dtype=np.int64)
-        test = np.asarray(test, dtype=np.int64)
+        given_train, given_test = cast("tuple[object, object]", pair)
+        train = np.asarray(given_train, dtype=np.int64)
+        test = np.asarray(given_test, dtype=np.int64)
     except (TypeError, ValueError):
         raise HTEError(f"folds[{i}] is not a (train, test) pair of row indices.") from None
     outside = [idx for idx in (train, test) if idx.size and (idx.min() < 0 or idx.max() >= n)]

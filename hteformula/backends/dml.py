@@ -148,7 +148,7 @@ def fit_dml(
         _treatment_task(design, model_t, model_seed, labels),
     )
     # Discrete arms are balanced across folds and must all be in every training fold.
-    arms = {}
+    arms: dict[str, Any] = {}
     if kind != "continuous":
         arms = {"stratify": labels, "arm_names": [str(a) for a in design.spec.treatment.levels]}
     fold_sets = [
@@ -535,7 +535,7 @@ def _r_squared(y: np.ndarray, prediction: np.ndarray, weights: np.ndarray | None
     return 1.0 - float(np.sum(w * (y - prediction) ** 2)) / total if total > 0 else math.nan
 
 
-def _share(flags: np.ndarray, weights: np.ndarray | None) -> float:
+def _share(flags: np.ndarray | np.bool_, weights: np.ndarray | None) -> float:
     return float(np.average(flags, weights=weights))
 
 

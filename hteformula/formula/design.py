@@ -735,11 +735,12 @@ def _with_fitted_levels(spec: ModelSpec, frame: pd.DataFrame) -> pd.DataFrame:
     on millions of rows and gives the same columns. Columns with an unseen
     level are left for formulaic to report.
     """
-    converted = {}
+    converted: dict[str, pd.Categorical] = {}
     for factor, (kind, state) in spec.encoder_state.items():
         column = _plain_column(str(factor))
         if (
-            getattr(kind, "value", kind) != "categorical"
+            column is None
+            or getattr(kind, "value", kind) != "categorical"
             or column not in frame.columns
             or not isinstance(state, dict)
             or "categories" not in state
@@ -790,7 +791,7 @@ def _set_treatment(frame: pd.DataFrame, info: TreatmentInfo, value: object) -> p
     if info.categorical:
         column = pd.Categorical([value] * len(frame), categories=list(info.levels))
     else:
-        column = np.full(len(frame), float(value))
+        column = np.full(len(frame), float(value))  # type: ignore[arg-type]
     return frame.assign(**{info.name: column})
 
 

@@ -288,7 +288,7 @@ def is_plain_treatment(factor: str, treatment: str) -> bool:
     if factor in bare or factor in {f"C({name})" for name in bare}:
         return True
     match = _TREATMENT_CONTRAST.match(factor)
-    return bool(match) and match.group("variable") in bare
+    return match is not None and match.group("variable") in bare
 
 
 # C(arm, Treatment('control')) or C(arm, Treatment(reference="control")): R's and

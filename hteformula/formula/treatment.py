@@ -1,12 +1,13 @@
 """Choose the treatment and tell its kind: binary, multi-arm or continuous.
 
-DESIGN section 1: the treatment is the ``treatment=`` argument or else the
+The treatment is the ``treatment=`` argument or else the
 factor that appears in every interaction; where several qualify, a binary or
 categorical one wins over a continuous one, then the one written first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -264,9 +265,9 @@ def _levels(values: pd.Series) -> list:
         return list(unique)
 
 
-def _require_variation(levels: object, name: str) -> None:
-    if len(levels) < 2:  # type: ignore[arg-type]
-        only = f" (every row is {levels[0]!r})" if len(levels) else ""  # type: ignore[index]
+def _require_variation(levels: Sequence[object] | np.ndarray, name: str) -> None:
+    if len(levels) < 2:
+        only = f" (every row is {levels[0]!r})" if len(levels) else ""
         raise TreatmentError(
             f"treatment {name!r} is constant{only}; an effect needs rows under at least two "
             "treatment values."

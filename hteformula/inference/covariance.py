@@ -62,7 +62,10 @@ class Regression:
 class CovarianceEstimator(Protocol):
     """What every covariance estimator offers."""
 
-    label: str
+    @property
+    def label(self) -> str:
+        """How the covariance was estimated, for summaries (``"HC1"``)."""
+        ...
 
     def __call__(self, fit: Regression) -> np.ndarray:
         """The (k, k) covariance of the coefficients."""

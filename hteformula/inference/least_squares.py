@@ -97,7 +97,7 @@ class NormalEquations:
         """
         scale = np.sqrt(np.diag(gram))
         if np.any(scale == 0):
-            zero = [names[j] for j in np.flatnonzero(scale == 0)]
+            zero = [names[int(j)] for j in np.flatnonzero(scale == 0)]
             raise RankDeficientError(
                 f"column(s) {', '.join(map(repr, zero))} are zero in every row, so their "
                 "coefficients cannot be estimated; drop them from the formula."

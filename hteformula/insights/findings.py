@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -157,7 +157,7 @@ def average_findings(result: HTEResult, level: float) -> list[Finding]:
     ate = result.ate(level)
     multi = len(result.spec.contrasts) > 1
     estimates: list[tuple[str | None, Estimate]] = (
-        [(arm, ate[arm]) for arm in ate] if multi else [(None, ate)]  # type: ignore[index,union-attr]
+        [(arm, ate[arm]) for arm in ate] if multi else [(None, ate)]  # type: ignore[index,union-attr,list-item]
     )
     return [
         Finding(
@@ -298,8 +298,8 @@ def shape_finding(surface: EffectSurface, contrast: Contrast, modifier: Finding)
         Quantity("start", float(curve.estimate[0]), float(curve.low[0]), float(curve.high[0])),
         Quantity("end", float(curve.estimate[-1]), float(curve.low[-1]), float(curve.high[-1])),
     )
-    common = {"kind": "shape", "variable": variable.name, "arm": contrast.arm}
-    tested = {
+    common: dict[str, Any] = {"kind": "shape", "variable": variable.name, "arm": contrast.arm}
+    tested: dict[str, Any] = {
         "p_value": modifier.p_value,
         "adjusted_p_value": modifier.adjusted_p_value,
         "evidence": modifier.evidence,
@@ -384,7 +384,7 @@ def sign_change_finding(
     curve = contrast.estimate(rows)
     if not ((curve.low > 0).any() and (curve.high < 0).any()):
         return None
-    tested = {
+    tested: dict[str, Any] = {
         "variable": variable.name,
         "arm": contrast.arm,
         "p_value": modifier.p_value,

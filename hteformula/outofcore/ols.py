@@ -99,7 +99,7 @@ def fit_ols_partitioned(
                 f"cluster {cluster!r} has a single cluster; cluster-robust standard errors need "
                 "at least two (and are only reliable with many more)."
             )
-        estimator = dataclasses.replace(estimator, groups=np.arange(len(sums)))
+        estimator = covariance_estimator(vcov, np.arange(len(sums)), cluster)  # a code per sum
     nobs = moments.nobs
     cov = estimator.from_sums(sums, bread, nobs)
     effect = _effect_positions(x_names, spec.effect_names)

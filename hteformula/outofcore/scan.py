@@ -84,7 +84,7 @@ class Columns:
             if value not in names:
                 raise column_not_found(value, names, what=f"{argument} column")
         dtypes = data.dtypes  # type: ignore[attr-defined]
-        in_categories = set()
+        in_categories: set[str] = set()
         for factor, factor_variables in parsed.factor_variables.items():
             if factor.startswith("C("):
                 in_categories |= factor_variables

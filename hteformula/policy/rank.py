@@ -232,10 +232,10 @@ def crossfit_rank_average_effect(
         variances.append(se**2)
         shares.append(w[test].sum())
     share = np.array(shares) / np.sum(shares)
-    points, variances = np.array(points), np.array(variances)
-    covariance = np.clip(variances.mean(axis=0) - points.var(axis=0, ddof=1), 0.0, None)
-    variance = share**2 @ variances + (1 - np.sum(share**2)) * covariance
-    return _rate(target, share @ points, np.sqrt(variance), grid, n_boot, level, arm)
+    point_of, variance_of = np.array(points), np.array(variances)  # (folds, ...) arrays
+    covariance = np.clip(variance_of.mean(axis=0) - point_of.var(axis=0, ddof=1), 0.0, None)
+    variance = share**2 @ variance_of + (1 - np.sum(share**2)) * covariance
+    return _rate(target, share @ point_of, np.sqrt(variance), grid, n_boot, level, arm)
 
 
 def _checked(target: str, grid: object, n_boot: object) -> np.ndarray:

@@ -111,7 +111,7 @@ def policy_scores(
         Cached per result for hashable arguments, so ``policy_value``,
         ``toc``, ``rate`` and ``calibration_test`` share one cross-fit.
     """
-    key = (propensity, model, folds, seed)
+    key: tuple[object, ...] | None = (propensity, model, folds, seed)
     try:
         cached = _CACHE.get(result, {}).get(key)
     except TypeError:  # unhashable argument: no cache

@@ -111,9 +111,9 @@ class PolicyValue:
         frame.index = pd.MultiIndex.from_tuples(frame.index, names=["scores", "quantity"])
         return frame
 
-    def _lines(self) -> list[tuple[str, str, str]]:
+    def _lines(self) -> list[tuple[str, ...]]:
         level = f"{self.aipw.gain.level:.0%} CI"
-        out = [("", "AIPW", "IPW")]
+        out: list[tuple[str, ...]] = [("", "AIPW", "IPW")]
         labels = {
             "targeted": f"treat top {self.fraction:.0%}",
             "random": f"treat {self.fraction:.0%} at random",
@@ -316,13 +316,13 @@ def _crossfit(
         variances.append(np.diag(vcov))
         shares.append(w[test].sum())
     share = np.array(shares) / np.sum(shares)
-    estimates, variances = np.array(estimates), np.array(variances)
+    estimate_of, variance_of = np.array(estimates), np.array(variances)  # (folds, 3)
     # Imai & Li (2023): folds share training rows, so their estimates covary by
     # c = var(one fold) - E[spread of fold estimates]; estimated, floored at 0.
-    spread = estimates.var(axis=0, ddof=1)
-    covariance = np.clip(variances.mean(axis=0) - spread, 0.0, None)
-    variance = share**2 @ variances + (1 - np.sum(share**2)) * covariance
-    return share @ estimates, np.sqrt(variance), np.inf
+    spread = estimate_of.var(axis=0, ddof=1)
+    covariance = np.clip(variance_of.mean(axis=0) - spread, 0.0, None)
+    variance = share**2 @ variance_of + (1 - np.sum(share**2)) * covariance
+    return share @ estimate_of, np.sqrt(variance), np.inf
 
 
 VARIANCES = {"crossfit": _crossfit, "fixed": _fixed_policy}

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 def render_report(
     result: HTEResult,
-    path: str | Path | None = None,
+    path: str | os.PathLike | None = None,
     format: str | None = None,
     level: float = 0.95,
     unit: str | None = None,

@@ -1,7 +1,7 @@
 """The flow every meta-learner shares, from design to effect fit, and their registration.
 
     folds -> cross-fitted outcome models and propensity -> AIPW scores
-          -> the learner's effects (out-of-fold, and refit on all rows)
+          -> the learner's effects (out-of-fold, and the models that score new rows)
           -> best linear projection of the scores on the effect design (tidy)
           -> mean of the scores (ate)
 

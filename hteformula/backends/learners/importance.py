@@ -22,7 +22,8 @@ IMPORTANCE_COLUMNS = ["component", "arm", "feature", "importance", "importance_s
 
 
 class FittedLearner(Protocol):
-    levels: tuple[str, ...]
+    @property
+    def levels(self) -> tuple[str, ...]: ...
 
     def predict(self, features: np.ndarray) -> np.ndarray: ...
 

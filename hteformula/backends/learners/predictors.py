@@ -1,4 +1,7 @@
-"""Fitted learners, refit on all rows: per-row effects and outcomes on new feature rows.
+"""Fitted learners for new rows: per-row effects and outcomes on new feature rows.
+
+The models are refit on all rows, except the DR-learner's final stage, which
+averages its per-fold models (:class:`FinalModels`).
 
 A :class:`LearnerPredictor` joins two parts: the *outcome* part predicts every
 arm's outcome (one model per arm, or one model with the treatment as a
