@@ -45,6 +45,8 @@ def fit(
         ``"Y ~ T * (age + engagement) + income"``: the outcome, the treatment
         interacted with the effect modifiers, and controls.
     data : pandas or polars DataFrame
+        Or a dask DataFrame, for the methods that fit one out of core
+        (``hteformula.backends.backends_out_of_core()``: ``"ols"``).
     method : str
         A registered backend: ``"ols"``, ``"dml"``, the meta-learners ``"tlearner"``,
         ``"slearner"``, ``"xlearner"``, ``"drlearner"`` (see
@@ -171,7 +173,10 @@ def ols(
     Parameters
     ----------
     formula : str
-    data : pandas or polars DataFrame
+    data : pandas, polars or dask DataFrame
+        A dask DataFrame is fitted out of core, partition by partition, with
+        the answer of an in-memory fit (see :mod:`hteformula.outofcore`);
+        ``weights`` and ``cluster`` then name its columns.
     vcov : {"iid", "HC0", "HC1", "HC2", "HC3"}
         Covariance type; with ``cluster`` the default becomes CR1 (statsmodels'
         ``cov_type="cluster"``). Tests use t with n - k degrees of freedom
