@@ -11,9 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from hteformula.backends.base import Backend, EffectFit, register
-from hteformula.errors import DataError
+from hteformula.backends.nuisance.quality import r_squared
 from hteformula.formula.design import Design
 from hteformula.inference import covariance_estimator, least_squares
+from hteformula.inference.least_squares import require_rows_for_columns
+from hteformula.outofcore import fit_ols_partitioned
 
 
 def fit_ols(design: Design, vcov: str = "HC1") -> EffectFit:
@@ -33,6 +35,7 @@ def fit_ols(design: Design, vcov: str = "HC1") -> EffectFit:
     estimator = covariance_estimator(vcov, design.clusters, design.cluster_name or "cluster")
     coef, regression = least_squares(design.X, design.y, design.x_names, design.weights)
     cov = estimator(regression)
+    fitted_values = design.y - _unweighted(regression.resid, design.weights)
     effect = design.x_effect_columns.ravel()
     return EffectFit(
         coef=coef[effect],
@@ -40,37 +43,15 @@ def fit_ols(design: Design, vcov: str = "HC1") -> EffectFit:
         df=estimator.df(regression),
         vcov_label=estimator.label,
         diagnostics={
-            "r_squared": _r_squared(design.y, regression.resid, design.weights),
+            "r_squared": r_squared(design.y, fitted_values, design.weights),
             "df_resid": regression.df_resid,
         },
     )
 
 
-def require_rows_for_columns(nobs: int, names: tuple[str, ...]) -> None:
-    """Least squares needs more rows than columns (at least one residual degree of freedom)."""
-    if nobs <= len(names):
-        raise DataError(
-            f"too few rows: {nobs} row(s) for {len(names)} design columns "
-            f"({', '.join(names[:6])}{', ...' if len(names) > 6 else ''}); least squares needs "
-            "more rows than columns. Use fewer modifiers or controls, or more data."
-        )
-
-
-def _r_squared(y: np.ndarray, weighted_resid: np.ndarray, weights: np.ndarray | None) -> float:
-    w = np.ones_like(y) if weights is None else weights
-    centered = y - np.average(y, weights=w)
-    total = float(np.sum(w * centered**2))
-    return 1.0 - float(weighted_resid @ weighted_resid) / total if total > 0 else float("nan")
-
-
-def fit_ols_out_of_core(formula: str, data: object, **arguments: object) -> tuple:
-    """The same regression on a dask DataFrame, read partition by partition.
-
-    See :func:`hteformula.outofcore.fit_ols_partitioned` (imported on first use).
-    """
-    from hteformula.outofcore import fit_ols_partitioned
-
-    return fit_ols_partitioned(formula, data, **arguments)  # type: ignore[arg-type]
+def _unweighted(weighted_resid: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """Residuals on the outcome's scale (least squares gives them times ``sqrt(weights)``)."""
+    return weighted_resid if weights is None else weighted_resid / np.sqrt(weights)
 
 
 register(
@@ -78,7 +59,6 @@ register(
         name="ols",
         label="interacted OLS",
         fit=fit_ols,
-        options=("vcov",),
-        fit_partitioned=fit_ols_out_of_core,
+        fit_partitioned=fit_ols_partitioned,  # a dask DataFrame, partition by partition
     )
 )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
-from hteformula.errors import RankDeficientError
+from hteformula.errors import DataError, RankDeficientError
 from hteformula.inference.covariance import Regression
 
 # A column counts as aliased when less than this share of its (scaled) sum of
@@ -186,3 +186,13 @@ def _aliased_error(scaled_gram: np.ndarray, names: Sequence[str]) -> RankDeficie
         "other columns (aliased), so the coefficients are not identified; drop the aliased "
         "term(s) or a variable that duplicates another."
     )
+
+
+def require_rows_for_columns(nobs: int, names: tuple[str, ...]) -> None:
+    """Least squares needs more rows than columns (at least one residual degree of freedom)."""
+    if nobs <= len(names):
+        raise DataError(
+            f"too few rows: {nobs} row(s) for {len(names)} design columns "
+            f"({', '.join(names[:6])}{', ...' if len(names) > 6 else ''}); least squares needs "
+            "more rows than columns. Use fewer modifiers or controls, or more data."
+        )

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from hteformula.formatting import p_phrase
+
 _BLOCK_ROWS = 16_384  # rows per block: a few columns of them stay in the processor's cache
 # Up to this many columns, combination_std_errors sums column pairs (k (k + 1) / 2 passes).
 _PAIRWISE_MAX_COLUMNS = 12
@@ -181,15 +183,3 @@ def combination_table(
         np.add(estimate, work, out=high)
     return out
 
-
-def p_phrase(p: float) -> str:
-    """``= 0.032`` or ``< 0.001``, to follow a "p"."""
-    text = format_p_value(p)
-    return text if text.startswith("<") else f"= {text}"
-
-
-def format_p_value(p: float) -> str:
-    """p-values as people read them: ``< 0.001`` below a thousandth."""
-    if not np.isfinite(p):
-        return "NA"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"

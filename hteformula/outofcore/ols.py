@@ -17,6 +17,7 @@ from hteformula.errors import DataError
 from hteformula.formula.design import Design, Totals, rebuild_design
 from hteformula.formula.parse import parse_formula
 from hteformula.inference import covariance_estimator, solve_from_sums
+from hteformula.inference.least_squares import require_rows_for_columns
 from hteformula.outofcore.partitions import sum_over_partitions
 from hteformula.outofcore.scan import Columns, design_spec, scan_partition
 from hteformula.outofcore.sums import (
@@ -73,8 +74,6 @@ def fit_ols_partitioned(
         in ``design.totals`` what is known exactly about all of them.
     fit : EffectFit
     """
-    from hteformula.backends.ols import require_rows_for_columns
-
     pending = np.empty(0, dtype=np.int64)  # the clusters are known once their sums are combined
     estimator = covariance_estimator(vcov, None if cluster is None else pending, cluster or "")
     columns = Columns.of(parse_formula(formula), data, weights, cluster)
