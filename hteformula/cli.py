@@ -121,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         metavar="FRACTION",
         help="add a targeting section: what treating this share (e.g. 0.2), best first, gains "
-        "over random assignment, from cross-fitted doubly robust scores (refits per fold)",
+        "over random assignment, from cross-fitted doubly robust scores (OLS refits per fold)",
     )
     report.add_argument(
         "--propensity",

@@ -428,8 +428,9 @@ class HTEResult:
         target : float in (0, 1), optional
             Add a targeting section: the value of treating this share of people,
             highest estimated effect first, against as many at random (see
-            :meth:`policy_value`), and the TOC curve. It refits the model once
-            per fold, so it is off by default.
+            :meth:`policy_value`), and the TOC curve. Fits without their own
+            cross-fitted scores (OLS) refit the model once per fold for it, so it
+            is off by default.
         **target_options
             Options of the cross-fitted policy scores: ``propensity`` (e.g.
             ``0.5`` in a trial), ``model``, ``folds``, ``seed``, ``n_jobs``,
@@ -511,9 +512,11 @@ class HTEResult:
     ) -> PolicyScores:
         """Cross-fitted rankings and doubly robust scores of the fitted rows.
 
-        Rankings come from the same method and options refit without each
-        row's fold; scores are cross-fitted AIPW (and IPW) scores: the fit's
-        own (``fit.scores``, e.g. a learner's), or from an outcome model per
+        Rankings come from models that did not see a row's fold: with the
+        fit's own scores, its own out-of-fold effects (nothing is refit);
+        otherwise the same method and options refit without each fold. Scores
+        are cross-fitted AIPW (and IPW) scores: the fit's own (``fit.scores``:
+        the learners', dml's), or from an outcome model per
         arm (``model``, default HistGradientBoosting with early stopping) and
         ``propensity`` (known, e.g. ``0.5`` in a trial or per row as
         ``df["p"]``, or a classifier; default a cross-fitted HistGradientBoosting).
@@ -623,8 +626,8 @@ class HTEResult:
     ) -> RATE:
         """Rank-weighted average treatment effect, as grf's ``rank_average_treatment_effect``.
 
-        Computed within each cross-fitting fold (rows ranked by the model
-        refit without them) and averaged over folds with Imai & Li's
+        Computed within each cross-fitting fold (rows ranked by models that
+        did not see them, see :meth:`policy_scores`) and averaged over folds with Imai & Li's
         cross-fitting variance (see :mod:`hteformula.policy.rank`).
 
         Parameters

@@ -182,4 +182,3 @@ def combination_table(
         np.subtract(estimate, work, out=low)
         np.add(estimate, work, out=high)
     return out
-

@@ -1,13 +1,25 @@
 """Cross-fitted rankings and doubly robust scores of the fitted rows.
 
 Policy evaluation must never rank and evaluate a row with models that saw it.
-Rankings: the rows are split into K folds and, for each fold, the *same
-method with the same options* is refit on the other K - 1 folds and predicts
-the held-out fold; this works for every backend. Scores: cross-fitted AIPW
-scores (:func:`~hteformula.inference.aipw.aipw_scores`) on the same folds,
-from a learner's own fit when it has them, otherwise from per-arm outcome
-models and a propensity (known, e.g. ``0.5`` in a trial, or a cross-fitted
-classifier). IPW scores are the AIPW formula with zero outcome predictions.
+Scores: cross-fitted AIPW scores (:func:`~hteformula.inference.aipw.aipw_scores`),
+the fit's own when it has them (``EffectFit.scores``: the learners', dml's),
+otherwise from per-arm outcome models and a propensity (known, e.g. ``0.5``
+in a trial, or a cross-fitted classifier). IPW scores are the AIPW formula
+with zero outcome predictions.
+
+Rankings: each row's effect from models that did not see its fold. With the
+fit's own scores these are the fit's own out-of-fold effects on the same
+folds, and nothing is refit (:func:`own_crossfit_effects`). Otherwise the
+*same method with the same options* is refit on the other K - 1 folds of the
+scores and predicts the held-out fold (:func:`crossfit_effects`; cheap for
+OLS, and it works for every backend).
+
+The two agree where a learner's out-of-fold effects come from models fitted
+on the other folds alone (T- and S-learners). The X- and DR-learners' second
+stages, and dml's final stage refit without a fold, are fitted on other
+folds' pseudo-outcomes or residuals, whose nuisance models saw the held-out
+fold; ``benchmarks/policy_coverage.py --scenarios`` checks that the policy
+intervals keep their coverage with them.
 """
 
 from __future__ import annotations
@@ -20,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hteformula.backends import get_backend
+from hteformula.backends import EffectFit, get_backend
 from hteformula.backends.crossfit import Fold, cross_fit
 from hteformula.backends.nuisance import (
     arm_outcome_tasks,
@@ -42,7 +54,8 @@ class PolicyScores:
     Attributes
     ----------
     cate : ndarray, shape (n, n_contrasts)
-        Cross-fitted effects: row ``i`` by the method refit without ``i``'s fold.
+        Cross-fitted effects: row ``i``'s from models that did not see its
+        fold (the fit's own, or the method refit without the fold).
     aipw : ndarray, shape (n, n_contrasts)
         Cross-fitted doubly robust scores of each non-reference arm.
     ipw : ndarray, shape (n, n_contrasts)
@@ -137,14 +150,16 @@ def policy_scores(
         )
     own = result.fit.scores
     if own is not None and propensity is None and model is None:
-        source = "the fit's own cross-fitted AIPW scores"
+        source = "the fit's own cross-fitted AIPW scores, ranked by its own out-of-fold effects"
+        cate = own_crossfit_effects(result.fit, own)
     else:
         fitted_with = result.options.get("propensity")
         own = _fresh_scores(design, propensity, fitted_with, model, folds, seed, n_jobs, progress)
         source = "cross-fitted AIPW scores (an outcome model per arm and a propensity)"
+        cate = crossfit_effects(result, own.folds, n_jobs, progress)
     ipw = aipw_scores(design.y, own.arm, np.zeros_like(own.propensity), own.propensity)
     scores = PolicyScores(
-        cate=crossfit_effects(result, own.folds, n_jobs, progress),
+        cate=cate,
         aipw=own.scores,
         ipw=ipw,
         arms=tuple(design.spec.contrasts),
@@ -156,6 +171,23 @@ def policy_scores(
     if key is not None:
         _CACHE.setdefault(result, {})[key] = scores
     return scores
+
+
+def own_crossfit_effects(fit: EffectFit, scores: AIPWScores) -> np.ndarray:
+    """Each training row's effect from the fit's own models that did not see its fold.
+
+    A cross-fitting learner keeps them (``fit.in_sample``, on the folds of
+    its scores). A fit without them whose scores come from effects fitted
+    without each fold (dml's final stage) has them as the differences of its
+    scores' arm outcomes. Nothing is refit.
+
+    Returns
+    -------
+    ndarray of shape (n, n_contrasts)
+    """
+    if fit.in_sample is not None:
+        return fit.in_sample
+    return scores.outcome[:, 1:] - scores.outcome[:, :1]
 
 
 def crossfit_effects(
@@ -277,4 +309,10 @@ def _fresh_scores(
     )
 
 
-__all__ = ["PolicyScores", "crossfit_effects", "policy_scores", "subset_design"]
+__all__ = [
+    "PolicyScores",
+    "crossfit_effects",
+    "own_crossfit_effects",
+    "policy_scores",
+    "subset_design",
+]
