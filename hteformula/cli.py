@@ -126,8 +126,15 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--propensity",
         type=float,
-        help="known probability of treatment for the targeting section (e.g. 0.5 in a trial); "
-        "default: estimated",
+        help="known probability of treatment for the targeting section and the segments (e.g. "
+        "0.5 in a trial); default: estimated",
+    )
+    report.add_argument(
+        "--segments",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="add the honest segments (a shallow tree of who gains most, each segment's effect "
+        "estimated on rows the tree never saw); default: for learners, or with --propensity",
     )
     report.set_defaults(run=_run_report)
 
@@ -208,7 +215,14 @@ def _run_report(args: argparse.Namespace) -> int:
     if args.seed is not None:
         options["seed"] = args.seed
     path = render_report(
-        result, args.output, args.format, args.level, args.unit, args.target, options
+        result,
+        args.output,
+        args.format,
+        args.level,
+        args.unit,
+        args.target,
+        options,
+        args.segments,
     )
     print(f"hteformula: wrote {path}")
     return 0

@@ -137,7 +137,7 @@ def without_training_rows(result: HTEResult) -> HTEResult:
     """
     ate = result.ate()
     averages = tuple(ate.values()) if isinstance(ate, Mapping) else (ate,)
-    fit = replace(result.fit, in_sample=None, ate=averages, scores=None)
+    fit = replace(result.fit, in_sample=None, ate=averages, scores=None, out_of_fold=None)
     design = SavedDesign(
         spec=result.design.spec,
         nobs=result.design.nobs,

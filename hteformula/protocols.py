@@ -17,7 +17,9 @@ from hteformula.backends.base import EffectFit
 from hteformula.formula.design import Design, DesignSpec
 from hteformula.inference import Estimate, WaldTest
 
-if TYPE_CHECKING:  # policy evaluation's answer; imported for the annotation only
+if TYPE_CHECKING:  # answers of the methods below; imported for the annotations only
+    from hteformula.explain.explanation import Explanation
+    from hteformula.explain.segments import Segments
     from hteformula.policy.value import PolicyValue
 
 
@@ -72,3 +74,14 @@ class FittedResult(Protocol):
     def policy_value(self, fraction: float | None = None, **options: Any) -> PolicyValue: ...
 
     def toc(self, grid: Any = None, **options: Any) -> pd.DataFrame: ...
+
+    # Insights and reports describe what drives the effect and the honest segments.
+    def explain(
+        self,
+        newdata: object = None,
+        max_rows: int | None = 10_000,
+        background: int = 100,
+        seed: int | None = 0,
+    ) -> Explanation: ...
+
+    def segments(self, max_depth: int = 2, min_share: float = 0.05, **options: Any) -> Segments: ...

@@ -319,38 +319,178 @@ class HTEResult:
         names = tuple(self.effect_names[i] for i in restricted)
         return wald_test(self.fit.coef, self.fit.vcov, R, self.fit.df, terms=names)
 
+    # -- explaining the effect ---------------------------------------------------
+
+    def explain(
+        self,
+        newdata: object = None,
+        max_rows: int | None = 10_000,
+        background: int = 100,
+        seed: int | None = 0,
+    ):  # type: ignore[no-untyped-def]
+        """Per-row contributions of each variable to the effect (SHAP values by variable).
+
+        A variable's contribution gathers all its formula terms and columns
+        (``bs(age, df=4)``, the dummies of ``C(region)``); a column reading
+        several variables (``age:engagement``) is a variable of its own. For
+        every row the contributions add up to its effect minus the average
+        effect (``explanation.base``). How they are computed depends on the
+        backend (``explanation.method``):
+
+        - interacted OLS and dml: exactly, coefficient times the column's
+          deviation from its mean over the fitted rows (needs nothing extra);
+        - T-, S-, X- and DR-learners with tree-ensemble (or, for T, X and DR,
+          linear) models: TreeSHAP (``shap``, ``pip install
+          "hteformula[explain]"``) of each fitted model, combined as the
+          learner combines them (the T-learner's difference of arms, the
+          S-learner's pooled model at each arm, the DR-learner's mean of fold
+          models, the X-learner's propensity blend), centred on the fitted rows;
+        - otherwise (models TreeSHAP cannot read): interventional Shapley
+          values over the variables with a seeded background sample of the
+          fitted rows.
+
+        Learners are explained through their models refit on all rows, so on
+        the fitted rows ``explanation.effect`` is not the out-of-fold
+        ``effect()``.
+
+        Parameters
+        ----------
+        newdata : pandas or polars DataFrame, optional
+            Rows to explain; omitted: the fitted rows.
+        max_rows : int, optional
+            Explain a seeded random subset of at most this many rows (None: all).
+        background : int
+            Background rows of the black-box route (more is slower and steadier).
+        seed : int, optional
+            Seeds the subsets and, with many variables, the sampled orderings.
+
+        Returns
+        -------
+        Explanation
+            ``contributions`` (arms x rows x variables), ``frame()``,
+            ``to_frame()`` (tidy; ``by="column"`` for the per-column detail
+            where the route has it), ``importance()`` and ``ranking()``.
+
+        Examples
+        --------
+        >>> import hteformula as hf
+        >>> df = hf.datasets.engagement_trial(n=1000, seed=0)
+        >>> explanation = hf.ols("Y ~ T * (age + engagement)", df).explain()
+        >>> explanation.ranking()
+        ('engagement', 'age')
+        """
+        from hteformula.explain import explain_result
+
+        return explain_result(self, newdata, max_rows, background, seed)
+
+    def segments(
+        self,
+        max_depth: int = 2,
+        min_share: float = 0.05,
+        variables: Any = None,
+        target: str = "effects",
+        arm: str | None = None,
+        level: float = 0.95,
+        seed: int | None = 0,
+        **score_options: Any,
+    ):  # type: ignore[no-untyped-def]
+        """Who gains most: a shallow tree of segments, each with an honest interval.
+
+        The fitted rows are split at random into halves (whole clusters with
+        ``cluster=``). A tree of depth ``max_depth`` is grown on one half's
+        estimated effects (``target="effects"``) or doubly robust scores
+        (``"scores"``), splitting on the modifier variables as written
+        (``age`` rather than its spline columns; a category by level). Each
+        segment's effect is then estimated on the *other* half as the mean of
+        the rows' cross-fitted doubly robust (AIPW) scores, with a robust
+        (cluster-robust with clusters) interval.
+
+        Parameters
+        ----------
+        max_depth : int
+            Depth of the tree (2: at most four segments).
+        min_share : float in (0, 0.5)
+            Smallest share of the growing half in a segment.
+        variables : str or list of str, optional
+            Variables the tree may split on; default the modifier variables.
+        target : {"effects", "scores"}
+        arm : str, optional
+            The contrast, for a multi-arm treatment.
+        level : float
+        seed : int, optional
+            Seeds the halves (and a fresh cross-fit of the scores).
+        **score_options
+            ``propensity`` (e.g. ``0.5`` in a trial), ``model``, ``folds``,
+            ``n_jobs``, ``progress``: how the doubly robust scores are
+            cross-fitted when the fit has none of its own (interacted OLS,
+            dml) or to replace a learner's own; see :meth:`policy_scores`.
+
+        Returns
+        -------
+        Segments
+            ``to_frame()`` (rule, share, estimate, interval), ``sentences``,
+            ``first_split``, ``assign(newdata)``.
+
+        Examples
+        --------
+        >>> import hteformula as hf
+        >>> from sklearn.linear_model import LinearRegression
+        >>> df = hf.datasets.masked_trial(n=2000, seed=0)
+        >>> res = hf.ols("Y ~ T * (X1 + X2 + X3)", df)
+        >>> found = res.segments(max_depth=1, propensity=0.5, model=LinearRegression())
+        >>> found.first_split.variable
+        'X2'
+        """
+        from hteformula.explain.segments import segment_result
+
+        return segment_result(
+            self, max_depth, min_share, variables, target, arm, level, seed, **score_options
+        )
+
     # -- feature importance -----------------------------------------------------
 
     def feature_importance(
-        self, n_repeats: int = 5, seed: int | None = 0, max_rows: int | None = 10_000
+        self,
+        n_repeats: int = 5,
+        seed: int | None = 0,
+        max_rows: int | None = 10_000,
+        by: str = "variable",
     ) -> pd.DataFrame:
-        """How much each feature moves the per-row effects and each arm's outcome model.
+        """How much each variable moves the per-row effects and each arm's outcome model.
 
         Permutation importance on the models that score new rows (refit on all
         rows; the DR-learner's final stage averages its per-fold models),
-        measured on the training rows: the root mean squared change of the prediction when the
-        feature is shuffled (effect units for effects, outcome units for outcomes).
+        measured on the training rows: the root mean squared change of the
+        prediction when the variable is shuffled (effect units for effects,
+        outcome units for outcomes). All columns of a variable (the dummies of
+        ``C(region)``, the basis of ``bs(age, df=4)``) are shuffled together;
+        ``by="column"`` shuffles each design column on its own. :meth:`explain`
+        gives signed per-row contributions instead.
 
         Parameters
         ----------
         n_repeats : int
-            Shuffles per feature.
+            Shuffles per variable.
         seed : int, optional
         max_rows : int, optional
             Measure on a seeded random subset of at most this many rows.
+        by : {"variable", "column"}
 
         Returns
         -------
         DataFrame
-            Columns component (``"effect"`` or ``"outcome"``), arm, feature,
-            importance, importance_sd; most important first.
+            Columns component (``"effect"`` or ``"outcome"``), arm, variable
+            (``feature`` with ``by="column"``), importance, importance_sd; most
+            important first.
 
         Raises
         ------
         HTEError
             For backends whose effect is linear in the modifiers (``tidy()``
-            already gives each modifier's contribution).
+            and ``explain()`` already give each modifier's contribution).
         """
+        from hteformula.explain import feature_groups
+
         importance = getattr(self.fit.predictor, "feature_importance", None)
         if importance is None:
             able = ", ".join(repr(name) for name in backends_with("feature_importance"))
@@ -358,29 +498,43 @@ class HTEResult:
                 f"method {self.method!r} has no feature importance"
                 + (
                     ": its effect is linear in the modifiers, so tidy() gives each one's "
-                    "contribution with an interval"
+                    "contribution with an interval and explain() the per-row contributions"
                     if self.fit.is_linear
                     else ""
                 )
                 + (f". Methods with model-based importance: {able}." if able else ".")
             )
+        if by not in ("variable", "column"):
+            raise HTEError(f"by={by!r}: use 'variable' or 'column'.")
+        options = {"n_repeats": n_repeats, "seed": seed, "max_rows": max_rows}
+        if by == "column":
+            return importance(self.design.features, self.spec.feature_names, **options)
+        groups = feature_groups(self.spec)
         return importance(
             self.design.features,
-            self.spec.feature_names,
-            n_repeats=n_repeats,
-            seed=seed,
-            max_rows=max_rows,
+            groups.names,
+            members=groups.members,
+            label="variable",
+            **options,
         )
 
     # -- plain language and reports ---------------------------------------------
 
-    def insights(self, level: float = 0.95, unit: str | None = None) -> Insights:
+    def insights(
+        self,
+        level: float = 0.95,
+        unit: str | None = None,
+        segments: bool | None = None,
+        **score_options: Any,
+    ) -> Insights:
         """Plain-language findings: a list of :class:`~hteformula.insights.Finding`.
 
         ``str()`` of the answer is a short paragraph: the average effect, whether
         the effect varies, which variables change it (Holm-adjusted across
         variables), the shape of non-linear terms, masked heterogeneity and
-        sign changes, and who benefits most; every number with its interval.
+        sign changes, who benefits most and, where the fit has doubly robust
+        scores, the honest segments of :meth:`segments` (which gain, which
+        lose); every number with its interval.
 
         Parameters
         ----------
@@ -389,6 +543,14 @@ class HTEResult:
         unit : str, optional
             Unit of the outcome (``"dollars"``); 0/1 outcomes default to
             percentage points.
+        segments : bool, optional
+            Describe the honest segments of :meth:`segments`. Default: when
+            they need no new model fits (learners carry doubly robust
+            scores; interacted OLS and dml need ``segments=True`` or
+            ``score_options``, which cross-fit them).
+        **score_options
+            How to cross-fit the scores (``propensity=0.5`` in a trial,
+            ``model``, ...); see :meth:`policy_scores`.
 
         Examples
         --------
@@ -398,7 +560,10 @@ class HTEResult:
         >>> found.drivers
         ('engagement',)
         """
-        return insights_of(self, level, unit)
+        from hteformula.explain.segments import segments_for_insights
+
+        found = segments_for_insights(self, segments, level, **score_options)
+        return insights_of(self, level, unit, found)
 
     def report(
         self,
@@ -407,6 +572,7 @@ class HTEResult:
         level: float = 0.95,
         unit: str | None = None,
         target: float | None = None,
+        segments: bool | None = None,
         **target_options: Any,
     ) -> str | Path:
         """A report: data and design, average effect, insights, effect table, diagnostics, figures.
@@ -431,10 +597,15 @@ class HTEResult:
             :meth:`policy_value`), and the TOC curve. Fits without their own
             cross-fitted scores (OLS) refit the model once per fold for it, so it
             is off by default.
+        segments : bool, optional
+            Add the honest segments of :meth:`segments` (a table and a
+            finding). Default: when the fit carries doubly robust scores (the
+            learners) or ``target_options`` say how to cross-fit them;
+            ``True`` cross-fits them for interacted OLS and dml.
         **target_options
             Options of the cross-fitted policy scores: ``propensity`` (e.g.
             ``0.5`` in a trial), ``model``, ``folds``, ``seed``, ``n_jobs``,
-            ``progress``; see :meth:`policy_scores`.
+            ``progress``; see :meth:`policy_scores`. The segments use them too.
 
         Examples
         --------
@@ -444,7 +615,7 @@ class HTEResult:
         >>> print(res.report(format="markdown").splitlines()[0])
         # Heterogeneous treatment effect report: interacted OLS
         """
-        return render_report(self, path, format, level, unit, target, target_options)
+        return render_report(self, path, format, level, unit, target, target_options, segments)
 
     # -- targeting ----------------------------------------------------------------
 

@@ -169,3 +169,13 @@ def test_report_with_a_bad_target_is_one_line(csv, tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert "fraction=1.5" in err and len(err.splitlines()) == 1
+
+
+def test_report_segments_follow_the_flag(csv, tmp_path):
+    out = tmp_path / "r.md"
+    argv = ["report", csv, "Y ~ T * engagement", "-o", str(out)]
+    assert main(argv) == 0 and "## Segments" not in out.read_text()  # ols: no scores of its own
+    assert main([*argv, "--segments", "--seed", "1"]) == 0
+    assert "## Segments" in out.read_text() and "engagement" in out.read_text()
+    assert main([*argv, "--propensity", "0.5", "--no-segments"]) == 0
+    assert "## Segments" not in out.read_text()

@@ -101,6 +101,11 @@ class EffectFit:
         them (policy evaluation reuses them).
     models : FittedModels
         The fitted models, read-only (nuisance models per fold, refit models).
+    out_of_fold : ndarray, shape (n, n_contrasts), optional
+        Each training row's effect from the fit's own models that did not see
+        the row's fold of ``scores``: policy evaluation ranks by it instead of
+        refitting the method per fold (the learners' in-sample effects; dml's
+        final stage refit without each fold). None: it refits.
     """
 
     coef: np.ndarray
@@ -114,6 +119,7 @@ class EffectFit:
     notes: tuple[str, ...] = ()
     scores: AIPWScores | None = None
     models: FittedModels = field(default_factory=FittedModels)
+    out_of_fold: np.ndarray | None = None
 
     @property
     def is_linear(self) -> bool:

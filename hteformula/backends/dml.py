@@ -31,6 +31,7 @@ with ``m(x)`` and ``e(x)``, implies each arm's outcome (grf's construction).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -122,6 +123,7 @@ def fit_dml(
     if len(nuisances) > 1:
         diagnostics["all_coef"] = np.array(coefs)
     warn_on_poor_overlap(diagnostics)
+    held_out = held_out_scores(design, nuisances[0])
     return EffectFit(
         coef=coef,
         vcov=cov,
@@ -130,24 +132,40 @@ def fit_dml(
         diagnostics=diagnostics,
         notes=(nuisance_note(diagnostics, design.spec.treatment.name),),
         models=FittedModels(models),
-        scores=held_out_scores(design, nuisances[0]),
+        scores=held_out.scores if held_out else None,
+        out_of_fold=held_out.effects if held_out else None,
     )
 
 
-def held_out_scores(design: Design, nuisance: Nuisance) -> AIPWScores | None:
+@dataclass(frozen=True, eq=False)
+class HeldOut:
+    """Doubly robust scores and effects of the training rows, none from a fit that saw its fold.
+
+    Attributes
+    ----------
+    scores : AIPWScores
+    effects : ndarray, shape (n, n_contrasts)
+        ``tau(x)`` of each row from the final stage refit without its fold.
+    """
+
+    scores: AIPWScores
+    effects: np.ndarray
+
+
+def held_out_scores(design: Design, nuisance: Nuisance) -> HeldOut | None:
     """Doubly robust scores from the fit's own pieces: no fold's with a final stage that saw it.
 
     For each fold, the final stage is refit on the other folds' residuals;
     its effect ``tau(x)`` on the fold's rows, with their out-of-fold ``m(x)``
     and ``e(x)``, gives each arm's outcome (``mu_0 = m - sum_k e_k tau_k``,
     ``mu_k = mu_0 + tau_k``), and those give the AIPW scores. The arms'
-    outcome differences are then each row's effect from the final stage
-    refit without its fold: what policy evaluation ranks by. With repeated
+    outcome differences are each row's effect from the final stage refit
+    without its fold: what policy evaluation ranks by. With repeated
     cross-fitting the first repetition's folds are used.
 
     Returns
     -------
-    AIPWScores or None
+    HeldOut or None
         None for a continuous treatment, or when a fold's complement cannot
         identify the final stage (policy evaluation then refits the method).
     """
@@ -175,7 +193,7 @@ def held_out_scores(design: Design, nuisance: Nuisance) -> AIPWScores | None:
         folds=nuisance.folds,
     )
     outcomes = outcomes_from_effects(nuisance.outcome, nuisance.treatment, effects)
-    return doubly_robust_scores(data, outcomes, nuisance.treatment)
+    return HeldOut(doubly_robust_scores(data, outcomes, nuisance.treatment), effects)
 
 
 def final_stage(design: Design, nuisance: Nuisance, estimator: Any) -> tuple:

@@ -126,6 +126,30 @@ class DesignSpec:
         extra = [m for m in self.modifier_names if m != "Intercept" and m not in self.control_names]
         return (*self.control_names, *extra)
 
+    @property
+    def feature_variables(self) -> tuple[frozenset[str], ...]:
+        """The data columns behind each feature column, in ``feature_names`` order.
+
+        ``C(region)[T.south]`` -> ``{"region"}``, ``age:engagement`` -> ``{"age", "engagement"}``.
+
+        Examples
+        --------
+        >>> import hteformula as hf
+        >>> df = hf.datasets.engagement_trial(n=50, seed=0)
+        >>> spec = build_design("Y ~ T * age + C(region)", df).spec
+        >>> [sorted(v) for v in spec.feature_variables]
+        [['age'], ['region'], ['region'], ['region']]
+        """
+        by_name: dict[str, frozenset[str]] = {}
+        if self.control_spec is not None:
+            variables_of = {term.name: term.variables for term in self.formula.terms}
+            for term, indices in self.control_spec.term_indices.items():
+                for j in indices:
+                    by_name[self.control_spec.column_names[j]] = frozenset(variables_of[str(term)])
+        for name, variables in zip(self.modifier_names, self.modifier_variables, strict=True):
+            by_name.setdefault(name, variables)
+        return tuple(by_name[name] for name in self.feature_names)
+
     def modifier_design(self, data: object) -> np.ndarray:
         """The effect design ``M`` of new data.
 

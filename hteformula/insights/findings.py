@@ -14,8 +14,9 @@ Evidence is graded on p-values, Holm-adjusted across the modifier variables
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,9 @@ from hteformula.insights.curves import (
 )
 from hteformula.insights.records import Finding, Quantity, grade_evidence
 from hteformula.protocols import FittedResult
+
+if TYPE_CHECKING:
+    from hteformula.explain.segments import Segments
 
 GROUP_SHARE = 0.2  # "who benefits most": the fifth of people with the largest estimated effects
 SIMULATION_DRAWS = 2_000  # draws of the coefficients for the interval of a peak's location
@@ -71,18 +75,23 @@ def surface_of(result: FittedResult) -> EffectSurface:
     return EffectSurface(result.spec, data, result.design.modifier_means, result.design.weights)
 
 
-def collect_findings(result: FittedResult, level: float = 0.95) -> list[Finding]:
+def collect_findings(
+    result: FittedResult, level: float = 0.95, segments: Sequence[Segments] = ()
+) -> list[Finding]:
     """All findings of a fit, in reading order, without sentences.
 
     Order: average effect(s); heterogeneity; per modifier variable (strongest
     evidence first) its change and, for non-linear terms, its shape; masked
-    heterogeneity; sign changes; who benefits most.
+    heterogeneity; sign changes; who benefits most; the honest segments
+    (``segments``, one per contrast, from :meth:`HTEResult.segments`).
     """
     findings = average_findings(result, level)
     heterogeneity = heterogeneity_finding(result)
     findings.append(heterogeneity)
     if heterogeneity.p_value is None or math.isnan(heterogeneity.p_value):
         return findings
+    multi = len(result.spec.contrasts) > 1
+    by_segment = [segment_finding(found, multi) for found in segments]
     surface = surface_of(result)
     contrasts = contrasts_of(result, level)
     modifiers = []
@@ -96,7 +105,7 @@ def collect_findings(result: FittedResult, level: float = 0.95) -> list[Finding]
         modifiers.append(finding)
         findings += [finding] if shape is None else [finding, shape]
     if not heterogeneity.is_supported:
-        return findings
+        return findings + by_segment
     average = {f.arm: f for f in findings if f.kind == "average"}
     effects = row_effects(result)
     for contrast in contrasts:
@@ -116,7 +125,7 @@ def collect_findings(result: FittedResult, level: float = 0.95) -> list[Finding]
         findings.append(
             benefit_finding(result, contrast, effects[contrast.label], drivers, average)
         )
-    return findings
+    return findings + by_segment
 
 
 # -- the average effect and the overall test --------------------------------------
@@ -497,6 +506,49 @@ def _group_effects(
         Quantity(
             "top_fifth", float(groups.estimate[1]), float(groups.low[1]), float(groups.high[1])
         ),
+    )
+
+
+# -- honest segments ---------------------------------------------------------------------
+
+
+def segment_finding(segments: Segments, multi: bool = False) -> Finding:
+    """The segments of the honest tree: which gain, which lose, with intervals.
+
+    Direction ``"gains and loses"`` when some segment's interval lies above
+    zero and another's below (the masked heterogeneity of a near-zero
+    average, located); ``"differs"`` when two segments' intervals do not
+    overlap; ``"positive everywhere"`` / ``"negative everywhere"`` when every
+    segment's interval is on one side of zero; ``"unclear"`` otherwise. One quantity per segment
+    (``segment:<rule>``, its effect and interval) and its share
+    (``share:<rule>``), most effective first.
+    """
+    parts = [s for s in segments.segments if math.isfinite(s.estimate)]
+    positive = any(s.conf_low > 0 for s in parts)
+    negative = any(s.conf_high < 0 for s in parts)
+    separated = any(a.conf_low > b.conf_high for a in parts for b in parts)
+    if positive and negative:
+        direction = "gains and loses"
+    elif separated:
+        direction = "differs"
+    elif parts and all(s.conf_low > 0 for s in parts):
+        direction = "positive everywhere"
+    elif parts and all(s.conf_high < 0 for s in parts):
+        direction = "negative everywhere"
+    else:
+        direction = "unclear"
+    quantities: list[Quantity] = []
+    for s in parts:
+        quantities.append(Quantity(f"segment:{s.rule}", s.estimate, s.conf_low, s.conf_high))
+        quantities.append(Quantity(f"share:{s.rule}", s.share))
+    top = parts[0] if parts else None
+    return Finding(
+        kind="segments",
+        arm=segments.arm if multi else None,
+        direction=direction,
+        estimate=math.nan if top is None else top.estimate,
+        interval=(math.nan, math.nan) if top is None else (top.conf_low, top.conf_high),
+        quantities=tuple(quantities),
     )
 
 

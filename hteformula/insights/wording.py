@@ -51,6 +51,8 @@ class Voice:
     projected : bool
         True when per-row effects are non-linear and the variable findings
         describe their best linear projection.
+    better : {"higher", "lower"}
+        Which direction of the outcome is a gain.
     """
 
     outcome: str
@@ -61,6 +63,7 @@ class Voice:
     unit: str | None = None
     scale: float = 1.0
     projected: bool = False
+    better: str = "higher"
 
     @property
     def ci(self) -> str:
@@ -362,6 +365,43 @@ def benefit_sentence(finding: Finding, voice: Voice) -> str:
     return f"{subject} is largest for people with {_join(traits)}: {numbers}."
 
 
+def segments_sentence(finding: Finding, voice: Voice) -> str:
+    """The honest segments, most effective first; where some gain and some lose, say so."""
+    segments = [
+        (q.name.split(":", 1)[1], q, finding.quantity(f"share:{q.name.split(':', 1)[1]}").value)
+        for q in finding.quantities
+        if q.name.startswith("segment:")
+    ]
+    arm = f" of {voice.treatment} = {finding.arm}" if finding.arm else ""
+    described = [
+        f"{'everyone' if rule == 'everyone' else 'people with ' + rule} ({percent(share)}): "
+        f"{with_interval(q.value, q.low, q.high, voice)}"
+        for rule, q, share in segments
+    ]
+    method = (
+        "a segment tree grown on half of the rows and estimated on the other half with doubly "
+        "robust scores"
+    )
+    if finding.direction == "gains and loses":
+        gain = [d for d, (_, q, _) in zip(described, segments, strict=True) if q.low > 0]
+        lose = [d for d, (_, q, _) in zip(described, segments, strict=True) if q.high < 0]
+        who = ("the first gain", "the second lose")
+        if voice.better == "lower":
+            who = ("the second gain", "the first lose")
+        return (
+            f"By {method}, the effect{arm} is clearly positive for {_join(gain)}, and clearly "
+            f"negative for {_join(lose)}: {who[0]} from the treatment, {who[1]}."
+        )
+    if len(segments) < 2:
+        return f"A segment tree ({method}) found no split: {_join(described)}."
+    if finding.direction in ("positive everywhere", "negative everywhere"):
+        sign = finding.direction.split()[0]
+        listed = "; ".join(described)
+        return f"The effect{arm} is clearly {sign} in every segment ({method}): {listed}."
+    lead = "differs between segments" if finding.direction == "differs" else "by segment"
+    return f"The effect{arm} {lead} ({method}): {'; '.join(described)}."
+
+
 SENTENCES: dict[str, Callable[[Finding, Voice], str]] = {
     "average": average_sentence,
     "heterogeneity": heterogeneity_sentence,
@@ -370,6 +410,7 @@ SENTENCES: dict[str, Callable[[Finding, Voice], str]] = {
     "masked": masked_sentence,
     "sign_change": sign_change_sentence,
     "benefit": benefit_sentence,
+    "segments": segments_sentence,
 }
 
 

@@ -8,11 +8,11 @@ in a trial, or a cross-fitted classifier). IPW scores are the AIPW formula
 with zero outcome predictions.
 
 Rankings: each row's effect from models that did not see its fold. With the
-fit's own scores these are the fit's own out-of-fold effects on the same
-folds, and nothing is refit (:func:`own_crossfit_effects`). Otherwise the
-*same method with the same options* is refit on the other K - 1 folds of the
-scores and predicts the held-out fold (:func:`crossfit_effects`; cheap for
-OLS, and it works for every backend).
+fit's own scores and its own out-of-fold effects on the same folds
+(``EffectFit.out_of_fold``: the learners', dml's) nothing is refit.
+Otherwise the *same method with the same options* is refit on the other
+K - 1 folds of the scores and predicts the held-out fold
+(:func:`crossfit_effects`; cheap for OLS, and it works for every backend).
 
 The two agree where a learner's out-of-fold effects come from models fitted
 on the other folds alone (T- and S-learners). The X- and DR-learners' second
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hteformula.backends import EffectFit, get_backend
+from hteformula.backends import get_backend
 from hteformula.backends.crossfit import Fold, cross_fit
 from hteformula.backends.nuisance import (
     arm_outcome_tasks,
@@ -148,15 +148,16 @@ def policy_scores(
             f"policy evaluation compares treating with not treating, so it needs a binary or "
             f"multi-arm treatment; {result.treatment!r} is continuous."
         )
-    own = result.fit.scores
-    if own is not None and propensity is None and model is None:
-        source = "the fit's own cross-fitted AIPW scores, ranked by its own out-of-fold effects"
-        cate = own_crossfit_effects(result.fit, own)
-    else:
-        fitted_with = result.options.get("propensity")
-        own = _fresh_scores(design, propensity, fitted_with, model, folds, seed, n_jobs, progress)
+    own = result_scores(result, propensity, model, folds, seed, n_jobs, progress)
+    if own is not result.fit.scores:
         source = "cross-fitted AIPW scores (an outcome model per arm and a propensity)"
         cate = crossfit_effects(result, own.folds, n_jobs, progress)
+    elif result.fit.out_of_fold is None:
+        source = "the fit's own cross-fitted AIPW scores"
+        cate = crossfit_effects(result, own.folds, n_jobs, progress)
+    else:  # nothing to refit: the fit's own effects of each row without its fold
+        source = "the fit's own cross-fitted AIPW scores, ranked by its own out-of-fold effects"
+        cate = result.fit.out_of_fold
     ipw = aipw_scores(design.y, own.arm, np.zeros_like(own.propensity), own.propensity)
     scores = PolicyScores(
         cate=cate,
@@ -173,21 +174,38 @@ def policy_scores(
     return scores
 
 
-def own_crossfit_effects(fit: EffectFit, scores: AIPWScores) -> np.ndarray:
-    """Each training row's effect from the fit's own models that did not see its fold.
+def result_scores(
+    result: Any,
+    propensity: Any = None,
+    model: Any = None,
+    folds: int | Any = 5,
+    seed: int | None = 0,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+) -> AIPWScores:
+    """Cross-fitted AIPW scores of a result's fitted rows, without refitting the method.
 
-    A cross-fitting learner keeps them (``fit.in_sample``, on the folds of
-    its scores). A fit without them whose scores come from effects fitted
-    without each fold (dml's final stage) has them as the differences of its
-    scores' arm outcomes. Nothing is refit.
+    The fit's own scores (``EffectFit.scores``) when it has them and neither
+    ``propensity`` nor ``model`` is given; otherwise an outcome model per arm
+    and a propensity cross-fitted on ``folds`` (arguments as in
+    :func:`policy_scores`). Segments use these; policy evaluation adds the
+    method's cross-fitted rankings.
 
     Returns
     -------
-    ndarray of shape (n, n_contrasts)
+    AIPWScores
     """
-    if fit.in_sample is not None:
-        return fit.in_sample
-    return scores.outcome[:, 1:] - scores.outcome[:, :1]
+    own = result.fit.scores
+    if own is not None and propensity is None and model is None:
+        return own
+    design = result.design
+    if design.spec.treatment.kind == "continuous":
+        raise HTEError(
+            f"doubly robust scores compare treating with not treating, so they need a binary or "
+            f"multi-arm treatment; {result.treatment!r} is continuous."
+        )
+    fitted_with = result.options.get("propensity")
+    return _fresh_scores(design, propensity, fitted_with, model, folds, seed, n_jobs, progress)
 
 
 def crossfit_effects(
@@ -312,7 +330,7 @@ def _fresh_scores(
 __all__ = [
     "PolicyScores",
     "crossfit_effects",
-    "own_crossfit_effects",
     "policy_scores",
+    "result_scores",
     "subset_design",
 ]

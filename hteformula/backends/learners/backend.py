@@ -114,6 +114,7 @@ def fit_learner(
         scores,
         estimator,
         in_sample=effects.in_sample,
+        out_of_fold=effects.in_sample,  # out of fold on the scores' folds
         predictor=effects.predictor,
         diagnostics=diagnostics,
         notes=(

@@ -78,6 +78,7 @@ def fit_from_scores(
     diagnostics: Mapping[str, Any] | None = None,
     notes: tuple[str, ...] = (),
     models: Mapping[str, Any] | None = None,
+    out_of_fold: np.ndarray | None = None,
 ) -> EffectFit:
     """The effect fit whose table and average effect come from doubly robust scores.
 
@@ -93,7 +94,7 @@ def fit_from_scores(
         From :func:`doubly_robust_scores`; kept as ``EffectFit.scores``.
     estimator : CovarianceEstimator
         Covariance of the projection, from :func:`projection_estimator`.
-    in_sample, predictor, diagnostics, notes, models
+    in_sample, predictor, diagnostics, notes, models, out_of_fold
         The backend's own per-row effects and the rest of :class:`EffectFit`.
 
     Returns
@@ -126,6 +127,7 @@ def fit_from_scores(
         notes=notes,
         scores=scores,
         models=FittedModels(models or {}),
+        out_of_fold=out_of_fold,
     )
 
 
