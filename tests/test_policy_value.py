@@ -92,13 +92,25 @@ def no_refits(monkeypatch):
     monkeypatch.setattr("hteformula.policy.scores.crossfit_effects", refit)
 
 
-@pytest.mark.parametrize("method", ["tlearner", "slearner", "xlearner", "drlearner"])
+@pytest.mark.parametrize("method", ["tlearner", "slearner", "drlearner"])
 def test_learners_rank_by_their_own_out_of_fold_effects(trial, method, no_refits):
     options = {"model": LinearRegression(), "propensity": 0.5, "seed": 3, "folds": 3}
     res = hf.fit(FORMULA, trial, method=method, **options)
     scores = res.policy_scores()
     np.testing.assert_array_equal(scores.cate, res.fit.in_sample)
     assert "own out-of-fold effects" in scores.source
+
+
+def test_x_learner_is_refit_per_fold(trial):
+    # Its in-sample effects come from effects imputed by outcome models that saw the fold.
+    options = {"model": LinearRegression(), "propensity": 0.5, "seed": 3, "folds": 3}
+    res = hf.xlearner(FORMULA, trial, **options)
+    assert res.fit.out_of_fold is None
+    scores = res.policy_scores()
+    train, test = scores.folds[0]
+    refit = hf.xlearner(FORMULA, trial.iloc[train], **options)
+    expected = refit.effect(trial.iloc[test])["estimate"].to_numpy()
+    np.testing.assert_allclose(scores.cate[test, 0], expected, rtol=1e-8, atol=1e-10)
 
 
 def test_t_learner_own_effects_equal_the_refit_without_each_fold(trial, no_refits):

@@ -114,7 +114,7 @@ def fit_learner(
         scores,
         estimator,
         in_sample=effects.in_sample,
-        out_of_fold=effects.in_sample,  # out of fold on the scores' folds
+        out_of_fold=effects.out_of_fold,
         predictor=effects.predictor,
         diagnostics=diagnostics,
         notes=(
