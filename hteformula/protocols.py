@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pandas as pd
 
 from hteformula.backends.base import EffectFit
+from hteformula.direction import Better
 from hteformula.formula.design import Design, DesignSpec
 from hteformula.inference import Estimate, WaldTest
 
@@ -61,6 +62,12 @@ class FittedResult(Protocol):
 
     @property
     def n_dropped(self) -> int: ...
+
+    @property
+    def better(self) -> Better: ...
+
+    @property
+    def notes(self) -> tuple[str, ...]: ...
 
     def tidy(self, level: float = 0.95) -> pd.DataFrame: ...
 

@@ -19,7 +19,8 @@ import pandas as pd
 
 from hteformula import scoring
 from hteformula.backends.base import EffectFit, FittedModels, backends_with
-from hteformula.errors import HTEError, TreatmentError
+from hteformula.direction import Better, check_better
+from hteformula.errors import HTEError, TreatmentError, warn
 from hteformula.formula.design import Design, DesignSpec
 from hteformula.inference import (
     Estimate,
@@ -42,6 +43,25 @@ from hteformula.summary import Summary
 
 TIDY_COLUMNS = ["estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
 EFFECT_COLUMNS = ["estimate", "std_error", "conf_low", "conf_high"]
+
+
+def aliased_note(aliased: tuple[str, ...]) -> str:
+    """What summaries and warnings say about columns dropped as aliased.
+
+    Examples
+    --------
+    >>> aliased_note(("x2", "T:x2"))[:68]
+    "Not defined because of singularities: 'x2', 'T:x2' are linear combin"
+    """
+    listed = ", ".join(repr(name) for name in aliased)
+    one = len(aliased) == 1
+    return (
+        f"Not defined because of singularities: {listed} "
+        f"{'is a linear combination' if one else 'are linear combinations'} of earlier columns "
+        f"(aliased) and {'was' if one else 'were'} dropped, as R's lm does; "
+        f"{'its coefficient is' if one else 'their coefficients are'} NaN, and effects treat "
+        f"{'it' if one else 'them'} as zero (as R's predict)."
+    )
 
 
 class ArmEstimates(Mapping[str, Estimate]):
@@ -92,6 +112,9 @@ class HTEResult:
         The backend's coefficients, covariance and diagnostics.
     options : mapping
         The options of the call, for the summary (``vcov``, ``cluster``, ...).
+    better : {"higher", "lower"}
+        Which way the outcome should move; targeting, policy values, TOC/RATE
+        and the wording read it (see :mod:`hteformula.direction`).
 
     Examples
     --------
@@ -107,6 +130,7 @@ class HTEResult:
     design: Design
     fit: EffectFit
     options: Mapping[str, Any]
+    better: Better = "higher"
 
     # -- what was fitted -------------------------------------------------------
 
@@ -148,6 +172,13 @@ class HTEResult:
         return self.spec.effect_names
 
     @property
+    def notes(self) -> tuple[str, ...]:
+        """Sentences summaries and reports print: the backend's notes, and aliased terms if any."""
+        if not self.fit.aliased:
+            return tuple(self.fit.notes)
+        return (*self.fit.notes, aliased_note(self.fit.aliased))
+
+    @property
     def models(self) -> FittedModels:
         """The fitted models, read-only: a mapping of name to a tuple of fitted estimators.
 
@@ -187,7 +218,7 @@ class HTEResult:
         statistic, p_value, conf_low, conf_high.
         """
         coef = self.fit.coef
-        se = np.sqrt(np.diag(self.fit.vcov))
+        se = np.sqrt(np.clip(np.diag(self.fit.vcov), 0.0, None))  # rounding can give -1e-33
         with np.errstate(divide="ignore", invalid="ignore"):
             statistic = coef / se
         half = critical_value(self.fit.df, level) * se
@@ -228,10 +259,11 @@ class HTEResult:
         else:
             mean_design = self.design.modifier_means
             estimates = []
+            coef, vcov = self.fit.coef_filled, self.fit.vcov_filled
             for c, label in enumerate(contrasts):
                 a = self._contrast_row(c, mean_design)
-                se = float(np.sqrt(a @ self.fit.vcov @ a))
-                estimates.append(estimate_from(a @ self.fit.coef, se, self.fit.df, level, label))
+                se = float(np.sqrt(max(a @ vcov @ a, 0.0)))
+                estimates.append(estimate_from(a @ coef, se, self.fit.df, level, label))
         if len(contrasts) == 1:
             return estimates[0]
         return ArmEstimates(dict(zip(contrasts, estimates, strict=True)))
@@ -300,24 +332,34 @@ class HTEResult:
     def heterogeneity_test(self) -> WaldTest:
         """Joint Wald test that every modifier term is zero (the effect does not vary).
 
+        Aliased terms (NaN in ``tidy()``) are not estimated, so the test is over
+        the defined modifier terms.
+
         Raises
         ------
         HTEError
-            When the formula has no modifiers.
+            When the formula has no modifiers, or every modifier term is aliased.
         """
-        restricted = [
+        modifier_terms = [
             i for i, name in enumerate(self._modifier_of_coefficient()) if name != "Intercept"
         ]
-        if not restricted:
+        if not modifier_terms:
             raise HTEError(
                 f"formula {self.formula!r} has no effect modifiers, so the effect is constant by "
                 f"assumption; interact the treatment with variables ({self.treatment} * (x1 + x2)) "
                 "to test for heterogeneity."
             )
+        # Aliased terms are not estimated (NaN): the test is over the defined ones, as R's anova.
+        restricted = [i for i in modifier_terms if self.fit.defined[i]]
+        if not restricted:
+            raise HTEError(
+                f"every modifier term of {self.formula!r} is aliased (not defined because of "
+                "singularities), so there is nothing to test; see the note in the summary."
+            )
         R = np.zeros((len(restricted), len(self.fit.coef)))
         R[np.arange(len(restricted)), restricted] = 1.0
         names = tuple(self.effect_names[i] for i in restricted)
-        return wald_test(self.fit.coef, self.fit.vcov, R, self.fit.df, terms=names)
+        return wald_test(self.fit.coef_filled, self.fit.vcov_filled, R, self.fit.df, terms=names)
 
     # -- explaining the effect ---------------------------------------------------
 
@@ -595,8 +637,8 @@ class HTEResult:
             Add a targeting section: the value of treating this share of people,
             highest estimated effect first, against as many at random (see
             :meth:`policy_value`), and the TOC curve. Fits without their own
-            cross-fitted scores (OLS) refit the model once per fold for it, so it
-            is off by default.
+            out-of-fold effects (OLS, the X-learner) refit the model once per
+            fold for it, so it is off by default.
         segments : bool, optional
             Add the honest segments of :meth:`segments` (a table and a
             finding). Default: when the fit carries doubly robust scores (the
@@ -627,28 +669,39 @@ class HTEResult:
         cost: object = None,
         positive_only: bool = False,
         level: float = 0.95,
+        better: str | None = None,
     ) -> pd.DataFrame:
-        """The rows of ``newdata`` to treat, highest estimated effect first.
+        """The rows of ``newdata`` to treat, best estimated effect first.
 
-        Ties keep the order of ``newdata`` (a stable sort), so the choice is
-        reproducible. For several arms each row gets the arm with its largest
-        estimated effect and rows are ranked by that effect.
+        Best is the largest effect, or the most negative one when a lower
+        outcome is better (``better``, by default the fit's). Ties keep the
+        order of ``newdata`` (a stable sort), so the choice is reproducible.
+        For several arms each row gets the arm with its best estimated effect
+        and rows are ranked by that effect. Rows with a missing value in a
+        column the model reads have no effect and are not ranked (with a
+        warning that counts them).
 
         Parameters
         ----------
         newdata : pandas or polars DataFrame
+            The population the policy is for.
         budget : number, optional
-            How many rows to treat; with ``cost``, the total cost to spend.
+            How many people to treat, counted in the rows of ``newdata`` (as in
+            :meth:`policy_value`, where it counts people of ``population``);
+            with ``cost``, the total cost to spend.
         fraction : float in (0, 1], optional
             Treat this share of the rows of ``newdata`` instead.
         cost : str or array-like, optional
             Column (or values) with each row's positive cost: rows are ranked by
             effect per unit cost.
         positive_only : bool
-            Only rows whose interval's lower bound is above zero (the estimate,
-            for learners without per-row intervals).
+            Only rows whose effect is beneficial with confidence: the interval
+            above zero (below with ``better="lower"``), or the estimate for
+            learners without per-row intervals.
         level : float
             Confidence level of the intervals.
+        better : {"higher", "lower"}, optional
+            Overrides the fit's ``better``.
 
         Returns
         -------
@@ -666,9 +719,17 @@ class HTEResult:
         (100, True)
         """
         self._require_discrete_treatment("target")
+        better = self._better(better)
         effects = ArmEffects.of(self.effect(newdata, level), self.spec.contrasts)
+        unscored = int(np.isnan(effects.estimate).all(axis=1).sum())
+        if unscored:
+            warn(
+                f"{unscored:,} of the {len(effects.index):,} rows of newdata have a missing value "
+                "in a column the model reads, so they have no estimated effect and were not "
+                "ranked; fill or drop those values to rank them."
+            )
         costs = cost_values(newdata, cost, len(effects.index))
-        return choose_targets(effects, budget, fraction, costs, positive_only)
+        return choose_targets(effects, budget, fraction, costs, positive_only, better)
 
     # -- policy evaluation on the fitted rows ---------------------------------------
 
@@ -684,8 +745,9 @@ class HTEResult:
         """Cross-fitted rankings and doubly robust scores of the fitted rows.
 
         Rankings come from models that did not see a row's fold: with the
-        fit's own scores, its own out-of-fold effects (nothing is refit);
-        otherwise the same method and options refit without each fold. Scores
+        fit's own scores, its own out-of-fold effects (``fit.out_of_fold``:
+        dml's and the T-, S- and DR-learners'; nothing is refit); otherwise
+        the same method and options refit without each fold. Scores
         are cross-fitted AIPW (and IPW) scores: the fit's own (``fit.scores``:
         the learners', dml's), or from an outcome model per
         arm (``model``, default HistGradientBoosting with early stopping) and
@@ -707,19 +769,26 @@ class HTEResult:
         arm: str | None = None,
         level: float = 0.95,
         variance: str = "crossfit",
+        population: int | None = None,
+        better: str | None = None,
         **score_options: Any,
     ) -> PolicyValue:
         """Value of treating the top ``fraction`` by effect, against the same share at random.
 
         Ranked by cross-fitted effects and evaluated with cross-fitted AIPW
         scores (IPW alongside), so no row is ranked and evaluated by models
-        that saw it. Values are per person, against treating nobody.
+        that saw it. Values are per person, against treating nobody, in
+        outcome units (negative: the policy lowers the outcome); with
+        ``population``, also in total for that many people.
 
         Parameters
         ----------
         fraction : float in (0, 1), optional
         budget : int, optional
-            Number of fitted rows to treat instead of a fraction.
+            Number of people to treat instead of a fraction: out of
+            ``population`` when given, else out of the fitted rows (as
+            :meth:`target` counts the rows of its ``newdata``). The fitted rows
+            are treated in the same proportion.
         arm : str, optional
             The arm to evaluate, for a multi-arm treatment.
         level : float
@@ -729,6 +798,12 @@ class HTEResult:
             from one another's rows; ``"fixed"``: grf's difference of means
             treating the chosen rows as fixed (narrower; under-covers when
             the effect does not vary).
+        population : int, optional
+            The number of people the policy is for (the fitted rows standing
+            for them): ``.totals()`` gives the values for all of them, with
+            intervals, and ``budget`` counts people of it.
+        better : {"higher", "lower"}, optional
+            Overrides the fit's ``better``: treat the most negative effects first.
         **score_options
             ``propensity``, ``model``, ``folds``, ``seed``, ``n_jobs``,
             ``progress``: see :meth:`policy_scores`.
@@ -737,7 +812,8 @@ class HTEResult:
         -------
         PolicyValue
             ``.targeted``, ``.random``, ``.gain`` (AIPW) with ``.conf_int``;
-            ``.ipw`` the same from IPW scores; ``to_frame()``.
+            ``.ipw`` the same from IPW scores; ``.totals()`` with
+            ``population``; ``to_frame()``.
 
         Examples
         --------
@@ -750,7 +826,9 @@ class HTEResult:
         True
         """
         scores = self.policy_scores(**score_options)
-        return policy_value(scores, fraction, budget, arm, level, variance)
+        return policy_value(
+            scores, fraction, budget, arm, level, variance, population, self._better(better)
+        )
 
     def toc(
         self,
@@ -759,6 +837,7 @@ class HTEResult:
         n_boot: int = 200,
         seed: int | None = 0,
         level: float = 0.95,
+        better: str | None = None,
         **score_options: Any,
     ) -> pd.DataFrame:
         """The targeting operator characteristic curve, as grf.
@@ -773,8 +852,9 @@ class HTEResult:
         ----------
         grid : sequence of float in (0, 1], optional
             Default 0.05, 0.10, ..., 1.
-        arm, level, **score_options
-            As in :meth:`policy_value`.
+        arm, level, better, **score_options
+            As in :meth:`policy_value`; with ``better="lower"`` the most negative
+            effects come first and a good ranking has a negative curve.
         n_boot, seed : int
             Bootstrap draws; the seed also seeds the cross-fitting.
 
@@ -783,7 +863,7 @@ class HTEResult:
         DataFrame
             Columns q, estimate, std_error, conf_low, conf_high.
         """
-        return self.rate("AUTOC", arm, n_boot, seed, grid, level, **score_options).toc
+        return self.rate("AUTOC", arm, n_boot, seed, grid, level, better, **score_options).toc
 
     def rate(
         self,
@@ -793,6 +873,7 @@ class HTEResult:
         seed: int | None = 0,
         grid: Any = None,
         level: float = 0.95,
+        better: str | None = None,
         **score_options: Any,
     ) -> RATE:
         """Rank-weighted average treatment effect, as grf's ``rank_average_treatment_effect``.
@@ -804,8 +885,9 @@ class HTEResult:
         Parameters
         ----------
         target : {"AUTOC", "QINI"}
-        arm, level, **score_options
-            As in :meth:`policy_value`.
+        arm, level, better, **score_options
+            As in :meth:`policy_value`; in outcome units, so with
+            ``better="lower"`` a ranking that works has a negative RATE.
         n_boot, seed : int
             Half-sample bootstrap draws (of clusters, with clusters); the seed
             also seeds the cross-fitting of :meth:`policy_scores`.
@@ -831,6 +913,7 @@ class HTEResult:
             scores.clusters,
             level,
             scores.arms[c],
+            self._better(better),
         )
 
     def calibration_test(
@@ -908,6 +991,10 @@ class HTEResult:
 
     # -- internals --------------------------------------------------------------
 
+    def _better(self, better: str | None) -> Better:
+        """The direction a policy method uses: its argument, else the fit's."""
+        return check_better(self.better if better is None else better)
+
     def _require_discrete_treatment(self, what: str) -> None:
         if self.spec.treatment.kind == "continuous":
             raise TreatmentError(
@@ -931,7 +1018,11 @@ class HTEResult:
         m = self.spec.n_modifiers
         block = slice(contrast * m, (contrast + 1) * m)
         return combination_table(
-            modifiers, self.fit.coef[block], self.fit.vcov[block, block], self.fit.df, level
+            modifiers,
+            self.fit.coef_filled[block],
+            self.fit.vcov_filled[block, block],
+            self.fit.df,
+            level,
         )
 
     def _predict(self, newdata: object) -> np.ndarray:

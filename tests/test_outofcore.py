@@ -188,3 +188,45 @@ def test_an_arm_that_lost_its_rows_is_reported(trial):
     with pytest.raises(hf.TreatmentError) as partitioned:
         hf.ols("Y ~ C(arm) * engagement", dd.from_pandas(data, npartitions=3))
     assert str(partitioned.value) == str(in_memory.value)
+
+
+def test_aliased_columns_as_in_memory(trial):
+    # x2 duplicates age (scaled): x2 and T:x2 are aliased, reported as NaN in R's order.
+    data = trial.assign(x2=2 * trial["age"] + 1)
+    formula = "Y ~ T * (age + engagement + x2)"
+    with pytest.warns(hf.HTEWarning) as in_memory_warnings:
+        in_memory = hf.ols(formula, data, cluster="school")
+    with pytest.warns(hf.HTEWarning) as partitioned_warnings:
+        partitioned = hf.ols(formula, dd.from_pandas(data, npartitions=4), cluster="school")
+    assert partitioned.fit.aliased == in_memory.fit.aliased == ("x2", "T:x2")
+    assert [str(w.message) for w in partitioned_warnings] == [
+        str(w.message) for w in in_memory_warnings
+    ]
+    defined = in_memory.fit.defined
+    assert np.array_equal(partitioned.fit.defined, defined)
+    np.testing.assert_allclose(
+        partitioned.fit.coef[defined], in_memory.fit.coef[defined], rtol=1e-9
+    )
+    np.testing.assert_allclose(
+        partitioned.fit.vcov[np.ix_(defined, defined)],
+        in_memory.fit.vcov[np.ix_(defined, defined)],
+        rtol=1e-9,
+    )
+    with pytest.raises(hf.RankDeficientError) as in_memory_error:
+        hf.ols(formula, data, singular="raise")
+    with pytest.raises(hf.RankDeficientError) as partitioned_error:
+        hf.ols(formula, dd.from_pandas(data, npartitions=4), singular="raise")
+    assert str(partitioned_error.value) == str(in_memory_error.value)
+
+
+def test_warnings_count_every_row(trial):
+    # An arm with few rows, and a level fitted by one row: warned from all rows, not examples.
+    data = trial.assign(arm=np.where(np.arange(len(trial)) < 6, "sms", trial["arm"]))
+    formula = "Y ~ C(arm) * engagement"
+    with pytest.warns(hf.HTEWarning) as in_memory_warnings:
+        hf.ols(formula, data, reference="control")
+    with pytest.warns(hf.HTEWarning) as partitioned_warnings:
+        hf.ols(formula, dd.from_pandas(data, npartitions=3), reference="control")
+    messages = [str(w.message) for w in in_memory_warnings]
+    assert any("sms has 6" in m for m in messages)
+    assert [str(w.message) for w in partitioned_warnings] == messages

@@ -101,11 +101,15 @@ class EffectFit:
         them (policy evaluation reuses them).
     models : FittedModels
         The fitted models, read-only (nuisance models per fold, refit models).
+    aliased : tuple of str
+        Design columns dropped as aliased (linear combinations of earlier
+        columns, R's order), controls included; the effect terms among them
+        have NaN in ``coef`` and in their rows and columns of ``vcov``.
     out_of_fold : ndarray, shape (n, n_contrasts), optional
         Each training row's effect from the fit's own models that did not see
         the row's fold of ``scores``: policy evaluation ranks by it instead of
-        refitting the method per fold (the learners' in-sample effects; dml's
-        final stage refit without each fold). None: it refits.
+        refitting the method per fold (the T-, S- and DR-learners' in-sample
+        effects; dml's final stage refit without each fold). None: it refits.
     """
 
     coef: np.ndarray
@@ -119,7 +123,23 @@ class EffectFit:
     notes: tuple[str, ...] = ()
     scores: AIPWScores | None = None
     models: FittedModels = field(default_factory=FittedModels)
+    aliased: tuple[str, ...] = ()
     out_of_fold: np.ndarray | None = None
+
+    @property
+    def defined(self) -> np.ndarray:
+        """Which coefficients the data identify (False for aliased ones); shape (k,)."""
+        return ~np.isnan(self.coef)
+
+    @property
+    def coef_filled(self) -> np.ndarray:
+        """``coef`` with aliased terms at zero, as R's ``predict`` uses a rank-deficient fit."""
+        return np.where(self.defined, self.coef, 0.0)
+
+    @property
+    def vcov_filled(self) -> np.ndarray:
+        """``vcov`` with the rows and columns of aliased terms at zero (see ``coef_filled``)."""
+        return np.where(np.outer(self.defined, self.defined), self.vcov, 0.0)
 
     @property
     def is_linear(self) -> bool:

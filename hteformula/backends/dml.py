@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from hteformula.backends.aliasing import defined_effect_terms, undefined_names
 from hteformula.backends.base import Backend, EffectFit, FittedModels, register
 from hteformula.backends.crossfit import Fold
 from hteformula.backends.nuisance import (
@@ -54,7 +55,7 @@ from hteformula.errors import RankDeficientError
 from hteformula.formula.design import Design, interact
 from hteformula.inference import covariance_estimator, least_squares
 from hteformula.inference.aipw import AIPWScores
-from hteformula.inference.least_squares import require_rows_for_columns
+from hteformula.inference.least_squares import require_rows_for_columns, with_undefined
 
 
 def fit_dml(
@@ -67,6 +68,7 @@ def fit_dml(
     seed: int | None = None,
     n_jobs: int | None = None,
     progress: bool | None = None,
+    singular: str = "drop",
 ) -> EffectFit:
     """Cross-fit the nuisance models and regress residual on residual.
 
@@ -91,6 +93,9 @@ def fit_dml(
         Parallel workers for the fold fits.
     progress : bool, optional
         Progress bar; None shows it on a terminal for long fits.
+    singular : {"drop", "raise"}
+        Effect terms whose modifier column is aliased get NaN (as R's ``lm``),
+        or raise; checked before any model is fitted.
 
     Returns
     -------
@@ -101,12 +106,13 @@ def fit_dml(
     """
     estimator = covariance_estimator(vcov, design.clusters, design.cluster_name or "cluster")
     require_rows_for_columns(design.nobs, design.spec.effect_names)
+    defined = defined_effect_terms(design, singular)  # before any model is fitted
     nuisances = cross_fit_nuisance(
         design, model_y, model_t, folds, repeats, seed, n_jobs=n_jobs, progress=progress
     )
     coefs, vcovs = [], []
     for nuisance in nuisances:
-        coef, cov, regression = final_stage(design, nuisance, estimator)
+        coef, cov, regression = final_stage(design, nuisance, estimator, defined)
         coefs.append(coef)
         vcovs.append(cov)
     coef, cov = aggregate_repeats(np.array(coefs), np.array(vcovs))
@@ -123,14 +129,15 @@ def fit_dml(
     if len(nuisances) > 1:
         diagnostics["all_coef"] = np.array(coefs)
     warn_on_poor_overlap(diagnostics)
-    held_out = held_out_scores(design, nuisances[0])
+    held_out = held_out_scores(design, nuisances[0], defined)
     return EffectFit(
-        coef=coef,
-        vcov=cov,
+        coef=with_undefined(coef, defined),
+        vcov=with_undefined(cov, defined),
         df=estimator.df(regression),
         vcov_label=estimator.label,
         diagnostics=diagnostics,
         notes=(nuisance_note(diagnostics, design.spec.treatment.name),),
+        aliased=undefined_names(design, defined),
         models=FittedModels(models),
         scores=held_out.scores if held_out else None,
         out_of_fold=held_out.effects if held_out else None,
@@ -152,7 +159,7 @@ class HeldOut:
     effects: np.ndarray
 
 
-def held_out_scores(design: Design, nuisance: Nuisance) -> HeldOut | None:
+def held_out_scores(design: Design, nuisance: Nuisance, defined: np.ndarray) -> HeldOut | None:
     """Doubly robust scores from the fit's own pieces: no fold's with a final stage that saw it.
 
     For each fold, the final stage is refit on the other folds' residuals;
@@ -161,7 +168,8 @@ def held_out_scores(design: Design, nuisance: Nuisance) -> HeldOut | None:
     ``mu_k = mu_0 + tau_k``), and those give the AIPW scores. The arms'
     outcome differences are each row's effect from the final stage refit
     without its fold: what policy evaluation ranks by. With repeated
-    cross-fitting the first repetition's folds are used.
+    cross-fitting the first repetition's folds are used; aliased effect terms
+    (not ``defined``) count as zero, as in the fit's own effects.
 
     Returns
     -------
@@ -172,15 +180,15 @@ def held_out_scores(design: Design, nuisance: Nuisance) -> HeldOut | None:
     if design.spec.treatment.kind == "continuous":
         return None
     y_resid, t_resid = residuals(design, nuisance)
-    regressors = interact(t_resid, design.modifiers)
+    regressors = interact(t_resid, design.modifiers)[:, defined]
+    names = tuple(name for name, ok in zip(design.spec.effect_names, defined, strict=True) if ok)
     m = design.spec.n_modifiers
     effects = np.empty((design.nobs, t_resid.shape[1]))
+    coef = np.zeros(len(defined))
     for train, test in nuisance.folds:
         weights = None if design.weights is None else design.weights[train]
         try:
-            coef, _ = least_squares(
-                regressors[train], y_resid[train], design.spec.effect_names, weights
-            )
+            coef[defined], _ = least_squares(regressors[train], y_resid[train], names, weights)
         except RankDeficientError:
             return None
         effects[test] = design.modifiers[test] @ coef.reshape(-1, m).T
@@ -196,18 +204,33 @@ def held_out_scores(design: Design, nuisance: Nuisance) -> HeldOut | None:
     return HeldOut(doubly_robust_scores(data, outcomes, nuisance.treatment), effects)
 
 
-def final_stage(design: Design, nuisance: Nuisance, estimator: Any) -> tuple:
+def final_stage(
+    design: Design, nuisance: Nuisance, estimator: Any, defined: np.ndarray | None = None
+) -> tuple:
     """Least squares of the outcome residual on the residualised treatment times ``M``.
+
+    Parameters
+    ----------
+    design : Design
+    nuisance : Nuisance
+    estimator : CovarianceEstimator
+    defined : ndarray of bool, shape (k,), optional
+        The effect terms to fit (:func:`defined_effect_terms`); default all.
 
     Returns
     -------
-    coef : ndarray, shape (k,)
-    vcov : ndarray, shape (k, k)
+    coef : ndarray, shape (d,)
+        For the ``d`` defined terms.
+    vcov : ndarray, shape (d, d)
     regression : Regression
     """
     y_resid, t_resid = residuals(design, nuisance)
     regressors = interact(t_resid, design.modifiers)
-    coef, regression = least_squares(regressors, y_resid, design.spec.effect_names, design.weights)
+    names = design.spec.effect_names
+    if defined is not None:
+        regressors = regressors[:, defined]
+        names = tuple(name for name, ok in zip(names, defined, strict=True) if ok)
+    coef, regression = least_squares(regressors, y_resid, names, design.weights)
     return coef, estimator(regression), regression
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.tree import DecisionTreeRegressor
 
+from hteformula.direction import benefit_sign
 from hteformula.errors import HTEError
 from hteformula.inference import covariance_estimator, estimate_from
 from hteformula.inference.projection import project_scores
@@ -260,7 +261,7 @@ def segment_result(
         )
         ordered.append(int(leaf))
     # Who gains most first: the largest effects, or the smallest where a lower outcome is better.
-    sign = -1.0 if result.options.get("better", "higher") == "lower" else 1.0
+    sign = benefit_sign(result.better)
     order = sorted(range(len(segments)), key=lambda k: -_sortable(sign * segments[k].estimate))
     return Segments(
         segments=tuple(segments[k] for k in order),

@@ -33,6 +33,7 @@ from hteformula.errors import (
     TreatmentError,
     UnseenLevelError,
     column_not_found,
+    warn,
 )
 from hteformula.formula.frame import (
     collect_rows,
@@ -51,6 +52,7 @@ from hteformula.formula.treatment import (
     TreatmentInfo,
     encode_treatment,
     identify_treatment,
+    plain,
     treatment_matrix,
 )
 
@@ -89,6 +91,9 @@ class DesignSpec:
         The data columns behind each modifier column (empty for the intercept).
     control_names : tuple of str
         The control columns.
+    numeric_variables : frozenset of str
+        Data columns that were numeric (or boolean) when fitting: new data must
+        hold numbers there too.
     outcome_spec : formulaic.ModelSpec or None
         The left-hand side (``Y``, ``np.log(Y)``), to rebuild the outcome of
         new rows (:func:`rebuild_design`); None in results saved before it existed.
@@ -109,6 +114,7 @@ class DesignSpec:
     modifier_names: tuple[str, ...]
     modifier_variables: tuple[frozenset[str], ...]
     control_names: tuple[str, ...]
+    numeric_variables: frozenset[str] = frozenset()
     outcome_spec: ModelSpec | None = None
     modifier_spec: ModelSpec | None = None
 
@@ -189,7 +195,9 @@ class DesignSpec:
         return used
 
     def _new_frame(self, data: object, variables: set[str]) -> pd.DataFrame:
-        return to_pandas(data, sorted(variables), what="newdata")
+        frame = to_pandas(data, sorted(variables), what="newdata")
+        _require_numbers_where_fitted(frame, self.numeric_variables)
+        return frame
 
     def _effect_block(self, frame: pd.DataFrame) -> np.ndarray:
         """M for the complete rows of ``frame``, NaN rows elsewhere."""
@@ -472,6 +480,8 @@ def build_design(
     per_row = {"weights": weights, "cluster": cluster, **columns}
     rows, extra = collect_rows(data, variables, per_row, missing)
     frame = rows.frame
+    if len(rows.original) == 0:
+        raise DataError("data has no rows; there is nothing to fit.")
     if len(frame) == 0:
         raise DataError(
             f"no rows left: every one of the {rows.n_dropped} rows has a missing value "
@@ -485,10 +495,9 @@ def build_design(
     frame = encode_treatment(_outcome_as_float(parsed, frame), info)
 
     y, X, rhs_spec, outcome_spec = _materialize_formula(parsed, frame)
-    effect_spec = rhs_spec.subset(list(structure.effect_terms))
-    control_spec = (
-        rhs_spec.subset(list(structure.control_terms)) if structure.control_terms else None
-    )
+    _require_varying_outcome(parsed, y)
+    effect_spec = _subset(rhs_spec, structure.effect_terms)
+    control_spec = _subset(rhs_spec, structure.control_terms) if structure.control_terms else None
     effect_columns, modifiers = _effect_columns(effect_spec, frame, info, structure)
     effect_names = tuple(effect_spec.column_names[j] for j in effect_columns.ravel())
     modifier_names = _modifier_names(effect_names[: effect_columns.shape[1]], info)
@@ -507,15 +516,19 @@ def build_design(
             effect_spec, effect_columns[0], parsed, structure, info
         ),
         control_names=control_names,
+        numeric_variables=frozenset(v for v in variables if _is_number_column(frame[v])),
         outcome_spec=outcome_spec,
         modifier_spec=_modifier_spec(rhs_spec, structure, modifier_names, frame, modifiers),
     )
+    treatment_values = treatment_matrix(frame[info.name], info)
+    warn_on_small_arms(TreatmentMoments.of(treatment_values), info, effect_columns.shape[1])
     return _assemble(
         spec,
         frame,
         y,
         X,
         modifiers,
+        treatment_values,
         weights=_weights(frame, extra.get("weights"), weights),
         clusters=_clusters(frame, extra.get("cluster"), cluster),
         n_dropped=rows.n_dropped,
@@ -619,6 +632,7 @@ def rebuild_design(spec: DesignSpec, frame: pd.DataFrame, weights: str | None = 
         rows.y,
         rows.X,
         rows.modifiers,
+        rows.treatment,
         weights=rows.weights,
         clusters=None,
         n_dropped=0,
@@ -635,6 +649,7 @@ def _assemble(
     y: np.ndarray,
     X: np.ndarray,
     modifiers: np.ndarray,
+    treatment: np.ndarray,
     **fields: object,
 ) -> Design:
     """A Design from the materialized arrays of ``frame``'s rows; ``fields`` as in Design."""
@@ -649,7 +664,7 @@ def _assemble(
         X=X,
         x_names=x_names,
         x_effect_columns=x_effect_columns,
-        treatment=treatment_matrix(frame[spec.treatment.name], spec.treatment),
+        treatment=treatment,
         modifiers=modifiers,
         features=_join_features(controls, modifiers, spec),
         index=frame.index,
@@ -800,7 +815,7 @@ def _modifier_spec(
     rows = slice(0, MODIFIER_CHECK_ROWS)
     frame, modifiers = frame.iloc[rows], modifiers[rows]
     try:
-        subset = rhs_spec.subset(list(structure.modifier_terms))
+        subset = _subset(rhs_spec, structure.modifier_terms)
     except Exception:  # a modifier that is not a term of its own (Y ~ T + T:x)
         return None
     names = list(subset.column_names)
@@ -808,6 +823,16 @@ def _modifier_spec(
         return None
     block = _materialize(subset, frame, "data", modifier_names)
     return subset if np.array_equal(block, modifiers) else None
+
+
+def _subset(spec: ModelSpec, names: tuple[str, ...]) -> ModelSpec:
+    """The part of ``spec`` with the terms ``names``.
+
+    The terms are passed as formulaic's own objects, not re-parsed from their
+    names: a backticked name (```my var```) loses its quotes in the term name.
+    """
+    by_name = {str(term): term for term in spec.terms}
+    return spec.subset([by_name[name] for name in names])
 
 
 def _set_treatment(frame: pd.DataFrame, info: TreatmentInfo, value: object) -> pd.DataFrame:
@@ -920,6 +945,58 @@ def _require_numeric_outcome(parsed: ParsedFormula, frame: pd.DataFrame) -> None
             )
 
 
+def _require_varying_outcome(parsed: ParsedFormula, y: np.ndarray) -> None:
+    if np.ptp(y) == 0:
+        raise DataError(
+            f"outcome {parsed.outcome!r} is constant (every row is {y[0]:g}), so no treatment "
+            "changes it and there is no effect to estimate; check the outcome column."
+        )
+
+
+# An arm with fewer rows than this, or than twice its effect terms, gets a warning.
+MIN_ARM_ROWS = 10
+
+
+def warn_on_small_arms(moments: TreatmentMoments, info: TreatmentInfo, n_modifiers: int) -> None:
+    """Warn when an arm of a discrete treatment has too few rows to estimate its effects.
+
+    ``moments`` are those of the treatment matrix (one indicator column per
+    non-reference arm, or the 0/1 treatment itself), so an out-of-core fit
+    warns from its exact counts as an in-memory one does.
+    """
+    if info.kind == "continuous":
+        return
+    per_arm = moments.sum
+    counts = [round(moments.count - per_arm.sum()), *(round(k) for k in per_arm)]
+    needed = max(MIN_ARM_ROWS, 2 * n_modifiers)
+    small = [(level, k) for level, k in zip(info.levels, counts, strict=True) if k < needed]
+    if small:
+        listed = ", ".join(f"{info.name} = {level} has {k}" for level, k in small)
+        warn(
+            f"few rows per treatment arm: {listed} row(s), for {n_modifiers} effect term(s) per "
+            f"arm; effects estimated from so few rows, and their standard errors, are "
+            f"unreliable (at least {needed} rows per arm are advisable). Collect more data or "
+            "use fewer modifiers."
+        )
+
+
+def _is_number_column(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype)
+
+
+def _require_numbers_where_fitted(frame: pd.DataFrame, numeric: frozenset[str]) -> None:
+    """New data must hold numbers in the columns that held numbers when fitting."""
+    for name in sorted(numeric & set(frame.columns)):
+        values = frame[name]
+        if not _is_number_column(values):
+            example = values.dropna().iloc[0] if values.notna().any() else None
+            raise DataError(
+                f"column {name!r} of newdata holds {values.dtype} values (e.g. {example!r}) but "
+                f"held numbers when the model was fitted; convert it first, e.g. "
+                f"newdata[{name!r}] = pd.to_numeric(newdata[{name!r}])."
+            )
+
+
 def _outcome_as_float(parsed: ParsedFormula, frame: pd.DataFrame) -> pd.DataFrame:
     """Booleans in the outcome become 0.0/1.0 so formulaic does not treat them as levels."""
     bools = {n: frame[n].astype(float) for n in parsed.outcome_variables if frame[n].dtype == bool}
@@ -948,7 +1025,7 @@ def _require_finite(matrix: np.ndarray, names: tuple[str, ...], index: pd.Index)
     kind = "infinite" if np.isinf(matrix[rows[0], column]) else "NaN"
     raise DataError(
         f"column {names[column]!r} has non-finite values ({kind}) in {len(rows)} row(s), first at "
-        f"row {index[rows[0]]!r}; fix or drop those rows (a transform such as np.log(0) "
+        f"row {plain(index[rows[0]])!r}; fix or drop those rows (a transform such as np.log(0) "
         "gives -inf)."
     )
 
@@ -1042,4 +1119,5 @@ __all__ = [
     "learned_transforms",
     "rebuild_arrays",
     "rebuild_design",
+    "warn_on_small_arms",
 ]

@@ -84,7 +84,8 @@ class CovarianceEstimator(Protocol):
         ...
 
     def from_sums(self, sums: np.ndarray, bread: np.ndarray, nobs: int) -> np.ndarray:
-        """The (k, k) covariance from the sums over all ``nobs`` rows."""
+        """The (k, k) covariance from the sums over all ``nobs`` rows (may overflow: see
+        :func:`finite`)."""
         ...
 
 
@@ -95,15 +96,16 @@ class Homoskedastic:
     label: str = "iid"
 
     def __call__(self, fit: Regression) -> np.ndarray:
-        return self.from_sums(self.sums(fit), fit.bread, fit.nobs)
+        return finite(self.from_sums(self.sums(fit), fit.bread, fit.nobs), fit)
 
     def sums(self, fit: Regression, groups: np.ndarray | None = None) -> np.ndarray:
         """The sum of squared residuals, shape (1,)."""
-        return np.array([float(fit.resid @ fit.resid)])
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.array([float(fit.resid @ fit.resid)])
 
     def from_sums(self, sums: np.ndarray, bread: np.ndarray, nobs: int) -> np.ndarray:
-        sigma2 = float(sums[0]) / (nobs - bread.shape[0])
-        return sigma2 * bread
+        with np.errstate(over="ignore", invalid="ignore"):
+            return float(sums[0]) / (nobs - bread.shape[0]) * bread
 
     def df(self, fit: Regression) -> float:
         return float(fit.df_resid)
@@ -120,7 +122,7 @@ class HeteroskedasticityRobust:
         return f"HC{self.kind}"
 
     def __call__(self, fit: Regression) -> np.ndarray:
-        return self.from_sums(self.sums(fit), fit.bread, fit.nobs)
+        return finite(self.from_sums(self.sums(fit), fit.bread, fit.nobs), fit)
 
     def sums(self, fit: Regression, groups: np.ndarray | None = None) -> np.ndarray:
         """The meat ``X' diag(e~^2) X`` with leverage-adjusted residuals ``e~``, shape (k, k)."""
@@ -133,12 +135,14 @@ class HeteroskedasticityRobust:
                     "a coefficient); use HC1 or drop those rows."
                 )
             resid = resid / (one_minus_h ** (0.5 if self.kind == 2 else 1.0))
-        return scaled_cross_product(fit.X, resid)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return scaled_cross_product(fit.X, resid)
 
     def from_sums(self, sums: np.ndarray, bread: np.ndarray, nobs: int) -> np.ndarray:
-        cov = bread @ sums @ bread
-        if self.kind == 1:
-            cov *= nobs / (nobs - bread.shape[0])
+        with np.errstate(over="ignore", invalid="ignore"):
+            cov = bread @ sums @ bread
+            if self.kind == 1:
+                cov *= nobs / (nobs - bread.shape[0])
         return cov
 
     def df(self, fit: Regression) -> float:
@@ -175,23 +179,25 @@ class ClusterRobust:
         return f"{kind} clustered by {self.name} ({self.n_clusters:,} clusters)"
 
     def __call__(self, fit: Regression) -> np.ndarray:
-        return self.from_sums(self.sums(fit), fit.bread, fit.nobs)
+        return finite(self.from_sums(self.sums(fit), fit.bread, fit.nobs), fit)
 
     def sums(self, fit: Regression, groups: np.ndarray | None = None) -> np.ndarray:
         """Each cluster's score sum ``sum_(i in g) x_i e_i``, shape (G, k), row g for code g."""
         groups = self.groups if groups is None else groups
         G = int(groups.max()) + 1
         scores = np.empty((G, fit.k))
-        for j in range(fit.k):
-            scores[:, j] = np.bincount(groups, weights=fit.X[:, j] * fit.resid, minlength=G)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for j in range(fit.k):
+                scores[:, j] = np.bincount(groups, weights=fit.X[:, j] * fit.resid, minlength=G)
         return scores
 
     def from_sums(self, sums: np.ndarray, bread: np.ndarray, nobs: int) -> np.ndarray:
         """The sandwich from one score sum per cluster (the rows of ``sums``)."""
         G, k = sums.shape
-        cov = bread @ (sums.T @ sums) @ bread
-        if self.small_sample:
-            cov *= G / (G - 1) * (nobs - 1) / (nobs - k)
+        with np.errstate(over="ignore", invalid="ignore"):
+            cov = bread @ (sums.T @ sums) @ bread
+            if self.small_sample:
+                cov *= G / (G - 1) * (nobs - 1) / (nobs - k)
         return cov
 
     def df(self, fit: Regression) -> float:
@@ -239,6 +245,25 @@ def covariance_estimator(
             "(or pass cluster= for cluster-robust errors)."
         )
     return _ESTIMATORS[vcov]
+
+
+def finite(cov: np.ndarray, fit: Regression | None = None) -> np.ndarray:
+    """``cov`` itself when every entry is finite; else an error (the sums of squares overflowed).
+
+    Regressors and residuals near 1e120 have products whose squares exceed double
+    precision: the covariance would be NaN without a word. ``fit`` (when the
+    rows are at hand) lets the message say how large the values are.
+    """
+    if np.isfinite(cov).all():
+        return cov
+    size = ""
+    if fit is not None:
+        largest = max(float(np.max(np.abs(fit.X), initial=0.0)), float(np.max(np.abs(fit.resid))))
+        size = f" (up to about {largest:.3g})"
+    raise DataError(
+        f"the covariance of the coefficients overflows double precision: the outcome or a "
+        f"column holds values too large{size}; rescale them (e.g. divide by a power of 10)."
+    )
 
 
 def leverage(X: np.ndarray, bread: np.ndarray) -> np.ndarray:

@@ -44,7 +44,7 @@ def voice_of(result: FittedResult, level: float = 0.95, unit: str | None = None)
         unit=unit if unit is not None else ("percentage points" if binary_outcome else None),
         scale=100.0 if binary_outcome and unit is None else 1.0,
         projected=not result.fit.is_linear,
-        better=str(result.options.get("better", "higher")),
+        better=result.better,
     )
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
+from hteformula.direction import benefit_sign
 from hteformula.errors import HTEError
 from hteformula.inference import Estimate, wald_test
 from hteformula.insights.crossing import crossings_on_grid, fieller_affine
@@ -55,10 +56,11 @@ def contrasts_of(result: FittedResult, level: float) -> list[Contrast]:
             Contrast(
                 label=label,
                 arm=label if multi else None,
-                beta=np.asarray(result.fit.coef[block], dtype=float),
-                vcov=np.asarray(result.fit.vcov[block, block], dtype=float),
+                beta=np.asarray(result.fit.coef_filled[block], dtype=float),
+                vcov=np.asarray(result.fit.vcov_filled[block, block], dtype=float),
                 df=float(result.fit.df),
                 level=level,
+                defined=result.fit.defined[block],
             )
         )
     return out
@@ -192,7 +194,8 @@ def modifier_findings(surface: EffectSurface, contrasts: list[Contrast]) -> list
     raw: list[Finding] = []
     for contrast in contrasts:
         for variable in surface.variables:
-            raw.append(_modifier_finding(surface, contrast, variable))
+            if contrast.defined[list(variable.columns)].any():  # else every term is aliased
+                raw.append(_modifier_finding(surface, contrast, variable))
     if not raw:
         return raw
     adjusted = multipletests([f.p_value for f in raw], method="holm")[1]
@@ -213,8 +216,9 @@ def modifier_findings(surface: EffectSurface, contrasts: list[Contrast]) -> list
 def _modifier_finding(
     surface: EffectSurface, contrast: Contrast, variable: ModifierVariable
 ) -> Finding:
-    R = np.zeros((len(variable.columns), len(contrast.beta)))
-    R[np.arange(len(variable.columns)), list(variable.columns)] = 1.0
+    tested = [j for j in variable.columns if contrast.defined[j]]  # aliased: not estimated
+    R = np.zeros((len(tested), len(contrast.beta)))
+    R[np.arange(len(tested)), tested] = 1.0
     test = wald_test(contrast.beta, contrast.vcov, R, contrast.df)
     if variable.categorical:
         levels = contrast.estimate(surface.contrast_rows(variable))
@@ -449,14 +453,18 @@ def benefit_finding(
     drivers: list[ModifierVariable],
     average: dict,
 ) -> Finding:
-    """Who benefits most: the fifth with the largest estimated effects and what marks them.
+    """Who benefits most: the fifth with the best estimated effects and what marks them.
 
+    Best is largest, or most negative when a lower outcome is better
+    (``result.better``); the quantities ``top_fifth`` and ``bottom_fifth``
+    are the fifths that benefit most and least, their effects in outcome units.
     The group's effect (with its interval) comes from the linear effect
     averaged over its rows. Its profile compares the drivers' means (numeric)
     or most over-represented level (categorical) with everyone's.
     """
-    bottom, top = _group_effects(result, contrast, effects)
-    top_rows = effects >= np.quantile(effects, 1 - GROUP_SHARE)
+    benefit = benefit_sign(result.better) * effects
+    bottom, top = _group_effects(result, contrast, benefit)
+    top_rows = benefit >= np.quantile(benefit, 1 - GROUP_SHARE)
     data = result.design.data
     profile: list[Quantity] = []
     for variable in drivers:
@@ -489,13 +497,14 @@ def benefit_finding(
 
 
 def _group_effects(
-    result: FittedResult, contrast: Contrast, effects: np.ndarray
+    result: FittedResult, contrast: Contrast, ranking: np.ndarray
 ) -> tuple[Quantity, Quantity]:
+    """Effects of the fifths lowest and highest in ``ranking`` (the effects, or the benefit)."""
     modifiers = result.design.modifiers
     weights = result.design.weights
-    cut_low, cut_high = np.quantile(effects, [GROUP_SHARE, 1 - GROUP_SHARE])
+    cut_low, cut_high = np.quantile(ranking, [GROUP_SHARE, 1 - GROUP_SHARE])
     rows = []
-    for group in (effects <= cut_low, effects >= cut_high):
+    for group in (ranking <= cut_low, ranking >= cut_high):
         w = None if weights is None else weights[group]
         rows.append(np.average(modifiers[group], axis=0, weights=w))
     groups = contrast.estimate(np.vstack(rows))

@@ -52,7 +52,8 @@ class Voice:
         True when per-row effects are non-linear and the variable findings
         describe their best linear projection.
     better : {"higher", "lower"}
-        Which direction of the outcome is a gain.
+        Which way the outcome should move: who benefits most is then who has
+        the largest effects, or the most negative.
     """
 
     outcome: str
@@ -339,7 +340,12 @@ def sign_change_sentence(finding: Finding, voice: Voice) -> str:
 
 
 def benefit_sentence(finding: Finding, voice: Voice) -> str:
-    """Who the effect is largest for, in neutral words (a larger effect need not be better)."""
+    """Who the effect is largest (most negative, when lower is better) for.
+
+    In neutral words when higher is better (a larger effect need not be
+    better); with ``better="lower"`` the group is the one the treatment lowers
+    the outcome most for.
+    """
     top, average = finding.quantity("top_fifth"), finding.quantity("average")
     traits = []
     for q in finding.quantities:
@@ -355,14 +361,19 @@ def benefit_sentence(finding: Finding, voice: Voice) -> str:
             level = key.replace("=", " = ", 1)
             traits.append(f"{level} ({percent(q.value)} of them vs {percent(overall)} overall)")
     subject = f"The effect of {voice.treatment} = {finding.arm}" if finding.arm else "The effect"
+    extreme = "largest" if voice.better == "higher" else "most negative"
     numbers = (
-        f"the fifth of people with the largest estimated effects average "
+        f"the fifth of people with the {extreme} estimated effects average "
         f"{with_interval(top.value, *top.interval, voice)}, against "
         f"{with_interval(average.value, *average.interval, voice)} for everyone"
     )
+    if voice.better == "lower":
+        subject += f" is most negative (it lowers {voice.outcome} most)"
+    else:
+        subject += " is largest"
     if not traits:
-        return f"{subject} is largest for some: {numbers}."
-    return f"{subject} is largest for people with {_join(traits)}: {numbers}."
+        return f"{subject} for some: {numbers}."
+    return f"{subject} for people with {_join(traits)}: {numbers}."
 
 
 def segments_sentence(finding: Finding, voice: Voice) -> str:

@@ -14,10 +14,12 @@ import numpy as np
 
 from hteformula.backends.base import EffectFit
 from hteformula.errors import DataError
-from hteformula.formula.design import Design, Totals, rebuild_design
+from hteformula.formula.design import Design, Totals, rebuild_design, warn_on_small_arms
 from hteformula.formula.parse import parse_formula
 from hteformula.inference import covariance_estimator, solve_from_sums
-from hteformula.inference.least_squares import require_rows_for_columns
+from hteformula.inference.covariance import finite
+from hteformula.inference.fit_checks import warn_on_exactly_fitted_rows, warn_on_perfect_fit
+from hteformula.inference.least_squares import require_rows_for_columns, with_undefined
 from hteformula.outofcore.partitions import sum_over_partitions
 from hteformula.outofcore.scan import Columns, design_spec, scan_partition
 from hteformula.outofcore.sums import (
@@ -25,6 +27,7 @@ from hteformula.outofcore.sums import (
     Solution,
     partition_moments,
     partition_residuals,
+    partition_triangle,
 )
 
 SAMPLE_ROWS = 100_000
@@ -53,6 +56,7 @@ def fit_ols_partitioned(
     cluster: str | None = None,
     missing: str = "drop",
     vcov: str = "HC1",
+    singular: str = "drop",
 ) -> tuple[Design, EffectFit]:
     """Fit the interacted regression of ``formula`` on a dask DataFrame, out of core.
 
@@ -66,6 +70,10 @@ def fit_ols_partitioned(
         Columns of ``data``.
     vcov : {"iid", "HC0", "HC1", "HC2", "HC3"}
         As in :func:`hteformula.ols` (CR1 with ``cluster``).
+    singular : {"drop", "raise"}
+        Aliased columns as in :func:`hteformula.ols`: decided on ``X'WX`` when
+        its Cholesky factor can, else on the triangular factor of ``[X, y]``
+        from one more pass (a QR per block of rows, stacked and reduced).
 
     Returns
     -------
@@ -86,9 +94,22 @@ def fit_ols_partitioned(
     plan = Plan(spec, columns)
     positions = _sample_positions(found.complete, SAMPLE_ROWS)
     moments = sum_over_partitions(frame, partition_moments, [plan], positions)
-    coef, bread = solve_from_sums(moments.gram, moments.cross, x_names)
-    solution = Solution(coef, bread, moments.outcome_sum / moments.weight_sum, estimator)
+    warn_on_small_arms(moments.treatment, spec.treatment, spec.n_modifiers)
+    coef, bread = solve_from_sums(
+        moments.gram,
+        moments.cross,
+        x_names,
+        singular,
+        triangle=lambda: sum_over_partitions(frame, partition_triangle, [plan]).R,
+    )
+    kept = ~np.isnan(coef)
+    mean_outcome = moments.outcome_sum / moments.weight_sum
+    solution = Solution(coef[kept], bread, kept, mean_outcome, estimator)
     residuals = sum_over_partitions(frame, partition_residuals, [plan, solution])
+    kept_names = [name for name, ok in zip(x_names, kept, strict=True) if ok]
+    if residuals.exact is not None:
+        warn_on_exactly_fitted_rows(residuals.exact, kept_names, estimator.label)
+    warn_on_perfect_fit(residuals.plain_residuals, residuals.plain_outcomes, spec.formula.outcome)
 
     sums = residuals.covariance
     if cluster is not None:
@@ -99,20 +120,21 @@ def fit_ols_partitioned(
                 "at least two (and are only reliable with many more)."
             )
         estimator = covariance_estimator(vcov, np.arange(len(sums)), cluster)  # a code per sum
-    nobs = moments.nobs
-    cov = estimator.from_sums(sums, bread, nobs)
+    nobs, k = moments.nobs, len(kept_names)
+    cov = with_undefined(finite(estimator.from_sums(sums, bread, nobs)), kept)
     effect = _effect_positions(x_names, spec.effect_names)
     fit = EffectFit(
         coef=coef[effect],
         vcov=cov[np.ix_(effect, effect)],
-        df=estimator.df(_Shape(nobs, len(x_names))),  # type: ignore[arg-type]
+        df=estimator.df(_Shape(nobs, k)),  # type: ignore[arg-type]
         vcov_label=estimator.label,
         diagnostics={
             "r_squared": 1.0 - residuals.squared_residuals / residuals.squared_deviations,
-            "df_resid": nobs - len(x_names),
+            "df_resid": nobs - k,
             "partitions": len(found.complete),
         },
         notes=_notes(nobs, len(moments.sample), len(found.complete)),
+        aliased=tuple(name for name, ok in zip(x_names, kept, strict=True) if not ok),
     )
     sample = rebuild_design(spec, moments.sample, weights)
     design = dataclasses.replace(

@@ -15,12 +15,13 @@ outside ``C(...)`` cannot be learned from those rows and is refused.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from hteformula.errors import DataError, FormulaError, HTEError, column_not_found
+from hteformula.errors import DataError, FormulaError, HTEError, HTEWarning, column_not_found
 from hteformula.formula.design import (
     DesignSpec,
     build_design,
@@ -193,7 +194,10 @@ def design_spec(
             f"no rows left: every one of the {found.rows} rows has a missing value "
             f"({', '.join(f'{c}: {n}' for c, n in counts.items())})."
         )
-    spec = build_design(formula, found.examples.reset_index(drop=True), treatment, reference).spec
+    with warnings.catch_warnings():  # about a few example rows, not the data: warned later
+        warnings.simplefilter("ignore", HTEWarning)
+        examples = found.examples.reset_index(drop=True)
+        spec = build_design(formula, examples, treatment, reference).spec
     _require_learnable(spec, found.columns)
     info = spec.treatment
     if info.categorical:  # raises, as in memory, for an arm whose rows all had missing values

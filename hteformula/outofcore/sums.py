@@ -20,9 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import linalg
 
 from hteformula.formula.design import DesignSpec, RowArrays, TreatmentMoments, rebuild_arrays
 from hteformula.inference import CovarianceEstimator, Regression
+from hteformula.inference.fit_checks import ExactRows
 from hteformula.outofcore.partitions import blocks
 from hteformula.outofcore.scan import Columns
 
@@ -152,7 +154,7 @@ class ClusterSums:
 
 @dataclass(frozen=True, eq=False)
 class ResidualSums:
-    """Sums over rows of the residuals, for the covariance and the R squared.
+    """Sums over rows of the residuals, for the covariance, the R squared and the checks.
 
     Attributes
     ----------
@@ -163,11 +165,18 @@ class ResidualSums:
     covariance : ndarray or ClusterSums or None
         What the covariance estimator sums (its meat, or one score sum per
         cluster); None for a partition without complete rows.
+    plain_residuals, plain_outcomes : float
+        ``sum e^2`` and ``sum y^2`` without weights (the perfect-fit check).
+    exact : ExactRows or None
+        Rows fitted exactly, when the covariance is a sandwich.
     """
 
     squared_residuals: float
     squared_deviations: float
     covariance: np.ndarray | ClusterSums | None
+    plain_residuals: float = 0.0
+    plain_outcomes: float = 0.0
+    exact: ExactRows | None = None
 
     def __add__(self, other: ResidualSums) -> ResidualSums:
         if self.covariance is None:
@@ -178,15 +187,31 @@ class ResidualSums:
             self.squared_residuals + other.squared_residuals,
             self.squared_deviations + other.squared_deviations,
             self.covariance + other.covariance,  # type: ignore[operator]
+            self.plain_residuals + other.plain_residuals,
+            self.plain_outcomes + other.plain_outcomes,
+            None if self.exact is None or other.exact is None else self.exact + other.exact,
         )
 
 
 @dataclass(frozen=True, eq=False)
 class Solution:
-    """What the third pass needs from the second: coefficients, ``inv(X'WX)``, mean outcome."""
+    """What the third pass needs from the second.
+
+    Attributes
+    ----------
+    coef : ndarray, shape (d,)
+        The coefficients of the ``kept`` columns.
+    bread : ndarray, shape (d, d)
+        ``inv(X'WX)`` of the kept columns.
+    kept : ndarray of bool, shape (k,)
+        The columns not dropped as aliased.
+    mean_outcome : float
+    estimator : CovarianceEstimator
+    """
 
     coef: np.ndarray
     bread: np.ndarray
+    kept: np.ndarray
     mean_outcome: float
     estimator: CovarianceEstimator
 
@@ -200,14 +225,22 @@ def partition_residuals(partition: pd.DataFrame, plan: Plan, solution: Solution)
     complete = plan.complete_rows(partition)
     cluster = plan.columns.cluster
     codes, labels = (None, None) if cluster is None else pd.factorize(complete[cluster])
-    squared_residuals = squared_deviations = 0.0
+    squared_residuals = squared_deviations = plain_residuals = plain_outcomes = 0.0
     covariance: np.ndarray | None = None
+    exact: ExactRows | None = None
     for start, _rows, design in plan.designs(complete):
         Xw, yw = weighted(design)
+        Xw = Xw[:, solution.kept]
         regression = Regression(X=Xw, resid=yw - Xw @ solution.coef, bread=solution.bread)
         w = np.ones(design.nobs) if design.weights is None else design.weights
         squared_residuals += float(regression.resid @ regression.resid)
         squared_deviations += float(w @ (design.y - solution.mean_outcome) ** 2)
+        plain = design.y - design.X[:, solution.kept] @ solution.coef
+        plain_residuals += float(plain @ plain)
+        plain_outcomes += float(design.y @ design.y)
+        if solution.estimator.label != "iid":  # a sandwich: rows fitted exactly matter
+            rows = ExactRows.of(regression)
+            exact = rows if exact is None else exact + rows
         if codes is None:
             sums = solution.estimator.sums(regression)
             covariance = sums if covariance is None else covariance + sums
@@ -217,10 +250,45 @@ def partition_residuals(partition: pd.DataFrame, plan: Plan, solution: Solution)
             if covariance is None:
                 covariance = np.zeros((len(labels), sums.shape[1]))  # type: ignore[arg-type]
             covariance[: len(sums)] += sums
+    total: np.ndarray | ClusterSums | None = covariance
     if covariance is not None and labels is not None:
-        return ResidualSums(
-            squared_residuals,
-            squared_deviations,
-            ClusterSums(pd.DataFrame(covariance, index=labels)),
-        )
-    return ResidualSums(squared_residuals, squared_deviations, covariance)
+        total = ClusterSums(pd.DataFrame(covariance, index=labels))
+    return ResidualSums(
+        squared_residuals, squared_deviations, total, plain_residuals, plain_outcomes, exact
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Triangle:
+    """The triangular factor of ``[X, y]`` (weights applied) of some rows; rows stack up.
+
+    Attributes
+    ----------
+    R : ndarray, shape (at most k + 1, k + 1)
+    """
+
+    R: np.ndarray
+
+    def __add__(self, other: Triangle) -> Triangle:
+        if len(self.R) == 0:  # no rows
+            return other
+        if len(other.R) == 0:
+            return self
+        return Triangle(_triangle(np.vstack([self.R, other.R])))
+
+
+def partition_triangle(partition: pd.DataFrame, plan: Plan) -> Triangle:
+    """The triangular factor of a partition's ``[X, y]``: one QR per block, stacked and reduced.
+
+    Needed only when the sums cannot tell whether columns are aliased.
+    """
+    total = Triangle(np.zeros((0, len(plan.spec.rhs_spec.column_names) + 1)))
+    for _start, _rows, design in plan.designs(plan.complete_rows(partition)):
+        Xw, yw = weighted(design)
+        total = total + Triangle(_triangle(np.column_stack([Xw, yw])))
+    return total
+
+
+def _triangle(A: np.ndarray) -> np.ndarray:
+    R = linalg.qr(A, mode="r", check_finite=False)[0]
+    return R[: min(R.shape)]

@@ -234,7 +234,7 @@ def crossfit_effects(
         fit = backend.fit(subset_design(design, train), **options)
         if fit.is_linear:
             m = design.spec.n_modifiers
-            coef = fit.coef.reshape(-1, m)
+            coef = fit.coef_filled.reshape(-1, m)  # aliased terms as zero, as R's predict
             out[test] = design.modifiers[test] @ coef.T
         else:
             out[test] = fit.predictor.predict(design.features[test])  # type: ignore[union-attr]

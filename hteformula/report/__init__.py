@@ -13,8 +13,9 @@ import os
 from pathlib import Path
 
 from hteformula.errors import HTEError
+from hteformula.inference.linear import check_level
 from hteformula.protocols import FittedResult
-from hteformula.report.content import ReportContent, build_content, check_level, format_for
+from hteformula.report.content import ReportContent, build_content, format_for
 from hteformula.report.figures import Figure, figures_unavailable
 from hteformula.report.render import RENDERERS
 

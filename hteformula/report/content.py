@@ -6,9 +6,9 @@ never compute statistics, so the three formats always say the same thing.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,7 @@ class ReportContent:
     diagnostics : tuple of (str, str)
         The backend's diagnostics (``fit.diagnostics``), formatted.
     notes : tuple of str
-        The backend's notes (``fit.notes``).
+        The result's notes (``result.notes``: the backend's, and aliased terms).
     level : float
     figures : tuple of Figure
         Empty when figures were not asked for or cannot be drawn.
@@ -140,7 +140,7 @@ def build_content(
         table=summary.table,
         insights=insights,
         diagnostics=format_diagnostics(result.fit.diagnostics),
-        notes=tuple(result.fit.notes),
+        notes=result.notes,
         level=level,
         figures=drawn,
         figures_note=note,
@@ -292,19 +292,34 @@ def _option(value: object) -> str:
     return type(value).__name__
 
 
-REPORT_FORMATS = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown"}
+REPORT_FORMATS = {
+    ".html": "html",
+    ".htm": "html",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".text": "text",
+    "": "text",
+}
 
 
 def format_for(path: object, format: str | None) -> str:
-    """The format asked for, or the one the file name implies (text by default)."""
+    """The format asked for, or the one the file name implies (text without an extension).
+
+    Raises
+    ------
+    HTEError
+        For an extension no report format writes (``.pdf``, ``.docx``), rather
+        than plain text under a name that promises something else.
+    """
     if format is not None:
         return format
     if path is None:
         return "text"
-    suffix = str(path).lower().rsplit(".", 1)[-1] if "." in str(path) else ""
-    return REPORT_FORMATS.get(f".{suffix}", "text")
-
-
-def check_level(level: float) -> None:
-    if not (isinstance(level, float | int) and 0 < level < 1 and math.isfinite(level)):
-        raise HTEError(f"level={level!r} must be a number between 0 and 1, e.g. 0.95.")
+    suffix = Path(str(path)).suffix.lower()
+    if suffix not in REPORT_FORMATS:
+        raise HTEError(
+            f"cannot write a report as {suffix!r} ({str(path)!r}); name the file .html, .md or "
+            ".txt, or give the format (format='html', or --format on the command line)."
+        )
+    return REPORT_FORMATS[suffix]

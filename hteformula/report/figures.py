@@ -257,25 +257,45 @@ def _colour_values(data: Any, variable: str, rows: np.ndarray) -> np.ndarray:
     return codes[rows] / max(codes.max(), 1.0)
 
 
-def toc_figure(curve: Any, level: float, outcome: str) -> Figure:
+# How the TOC figure reads for each outcome direction: the ranking, the y axis, the
+# comparison and where a good ranking lies.
+TOC_WORDS = {
+    "higher": (
+        "highest estimated effect first",
+        "Gain in {outcome} over the average effect",
+        "how much larger their average effect is than everyone's",
+        "Above zero, the ranking finds people who gain more.",
+    ),
+    "lower": (
+        "most negative estimated effect first",
+        "Change in {outcome} against the average effect",
+        "how their average effect differs from everyone's",
+        "Below zero, the ranking finds people whose {outcome} falls more.",
+    ),
+}
+
+
+def toc_figure(curve: Any, level: float, outcome: str, better: str = "higher") -> Figure:
     """The TOC curve: how much more the top ``q`` gain than everyone, with a pointwise band.
 
-    ``curve`` is :meth:`HTEResult.toc`'s frame (q, estimate, conf_low, conf_high).
+    ``curve`` is :meth:`HTEResult.toc`'s frame (q, estimate, conf_low, conf_high). With
+    ``better="lower"`` the most negative effects come first and a good ranking is below zero.
     """
     fig, ax = _axes()
     q = np.asarray(curve["q"], dtype=float)
     ax.fill_between(q, curve["conf_low"], curve["conf_high"], color=COLORS[0], alpha=0.2)
     ax.plot(q, curve["estimate"], color=COLORS[0], linewidth=2, marker="o", markersize=3)
     ax.axhline(0.0, color="0.4", linestyle="--", linewidth=1)
-    ax.set_xlabel("Share treated, highest estimated effect first")
-    ax.set_ylabel(f"Gain in {outcome} over the average effect")
+    first, ylabel, compared, reading = TOC_WORDS[better]
+    ax.set_xlabel(f"Share treated, {first}")
+    ax.set_ylabel(ylabel.format(outcome=outcome))
     return Figure(
         name="targeting-curve",
         title="Targeting curve (TOC)",
         caption=(
-            "For each share of people treated, best first, how much larger their average effect "
-            "is than everyone's (cross-fitted doubly robust scores); the band is a pointwise "
-            f"{level:.0%} interval. Above zero, the ranking finds people who gain more."
+            f"For each share of people treated, best first, {compared} (cross-fitted doubly "
+            f"robust scores); the band is a pointwise {level:.0%} interval. "
+            f"{reading.format(outcome=outcome)}"
         ),
         png=_png(fig),
     )

@@ -33,9 +33,11 @@ from hteformula.backends.nuisance.arms import (
 )
 from hteformula.backends.nuisance.models import (
     DEFAULT_MODELS,
+    NAMED_MODELS,
     DefaultModel,
     OutcomeModel,
     default_model,
+    named_model,
     outcome_model,
     prepared,
     regressor,
@@ -75,6 +77,7 @@ from hteformula.backends.nuisance.scores import (
 
 __all__ = [
     "DEFAULT_MODELS",
+    "NAMED_MODELS",
     "OVERLAP_BOUNDS",
     "OVERLAP_WARN_SHARE",
     "ArmOverlap",
@@ -98,6 +101,7 @@ __all__ = [
     "doubly_robust_scores",
     "fit_from_scores",
     "folds_for",
+    "named_model",
     "nuisance_diagnostics",
     "nuisance_note",
     "outcome_model",
