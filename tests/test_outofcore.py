@@ -230,3 +230,26 @@ def test_warnings_count_every_row(trial):
     messages = [str(w.message) for w in in_memory_warnings]
     assert any("sms has 6" in m for m in messages)
     assert [str(w.message) for w in partitioned_warnings] == messages
+
+
+def test_acic_style_aliasing_as_in_memory():
+    # Zero-in-every-row interactions of two-row string levels and a sum of two columns,
+    # found on the stacked triangular factor; the in-memory fit is held to statsmodels.
+    from test_aliasing import ACIC_FORMULA, acic_style
+
+    data = acic_style()
+    with pytest.warns(hf.HTEWarning, match="Not defined because of singularities"):
+        in_memory = hf.ols(ACIC_FORMULA, data)
+    with pytest.warns(hf.HTEWarning, match="Not defined because of singularities"):
+        partitioned = hf.ols(ACIC_FORMULA, dd.from_pandas(data, npartitions=2))
+    assert partitioned.fit.aliased == in_memory.fit.aliased
+    assert len(in_memory.fit.aliased) == 4
+    defined = in_memory.fit.defined
+    np.testing.assert_allclose(
+        partitioned.fit.coef[defined], in_memory.fit.coef[defined], rtol=1e-9, atol=1e-12
+    )
+    block = np.ix_(defined, defined)
+    np.testing.assert_allclose(
+        partitioned.fit.vcov[block], in_memory.fit.vcov[block], rtol=1e-9, atol=1e-15
+    )
+    np.testing.assert_allclose(partitioned.ate().estimate, in_memory.ate().estimate, rtol=1e-9)
