@@ -95,15 +95,8 @@ def least_squares(
     if not np.isfinite(gram).all():
         raise too_large_error(X, names)
     scale = np.sqrt(np.diag(gram))
-    factor = None
-    if np.all(scale > 0):
-        try:
-            factor = linalg.cho_factor(
-                gram / np.outer(scale, scale), lower=False, check_finite=False
-            )
-        except linalg.LinAlgError:
-            factor = None
-    if factor is not None and np.min(np.diag(factor[0]) ** 2) >= CHOLESKY_PIVOT_FLOOR:
+    factor = _trusted_cholesky(gram, scale)
+    if factor is not None:
         return _cholesky_solution(X, y, factor, scale)
 
     aliased = aliased_columns(X)
@@ -246,6 +239,21 @@ def too_large_error(X: np.ndarray, names: Sequence[str]) -> DataError:
     )
 
 
+def _trusted_cholesky(gram: np.ndarray, scale: np.ndarray) -> tuple | None:
+    """Cholesky factor of the unit-diagonal ``gram / outer(scale, scale)``, when it decides.
+
+    None when a column is zero, the factorisation fails, or a pivot is below
+    :data:`CHOLESKY_PIVOT_FLOOR` (then the aliased columns are found by QR).
+    """
+    if not np.all(scale > 0):
+        return None
+    try:
+        factor = linalg.cho_factor(gram / np.outer(scale, scale), lower=False, check_finite=False)
+    except linalg.LinAlgError:
+        return None
+    return factor if np.min(np.diag(factor[0]) ** 2) >= CHOLESKY_PIVOT_FLOOR else None
+
+
 def _cholesky_solution(
     X: np.ndarray, y: np.ndarray, factor: tuple, scale: np.ndarray
 ) -> tuple[np.ndarray, Regression]:
@@ -326,15 +334,8 @@ def solve_from_sums(
             "a power of 10)."
         )
     scale = np.sqrt(np.diag(gram))
-    factor = None
-    if np.all(scale > 0):
-        try:
-            factor = linalg.cho_factor(
-                gram / np.outer(scale, scale), lower=False, check_finite=False
-            )
-        except linalg.LinAlgError:
-            factor = None
-    if factor is not None and np.min(np.diag(factor[0]) ** 2) >= CHOLESKY_PIVOT_FLOOR:
+    factor = _trusted_cholesky(gram, scale)
+    if factor is not None:
         cholesky = factor
 
         def solve(rhs: np.ndarray) -> np.ndarray:
