@@ -117,6 +117,11 @@ class EffectFit:
         Standard errors of ``in_sample`` where the backend has per-row
         inference (the causal forest's out-of-bag little-bags errors); a
         predictor with ``predict_with_std_error`` gives them for new rows.
+    out_of_fold : ndarray, shape (n, n_contrasts), optional
+        Each training row's effect from the fit's own models that did not see
+        the row's fold of ``scores``: policy evaluation ranks by it instead of
+        refitting the method per fold (the T-, S- and DR-learners' in-sample
+        effects; dml's final stage refit without each fold). None: it refits.
     """
 
     coef: np.ndarray
@@ -132,6 +137,7 @@ class EffectFit:
     models: FittedModels = field(default_factory=FittedModels)
     aliased: tuple[str, ...] = ()
     in_sample_std_error: np.ndarray | None = None
+    out_of_fold: np.ndarray | None = None
 
     @property
     def defined(self) -> np.ndarray:
@@ -177,6 +183,11 @@ class Backend:
     capabilities : frozenset of str
         What its fits can do beyond every backend's answer, for messages
         that name the backends able to (``"feature_importance"``).
+    fit_partitioned : callable, optional
+        ``fit_partitioned(formula, data, treatment=, reference=, weights=,
+        cluster=, missing=, **options) -> (Design, EffectFit)`` for a dask
+        DataFrame, read partition by partition; None: the backend needs the
+        data in memory.
     """
 
     name: str
@@ -185,6 +196,7 @@ class Backend:
     treatment_kinds: frozenset[str] = frozenset({"binary", "multi-arm", "continuous"})
     column_options: tuple[str, ...] = ()
     capabilities: frozenset[str] = frozenset()
+    fit_partitioned: Callable[..., tuple[Any, EffectFit]] | None = None
 
     @property
     def parameters(self) -> tuple[inspect.Parameter, ...]:
@@ -254,6 +266,11 @@ def get_backend(name: str) -> Backend:
 def backend_names() -> tuple[str, ...]:
     """The registered ``method=`` names."""
     return tuple(sorted(_REGISTRY))
+
+
+def backends_out_of_core() -> tuple[str, ...]:
+    """Names of the backends that fit a dask DataFrame partition by partition."""
+    return tuple(sorted(b.name for b in _REGISTRY.values() if b.fit_partitioned is not None))
 
 
 def backends_accepting(kind: str) -> tuple[str, ...]:
