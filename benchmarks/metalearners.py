@@ -56,8 +56,8 @@ from threadpoolctl import threadpool_limits
 
 import hteformula as hf
 from hteformula.backends.learners.inputs import learner_inputs
-from hteformula.backends.learners.predictors import ArmModels, LearnerPredictor, OutcomeDifference
-from hteformula.backends.learners.recipes import arm_tasks, refit
+from hteformula.backends.learners.predictors import LearnerPredictor, OutcomeDifference
+from hteformula.backends.learners.recipes import PerArm
 from hteformula.formula.design import build_design
 
 FORMULA = "Y ~ T * (age + engagement) + income"
@@ -121,11 +121,11 @@ def refit_only_run(df: pd.DataFrame) -> tuple[float, float]:
     design = build_design(FORMULA, df)
     inputs = learner_inputs(design, regressor(), None, 2, 0, None, False)
     start = time.perf_counter()
-    arms = ArmModels(tuple(refit(arm_tasks(inputs), inputs)), inputs.outcome.method)
-    predictor = LearnerPredictor(OutcomeDifference(arms), arms, inputs.levels)
+    arms, _ = PerArm().refit(inputs)
+    predictor = LearnerPredictor(OutcomeDifference(arms), arms, inputs.data.levels)
     fitted = time.perf_counter() - start
     start = time.perf_counter()
-    predictor.predict(inputs.features)
+    predictor.predict(inputs.data.features)
     return fitted, time.perf_counter() - start
 
 

@@ -7,8 +7,6 @@
 ('T', ('age', 'engagement'), ('age', 'engagement', 'income'))
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from hteformula import datasets
 from hteformula.api import dml, drlearner, fit, ols, slearner, tlearner, xlearner
 from hteformula.compare import Comparison, compare
@@ -25,11 +23,7 @@ from hteformula.errors import (
 from hteformula.inference import Estimate, WaldTest
 from hteformula.persist import load_result as load
 from hteformula.results import ArmEstimates, HTEResult
-
-try:  # one source of the version: pyproject.toml, read from the installed metadata
-    __version__ = version("hteformula")
-except PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
+from hteformula.version import __version__
 
 __all__ = [
     "ArmEstimates",

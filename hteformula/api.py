@@ -4,11 +4,16 @@
 
     formula, data -> build_design -> backend.fit(design, **options) -> HTEResult
 
-``ols``, ``dml`` and the learners are thin, documented wrappers of ``fit``.
+``ols``, ``dml`` and the learners are thin, documented wrappers of ``fit``:
+each takes exactly its backend's options (read from the backend's fit
+function, so the two cannot drift apart), with the backend's defaults.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 from hteformula.backends import backends_accepting, get_backend
@@ -102,17 +107,52 @@ def fit(
     )
 
 
-def ols(
-    formula: str,
-    data: object,
-    vcov: str = "HC1",
-    cluster: object = None,
-    weights: object = None,
-    *,
-    treatment: str | None = None,
-    reference: object = None,
-    missing: str = "drop",
-) -> HTEResult:
+Wrapper = Callable[..., HTEResult]
+DATA_OPTIONS = ("cluster", "weights")
+P = inspect.Parameter
+
+
+def options_of(method: str, data_options_after: str) -> Callable[[Wrapper], Wrapper]:
+    """Give a wrapper of ``fit`` the signature of ``method``'s options.
+
+    The wrapper's parameters are ``formula``, ``data``, the backend's options
+    with their defaults (``cluster`` and ``weights`` after the option
+    ``data_options_after``), then the keyword-only ``treatment``,
+    ``reference`` and ``missing``. A call binds its arguments to that
+    signature (so a misspelt option is a ``TypeError``, as for any function)
+    and passes all of them to the wrapped function by name.
+    """
+    backend = get_backend(method)
+
+    def decorate(function: Wrapper) -> Wrapper:
+        parameters = [P("formula", P.POSITIONAL_OR_KEYWORD), P("data", P.POSITIONAL_OR_KEYWORD)]
+        for option in backend.parameters:
+            parameters.append(option.replace(kind=P.POSITIONAL_OR_KEYWORD))
+            if option.name == data_options_after:
+                parameters += [
+                    P(name, P.POSITIONAL_OR_KEYWORD, default=None) for name in DATA_OPTIONS
+                ]
+        parameters += [
+            P("treatment", P.KEYWORD_ONLY, default=None),
+            P("reference", P.KEYWORD_ONLY, default=None),
+            P("missing", P.KEYWORD_ONLY, default="drop"),
+        ]
+        signature = inspect.Signature(parameters, return_annotation=HTEResult)
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> HTEResult:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return function(**bound.arguments)
+
+        wrapper.__signature__ = signature  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+@options_of("ols", data_options_after="vcov")
+def ols(formula: str, data: object, **options: Any) -> HTEResult:
     """Interacted least squares: the regression ``lm`` or ``smf.ols`` fits for ``formula``.
 
     The effect coefficients are the treatment terms (``T``, ``T:age``, ...),
@@ -145,37 +185,11 @@ def ols(
     >>> bool(ate.conf_low < truth < ate.conf_high)
     True
     """
-    return fit(
-        formula,
-        data,
-        method="ols",
-        treatment=treatment,
-        reference=reference,
-        weights=weights,
-        cluster=cluster,
-        missing=missing,
-        vcov=vcov,
-    )
+    return fit(formula, data, method="ols", **options)
 
 
-def dml(
-    formula: str,
-    data: object,
-    model_y: Any = None,
-    model_t: Any = None,
-    folds: Any = 5,
-    repeats: int = 1,
-    vcov: str = "HC1",
-    cluster: object = None,
-    weights: object = None,
-    seed: int | None = None,
-    n_jobs: int | None = None,
-    progress: bool | None = None,
-    *,
-    treatment: str | None = None,
-    reference: object = None,
-    missing: str = "drop",
-) -> HTEResult:
+@options_of("dml", data_options_after="vcov")
+def dml(formula: str, data: object, **options: Any) -> HTEResult:
     """Orthogonalised regression (double machine learning, as econml's ``LinearDML``).
 
     Nuisance models predict the outcome and the treatment from the controls
@@ -191,13 +205,14 @@ def dml(
     data : pandas or polars DataFrame
     model_y : scikit-learn estimator, optional
         Outcome model, cloned per fold and never modified. Default:
-        ``HistGradientBoostingRegressor`` (``HistGradientBoostingClassifier``
-        and its probability for a 0/1 outcome). A classifier is used through
-        its probability.
+        ``HistGradientBoostingRegressor`` with early stopping
+        (``HistGradientBoostingClassifier`` and its probability for a 0/1
+        outcome), as every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``).
+        A classifier is used through its probability.
     model_t : scikit-learn estimator, optional
         Treatment model: a classifier (class probabilities) for a binary or
         multi-arm treatment, a regressor for a continuous one. Default:
-        HistGradientBoosting.
+        HistGradientBoosting with early stopping.
     folds : int, scikit-learn splitter or list of (train, test) index pairs
         Cross-fitting folds. A number gives K shuffled folds, stratified by a
         discrete treatment and keeping every ``cluster`` whole.
@@ -239,24 +254,7 @@ def dml(
     >>> bool(low < 3 < high)  # the true effect is 2 + 3 * engagement
     True
     """
-    return fit(
-        formula,
-        data,
-        method="dml",
-        treatment=treatment,
-        reference=reference,
-        weights=weights,
-        cluster=cluster,
-        missing=missing,
-        model_y=model_y,
-        model_t=model_t,
-        folds=folds,
-        repeats=repeats,
-        vcov=vcov,
-        seed=seed,
-        n_jobs=n_jobs,
-        progress=progress,
-    )
+    return fit(formula, data, method="dml", **options)
 
 
 _LEARNER_PARAMETERS = """formula : str
@@ -266,13 +264,14 @@ _LEARNER_PARAMETERS = """formula : str
     data : pandas or polars DataFrame
     model : scikit-learn estimator, optional
         Outcome model, cloned for every arm and fold. Default
-        ``HistGradientBoostingRegressor`` (``HistGradientBoostingClassifier``
-        probabilities for a 0/1 outcome).
+        ``HistGradientBoostingRegressor`` with early stopping
+        (``HistGradientBoostingClassifier`` probabilities for a 0/1 outcome), as
+        every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``).
     propensity : float, mapping, str, array or classifier, optional
         Known assignment probability (``0.5`` in a trial; for several arms a
         mapping ``{arm: probability}``), a column holding each row's
         probability of treatment, or a classifier to cross-fit (default
-        ``HistGradientBoostingClassifier``).
+        ``HistGradientBoostingClassifier`` with early stopping).
     folds : int, scikit-learn splitter or list of (train, test) pairs
         Cross-fitting folds, stratified by arm (and keeping clusters whole).
     seed : int, optional
@@ -293,7 +292,7 @@ _LEARNER_PARAMETERS = """formula : str
 
 _FINAL_MODEL_PARAMETER = """final_model : scikit-learn regressor, optional
         The second stage; default ``model`` when it is a regressor, else
-        ``HistGradientBoostingRegressor``."""
+        ``HistGradientBoostingRegressor`` with early stopping."""
 
 _LEARNER_RESULT = """Per-row effects (``effect()``) are out-of-fold on the training rows and come
     from models refit on all rows for ``effect(newdata)`` (the DR-learner's
@@ -316,23 +315,8 @@ def _learner_docstring(function):  # type: ignore[no-untyped-def]
 
 
 @_learner_docstring
-def tlearner(
-    formula: str,
-    data: object,
-    model: Any = None,
-    propensity: Any = None,
-    folds: Any = 5,
-    seed: int | None = None,
-    n_jobs: int | None = None,
-    progress: bool | None = None,
-    cluster: object = None,
-    weights: object = None,
-    vcov: str | None = None,
-    *,
-    treatment: str | None = None,
-    reference: object = None,
-    missing: str = "drop",
-) -> HTEResult:
+@options_of("tlearner", data_options_after="progress")
+def tlearner(formula: str, data: object, **options: Any) -> HTEResult:
     """T-learner: one outcome model per arm; the effect is the difference of their predictions.
 
     {result}
@@ -356,43 +340,12 @@ def tlearner(
     >>> bool(low < 3 < high)
     True
     """
-    return fit(
-        formula,
-        data,
-        method="tlearner",
-        treatment=treatment,
-        reference=reference,
-        weights=weights,
-        cluster=cluster,
-        missing=missing,
-        model=model,
-        propensity=propensity,
-        folds=folds,
-        seed=seed,
-        n_jobs=n_jobs,
-        progress=progress,
-        vcov=vcov,
-    )
+    return fit(formula, data, method="tlearner", **options)
 
 
 @_learner_docstring
-def slearner(
-    formula: str,
-    data: object,
-    model: Any = None,
-    propensity: Any = None,
-    folds: Any = 5,
-    seed: int | None = None,
-    n_jobs: int | None = None,
-    progress: bool | None = None,
-    cluster: object = None,
-    weights: object = None,
-    vcov: str | None = None,
-    *,
-    treatment: str | None = None,
-    reference: object = None,
-    missing: str = "drop",
-) -> HTEResult:
+@options_of("slearner", data_options_after="progress")
+def slearner(formula: str, data: object, **options: Any) -> HTEResult:
     """S-learner: one outcome model with the treatment among the features.
 
     The effect of an arm is the change in the model's prediction when the
@@ -416,44 +369,12 @@ def slearner(
     >>> res.effect().shape
     (600, 4)
     """
-    return fit(
-        formula,
-        data,
-        method="slearner",
-        treatment=treatment,
-        reference=reference,
-        weights=weights,
-        cluster=cluster,
-        missing=missing,
-        model=model,
-        propensity=propensity,
-        folds=folds,
-        seed=seed,
-        n_jobs=n_jobs,
-        progress=progress,
-        vcov=vcov,
-    )
+    return fit(formula, data, method="slearner", **options)
 
 
 @_learner_docstring
-def xlearner(
-    formula: str,
-    data: object,
-    model: Any = None,
-    propensity: Any = None,
-    final_model: Any = None,
-    folds: Any = 5,
-    seed: int | None = None,
-    n_jobs: int | None = None,
-    progress: bool | None = None,
-    cluster: object = None,
-    weights: object = None,
-    vcov: str | None = None,
-    *,
-    treatment: str | None = None,
-    reference: object = None,
-    missing: str = "drop",
-) -> HTEResult:
+@options_of("xlearner", data_options_after="progress")
+def xlearner(formula: str, data: object, **options: Any) -> HTEResult:
     """X-learner (Künzel et al. 2019): imputed effects regressed within each arm, blended.
 
     Each treated row's effect is imputed with the control outcome model and
@@ -483,45 +404,12 @@ def xlearner(
     >>> bool(error.abs().max() < 0.5)
     True
     """
-    return fit(
-        formula,
-        data,
-        method="xlearner",
-        treatment=treatment,
-        reference=reference,
-        weights=weights,
-        cluster=cluster,
-        missing=missing,
-        model=model,
-        propensity=propensity,
-        final_model=final_model,
-        folds=folds,
-        seed=seed,
-        n_jobs=n_jobs,
-        progress=progress,
-        vcov=vcov,
-    )
+    return fit(formula, data, method="xlearner", **options)
 
 
 @_learner_docstring
-def drlearner(
-    formula: str,
-    data: object,
-    model: Any = None,
-    propensity: Any = None,
-    final_model: Any = None,
-    folds: Any = 5,
-    seed: int | None = None,
-    n_jobs: int | None = None,
-    progress: bool | None = None,
-    cluster: object = None,
-    weights: object = None,
-    vcov: str | None = None,
-    *,
-    treatment: str | None = None,
-    reference: object = None,
-    missing: str = "drop",
-) -> HTEResult:
+@options_of("drlearner", data_options_after="progress")
+def drlearner(formula: str, data: object, **options: Any) -> HTEResult:
     """DR-learner (Kennedy 2023): the cross-fitted AIPW scores regressed on the features.
 
     The final model is fitted once per fold, on that fold's scores alone, and
@@ -549,21 +437,4 @@ def drlearner(
     >>> res.method, res.fit.diagnostics["folds"]
     ('drlearner', 5)
     """
-    return fit(
-        formula,
-        data,
-        method="drlearner",
-        treatment=treatment,
-        reference=reference,
-        weights=weights,
-        cluster=cluster,
-        missing=missing,
-        model=model,
-        propensity=propensity,
-        final_model=final_model,
-        folds=folds,
-        seed=seed,
-        n_jobs=n_jobs,
-        progress=progress,
-        vcov=vcov,
-    )
+    return fit(formula, data, method="drlearner", **options)

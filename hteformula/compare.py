@@ -19,11 +19,10 @@ import pandas as pd
 from hteformula.api import fit
 from hteformula.backends import backend_names, get_backend
 from hteformula.errors import HTEError
+from hteformula.formatting import format_estimate, format_number
 from hteformula.inference import Estimate
 from hteformula.insights import Insights
-from hteformula.insights.wording import format_estimate
 from hteformula.results import HTEResult
-from hteformula.summary import format_number
 
 FIT_ARGUMENTS = ("treatment", "reference", "weights", "cluster", "missing")
 

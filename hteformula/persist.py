@@ -28,6 +28,7 @@ import numpy as np
 
 from hteformula.errors import HTEError
 from hteformula.formula.design import Design, DesignSpec
+from hteformula.version import __version__
 
 if TYPE_CHECKING:
     from hteformula.results import HTEResult
@@ -35,10 +36,10 @@ if TYPE_CHECKING:
 MAGIC = "hteformula-result"
 # 2: the DR-learner keeps one final model per fold (format 1 kept one refit on all rows).
 # 3: the training rows are left out unless keep_data=True (format-2 files still load).
-FORMAT_VERSION = 3
-READABLE_FORMATS = frozenset({2, 3})
-# Backend diagnostics that hold per-row values of the training rows.
-PER_ROW_DIAGNOSTICS = ("aipw",)
+# 4: EffectFit carries the doubly robust scores and the fitted models as typed fields;
+#    older files lack them (a learner's scores sat in its diagnostics), so they are refused.
+FORMAT_VERSION = 4
+READABLE_FORMATS = frozenset({4})
 
 
 def save_result(result: HTEResult, path: str | os.PathLike, keep_data: bool = False) -> Path:
@@ -61,8 +62,6 @@ def save_result(result: HTEResult, path: str | os.PathLike, keep_data: bool = Fa
     >>> hf.load(path).effect(df.head(2)).equals(res.effect(df.head(2)))
     True
     """
-    from hteformula import __version__
-
     saved = result if keep_data else without_training_rows(result)
     target = Path(path)
     header = {
@@ -111,8 +110,8 @@ def without_training_rows(result: HTEResult) -> HTEResult:
     the coefficients and their covariance, the average effect (computed now,
     from the training rows), the fitted models that score new rows, and the
     scalar diagnostics. Left out: the design's arrays and data frame, the
-    per-row effects of the training rows (``fit.in_sample``), per-row
-    diagnostics (the learners' AIPW scores) and per-row option values (a
+    per-row effects of the training rows (``fit.in_sample``), the doubly
+    robust scores (``fit.scores``) and per-row option values (a
     ``propensity`` column given as values). Asking the loaded result for any
     of those raises an :class:`~hteformula.errors.HTEError` that says to save
     with ``keep_data=True``.
@@ -138,8 +137,7 @@ def without_training_rows(result: HTEResult) -> HTEResult:
     """
     ate = result.ate()
     averages = tuple(ate.values()) if isinstance(ate, Mapping) else (ate,)
-    diagnostics = {k: v for k, v in result.fit.diagnostics.items() if k not in PER_ROW_DIAGNOSTICS}
-    fit = replace(result.fit, in_sample=None, ate=averages, diagnostics=diagnostics)
+    fit = replace(result.fit, in_sample=None, ate=averages, scores=None)
     design = SavedDesign(
         spec=result.design.spec,
         nobs=result.design.nobs,

@@ -9,7 +9,7 @@ for every backend.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hteformula.backends.base import EffectFit
+from hteformula import scoring
+from hteformula.backends.base import EffectFit, FittedModels, backends_with
 from hteformula.errors import HTEError, TreatmentError
 from hteformula.formula.design import Design, DesignSpec
 from hteformula.inference import (
@@ -29,6 +30,15 @@ from hteformula.inference import (
     two_sided_p,
     wald_test,
 )
+from hteformula.insights import Insights, insights_of
+from hteformula.persist import save_result
+from hteformula.policy.calibration import CalibrationTest, calibration_test
+from hteformula.policy.rank import DEFAULT_GRID, RATE, crossfit_rank_average_effect
+from hteformula.policy.scores import PolicyScores, policy_scores
+from hteformula.policy.targeting import ArmEffects, choose_targets, cost_values
+from hteformula.policy.value import PolicyValue, policy_value
+from hteformula.report import render_report
+from hteformula.summary import Summary
 
 TIDY_COLUMNS = ["estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
 EFFECT_COLUMNS = ["estimate", "std_error", "conf_low", "conf_high"]
@@ -48,7 +58,7 @@ class ArmEstimates(Mapping[str, Estimate]):
             raise HTEError(f"arm {arm!r} is not a contrast; arms: {', '.join(self._estimates)}.")
         return self._estimates[arm]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return iter(self._estimates)
 
     def __len__(self) -> int:
@@ -136,6 +146,29 @@ class HTEResult:
     @property
     def effect_names(self) -> tuple[str, ...]:
         return self.spec.effect_names
+
+    @property
+    def models(self) -> FittedModels:
+        """The fitted models, read-only: a mapping of name to a tuple of fitted estimators.
+
+        Cross-fitted nuisance models hold one fitted model per fold, in fold
+        order (``"model_y"``, ``"model_t"`` for ``dml``; ``"outcome model of
+        arm '1'"``, ``"propensity model"`` for the learners); models refit on
+        all rows hold one (``"outcome model of arm '1' (refit on all rows)"``),
+        and second stages theirs (the DR-learner's ``"final model of arm
+        '1'"``, one per fold). Interacted OLS has none.
+
+        Examples
+        --------
+        >>> import hteformula as hf
+        >>> from sklearn.linear_model import LinearRegression, LogisticRegression
+        >>> df = hf.datasets.engagement_trial(n=500, seed=0)
+        >>> res = hf.dml("Y ~ T * engagement", df, model_y=LinearRegression(),
+        ...              model_t=LogisticRegression(), folds=3, seed=0)
+        >>> list(res.models), len(res.models["model_y"])
+        (['model_y', 'model_t'], 3)
+        """
+        return self.fit.models
 
     # -- coefficients -----------------------------------------------------------
 
@@ -228,8 +261,6 @@ class HTEResult:
             scored in chunks (bounded memory). A dask DataFrame gives a lazy
             dask DataFrame with the same columns, scored partition by partition.
         """
-        from hteformula import scoring
-
         if newdata is not None and scoring.is_dask_frame(newdata):
             meta = scoring.effect_meta(EFFECT_COLUMNS, len(self.spec.contrasts) > 1)
             return scoring.lazy_effect(newdata, lambda part: self.effect(part, level), meta)  # type: ignore[return-value]
@@ -321,11 +352,16 @@ class HTEResult:
         """
         importance = getattr(self.fit.predictor, "feature_importance", None)
         if importance is None:
+            able = ", ".join(repr(name) for name in backends_with("feature_importance"))
             raise HTEError(
-                f"method {self.method!r} has no feature importance: its effect is linear in the "
-                "modifiers, so tidy() gives each one's contribution with an interval. Fit a "
-                "learner (method='tlearner', 'slearner', 'xlearner' or 'drlearner') for "
-                "model-based importance."
+                f"method {self.method!r} has no feature importance"
+                + (
+                    ": its effect is linear in the modifiers, so tidy() gives each one's "
+                    "contribution with an interval"
+                    if self.fit.is_linear
+                    else ""
+                )
+                + (f". Methods with model-based importance: {able}." if able else ".")
             )
         return importance(
             self.design.features,
@@ -337,7 +373,7 @@ class HTEResult:
 
     # -- plain language and reports ---------------------------------------------
 
-    def insights(self, level: float = 0.95, unit: str | None = None):  # type: ignore[no-untyped-def]
+    def insights(self, level: float = 0.95, unit: str | None = None) -> Insights:
         """Plain-language findings: a list of :class:`~hteformula.insights.Finding`.
 
         ``str()`` of the answer is a short paragraph: the average effect, whether
@@ -361,8 +397,6 @@ class HTEResult:
         >>> found.drivers
         ('engagement',)
         """
-        from hteformula.insights import insights_of
-
         return insights_of(self, level, unit)
 
     def report(
@@ -408,8 +442,6 @@ class HTEResult:
         >>> print(res.report(format="markdown").splitlines()[0])
         # Heterogeneous treatment effect report: interacted OLS
         """
-        from hteformula.report import render_report
-
         return render_report(self, path, format, level, unit, target, target_options)
 
     # -- targeting ----------------------------------------------------------------
@@ -460,8 +492,6 @@ class HTEResult:
         >>> len(chosen), bool(chosen["estimate"].is_monotonic_decreasing)
         (100, True)
         """
-        from hteformula.policy.targeting import ArmEffects, choose_targets, cost_values
-
         self._require_discrete_treatment("target")
         effects = ArmEffects.of(self.effect(newdata, level), self.spec.contrasts)
         costs = cost_values(newdata, cost, len(effects.index))
@@ -477,15 +507,15 @@ class HTEResult:
         seed: int | None = 0,
         n_jobs: int | None = None,
         progress: bool | None = None,
-    ):  # type: ignore[no-untyped-def]
+    ) -> PolicyScores:
         """Cross-fitted rankings and doubly robust scores of the fitted rows.
 
         Rankings come from the same method and options refit without each
-        row's fold; scores are cross-fitted AIPW (and IPW) scores: a learner's
-        own, or from an outcome model per arm (``model``, default
-        HistGradientBoosting) and ``propensity`` (known, e.g. ``0.5`` in a
-        trial or per row as ``df["p"]``, or a classifier; default a
-        cross-fitted HistGradientBoosting).
+        row's fold; scores are cross-fitted AIPW (and IPW) scores: the fit's
+        own (``fit.scores``, e.g. a learner's), or from an outcome model per
+        arm (``model``, default HistGradientBoosting with early stopping) and
+        ``propensity`` (known, e.g. ``0.5`` in a trial or per row as
+        ``df["p"]``, or a classifier; default a cross-fitted HistGradientBoosting).
         The answer is cached, so ``policy_value``, ``toc``, ``rate`` and
         ``calibration_test`` with the same arguments share one cross-fit.
 
@@ -493,8 +523,6 @@ class HTEResult:
         -------
         PolicyScores
         """
-        from hteformula.policy.scores import policy_scores
-
         return policy_scores(self, propensity, model, folds, seed, n_jobs, progress)
 
     def policy_value(
@@ -505,7 +533,7 @@ class HTEResult:
         level: float = 0.95,
         variance: str = "crossfit",
         **score_options: Any,
-    ):  # type: ignore[no-untyped-def]
+    ) -> PolicyValue:
         """Value of treating the top ``fraction`` by effect, against the same share at random.
 
         Ranked by cross-fitted effects and evaluated with cross-fitted AIPW
@@ -546,8 +574,6 @@ class HTEResult:
         >>> bool(value.gain.conf_low > 0)
         True
         """
-        from hteformula.policy.value import policy_value
-
         scores = self.policy_scores(**score_options)
         return policy_value(scores, fraction, budget, arm, level, variance)
 
@@ -593,7 +619,7 @@ class HTEResult:
         grid: Any = None,
         level: float = 0.95,
         **score_options: Any,
-    ):  # type: ignore[no-untyped-def]
+    ) -> RATE:
         """Rank-weighted average treatment effect, as grf's ``rank_average_treatment_effect``.
 
         Computed within each cross-fitting fold (rows ranked by the model
@@ -616,8 +642,6 @@ class HTEResult:
         RATE
             ``.estimate`` (an Estimate), ``.toc`` (DataFrame), ``to_frame()``.
         """
-        from hteformula.policy.rank import DEFAULT_GRID, crossfit_rank_average_effect
-
         scores = self.policy_scores(seed=seed, **score_options)
         c = scores.column(arm)
         return crossfit_rank_average_effect(
@@ -634,7 +658,9 @@ class HTEResult:
             scores.arms[c],
         )
 
-    def calibration_test(self, arm: str | None = None, level: float = 0.95, **score_options: Any):  # type: ignore[no-untyped-def]
+    def calibration_test(
+        self, arm: str | None = None, level: float = 0.95, **score_options: Any
+    ) -> CalibrationTest:
         """Calibration of the cross-fitted effects, as grf's ``test_calibration``.
 
         Regresses the AIPW scores on the mean prediction and the differential
@@ -645,8 +671,6 @@ class HTEResult:
         -------
         CalibrationTest
         """
-        from hteformula.policy.calibration import calibration_test
-
         scores = self.policy_scores(**score_options)
         c = scores.column(arm)
         return calibration_test(
@@ -687,16 +711,12 @@ class HTEResult:
         -------
         Path
         """
-        from hteformula.persist import save_result
-
         return save_result(self, path, keep_data)
 
     # -- display ----------------------------------------------------------------
 
-    def summary(self, level: float = 0.95):  # type: ignore[no-untyped-def]
+    def summary(self, level: float = 0.95) -> Summary:
         """A printable summary: ``str()`` for a terminal, ``_repr_html_`` in notebooks."""
-        from hteformula.summary import Summary
-
         return Summary.of(self, level)
 
     def __str__(self) -> str:

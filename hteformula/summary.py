@@ -1,6 +1,6 @@
 """The printed summary of a result, for terminals (``str``) and notebooks (``_repr_html_``).
 
-The summary reads only the public API of :class:`~hteformula.results.HTEResult`.
+The summary reads only the public API of :class:`~hteformula.results.FittedResult`.
 """
 
 from __future__ import annotations
@@ -8,42 +8,13 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from hteformula.errors import HTEError
-from hteformula.inference import Estimate, WaldTest, format_p_value, p_phrase
-
-if TYPE_CHECKING:
-    from hteformula.results import HTEResult
-
-
-def format_number(value: float, digits: int = 4) -> str:
-    """A number for people: ``digits`` significant digits, thousands separators, no exponent.
-
-    Examples
-    --------
-    >>> format_number(1794.3423), format_number(0.000123456), format_number(-2.5)
-    ('1,794.3', '0.0001235', '-2.5')
-    """
-    if value is None or not math.isfinite(value):
-        return "NA"
-    if value == 0:
-        return "0"
-    magnitude = math.floor(math.log10(abs(value)))
-    decimals = max(digits - 1 - magnitude, 0)
-    if magnitude >= digits - 1:
-        decimals = 1 if magnitude < 6 else 0
-    text = f"{value:,.{decimals}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
-def format_interval(low: float, high: float, level: float = 0.95) -> str:
-    """``95% CI 1.2 to 3.4``."""
-    return f"{level:.0%} CI {format_number(low)} to {format_number(high)}"
+from hteformula.formatting import format_interval, format_number, format_p_value, p_phrase
+from hteformula.inference import Estimate, WaldTest
+from hteformula.protocols import FittedResult
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,7 +44,7 @@ class Summary:
     level: float
 
     @classmethod
-    def of(cls, result: HTEResult, level: float = 0.95) -> Summary:
+    def of(cls, result: FittedResult, level: float = 0.95) -> Summary:
         spec = result.spec
         ate = result.ate(level)
         if hasattr(ate, "items"):  # multi-arm: one average per arm against the reference

@@ -28,12 +28,8 @@ def _shifted(design, vcov="HC1"):
 
 @pytest.fixture
 def backends(monkeypatch):
-    monkeypatch.setitem(
-        base._REGISTRY, "seeded", base.Backend("seeded", "seeded OLS", _seeded, ("seed", "folds"))
-    )
-    monkeypatch.setitem(
-        base._REGISTRY, "shifted", base.Backend("shifted", "shifted OLS", _shifted, ("vcov",))
-    )
+    monkeypatch.setitem(base._REGISTRY, "seeded", base.Backend("seeded", "seeded OLS", _seeded))
+    monkeypatch.setitem(base._REGISTRY, "shifted", base.Backend("shifted", "shifted OLS", _shifted))
 
 
 @pytest.fixture(scope="module")

@@ -280,7 +280,7 @@ def test_a_nonlinear_backend_is_described_by_its_projection(trial, monkeypatch):
             ate=(ate,),
         )
 
-    backend = base.Backend("fake_learner", "fake learner", fit_projection, ())
+    backend = base.Backend("fake_learner", "fake learner", fit_projection)
     monkeypatch.setitem(base._REGISTRY, "fake_learner", backend)
     res = hf.fit("Y ~ T * (age + engagement)", trial, method="fake_learner")
     found = res.insights()

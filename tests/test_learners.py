@@ -118,7 +118,7 @@ def test_pickled_results_still_predict(trial, method):
 def test_binary_outcome_uses_classifier_probabilities(trial):
     data = trial.assign(bought=(trial["Y"] > trial["Y"].median()).astype(int))
     res = hf.tlearner("bought ~ T * engagement + age", data, propensity=0.5, folds=3, seed=0)
-    outcome = res.fit.diagnostics["aipw"].outcome
+    outcome = res.fit.scores.outcome
     assert ((outcome >= 0) & (outcome <= 1)).all()
     effects = res.effect()["estimate"]
     assert effects.between(-1, 1).all()
@@ -131,7 +131,7 @@ def test_propensity_column_and_missing_values(trial):
     res = hf.tlearner(FORMULA, data, model=LinearRegression(), propensity="p", seed=0)
     assert res.nobs == len(trial) - 2
     assert res.n_dropped == 2
-    assert "column 'p'" in res.fit.diagnostics["propensity"]
+    assert "column 'p'" in res.fit.diagnostics["propensity_source"]
     same = hf.tlearner(FORMULA, data.dropna(), model=LinearRegression(), propensity=0.5, seed=0)
     pd.testing.assert_frame_equal(res.tidy(), same.tidy())
 
@@ -166,9 +166,9 @@ def test_diagnostics_and_summary(trial):
     assert set(diagnostics["outcome_r2"]) == {"0", "1"}
     assert diagnostics["outcome_r2"]["1"] > 0.5
     assert diagnostics["folds"] == 4
-    low, high = diagnostics["propensity_range"]
-    assert 0 < low < high < 1
-    aipw = diagnostics["aipw"]
+    (treated,) = diagnostics["propensity"]
+    assert 0 < treated.low < treated.high < 1 and 0 < treated.auc < 1  # a randomized trial
+    aipw = res.fit.scores
     assert aipw.scores.shape == (len(trial), 1) and aipw.outcome.shape == (len(trial), 2)
     text = str(res)
     assert "T-learner" in text and "best linear projection of AIPW scores" in text

@@ -103,7 +103,7 @@ def test_in_sample_effects_and_scores_equal_a_hand_written_crossfit(trial):
 
     y, t = trial["Y"].to_numpy(), trial["T"].to_numpy()
     scores = mu[:, 1] - mu[:, 0] + t * (y - mu[:, 1]) / e - (1 - t) * (y - mu[:, 0]) / (1 - e)
-    aipw = res.fit.diagnostics["aipw"]
+    aipw = res.fit.scores
     np.testing.assert_allclose(aipw.scores[:, 0], scores, rtol=1e-9)
     np.testing.assert_allclose(aipw.propensity[:, 1], e, rtol=1e-10)
 
@@ -161,7 +161,7 @@ def test_projection_with_clusters_and_weights_equals_statsmodels(trial):
         weights="w",
         seed=0,
     )
-    scores = res.fit.diagnostics["aipw"].scores[:, 0]
+    scores = res.fit.scores.scores[:, 0]
     M = sm.add_constant(trial[["age", "engagement"]].to_numpy())
     wls = sm.WLS(scores, M, weights=trial["w"]).fit(
         cov_type="cluster", cov_kwds={"groups": trial["school"]}
@@ -175,7 +175,7 @@ def test_projection_with_clusters_and_weights_equals_statsmodels(trial):
     assert res.ate().std_error == pytest.approx(mean.bse[0], rel=1e-8)
     # Folds kept every school whole.
     groups = trial["school"].to_numpy()
-    for train, test in res.fit.diagnostics["aipw"].folds:
+    for train, test in res.fit.scores.folds:
         assert not set(groups[train]) & set(groups[test])
 
 
@@ -188,7 +188,7 @@ def test_multi_arm_projection_has_the_joint_sandwich_across_arms(trial):
         reference="control",
         seed=2,
     )
-    scores = res.fit.diagnostics["aipw"].scores
+    scores = res.fit.scores.scores
     M = sm.add_constant(trial[["engagement"]].to_numpy())
     fits = [sm.OLS(scores[:, c], M).fit(cov_type="HC3") for c in range(2)]
     np.testing.assert_allclose(

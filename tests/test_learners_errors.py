@@ -45,7 +45,7 @@ CASES = {
     "regressor as propensity model": (
         lambda d: hf.tlearner(FORMULA, d, model=LINEAR, propensity=LinearRegression()),
         hf.HTEError,
-        ["propensity=LinearRegression()", "not a classifier"],
+        ["propensity (LinearRegression) is not a classifier", "propensity=0.5"],
     ),
     "propensity of the wrong type": (
         lambda d: hf.tlearner(FORMULA, d, model=LINEAR, propensity=[0.5]),
@@ -92,7 +92,7 @@ CASES = {
     "classifier for a continuous outcome": (
         lambda d: hf.tlearner(FORMULA, d, model=LogisticRegression(), propensity=0.5),
         hf.HTEError,
-        ["model=LogisticRegression is a classifier", "'Y'", "regressor"],
+        ["model (LogisticRegression) is a classifier", "'Y'", "regressor"],
     ),
     "not an estimator": (
         lambda d: hf.tlearner(FORMULA, d, model="forest", propensity=0.5),
@@ -104,7 +104,7 @@ CASES = {
             FORMULA, d, model=LINEAR, final_model=LogisticRegression(), propensity=0.5
         ),
         hf.HTEError,
-        ["final_model=LogisticRegression is a classifier"],
+        ["final_model (LogisticRegression) is a classifier"],
     ),
     "final model for a learner without a second stage": (
         lambda d: hf.fit(FORMULA, d, method="tlearner", final_model=LINEAR),

@@ -147,13 +147,15 @@ def test_other_format_version_is_refused(trial, tmp_path, monkeypatch):
         hf.load(path)
 
 
-def test_format_2_files_still_load(trial, tmp_path, monkeypatch):
-    """Format 2 differed only in always keeping the training rows."""
+@pytest.mark.parametrize("old", [2, 3])
+def test_files_without_typed_scores_are_refused(trial, tmp_path, monkeypatch, old):
+    """Formats 2 and 3 kept a learner's scores in its diagnostics, and no fitted models."""
     res = hf.ols("Y ~ T * engagement", trial)
-    monkeypatch.setattr(persist, "FORMAT_VERSION", 2)
-    path = res.save(tmp_path / "v2.pkl", keep_data=True)
+    monkeypatch.setattr(persist, "FORMAT_VERSION", old)
+    path = res.save(tmp_path / f"v{old}.pkl", keep_data=True)
     monkeypatch.undo()
-    assert hf.load(path).effect().equals(res.effect())
+    with pytest.raises(hf.HTEError, match=rf"format version {old} .*refit the model"):
+        hf.load(path)
 
 
 def test_foreign_file_is_refused(tmp_path):

@@ -74,7 +74,7 @@ def test_known_propensities_per_row_enter_the_scores(trial):
 def test_learner_reuses_its_own_scores_and_folds(trial):
     res = hf.tlearner(FORMULA, trial, **LINEAR["tlearner"])
     scores = res.policy_scores()
-    own = res.fit.diagnostics["aipw"]
+    own = res.fit.scores
     np.testing.assert_array_equal(scores.aipw, own.scores)
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(scores.folds, own.folds, strict=True))
     assert res.policy_scores() is scores  # cached

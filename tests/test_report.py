@@ -222,7 +222,7 @@ def _learner_like(design):
 def learner_like(monkeypatch):
     from hteformula.backends import base
 
-    backend = base.Backend("learner_like", "learner-like", _learner_like, ())
+    backend = base.Backend("learner_like", "learner-like", _learner_like)
     monkeypatch.setitem(base._REGISTRY, "learner_like", backend)
     return backend
 

@@ -115,7 +115,7 @@ def test_fit_dispatches_through_the_registry(trial, monkeypatch):
         fitted = fit_ols(design, vcov)
         return base.EffectFit(fitted.coef, np.eye(len(fitted.coef)), np.inf, "identity")
 
-    toy = base.Backend("toy", "a toy backend", constant_vcov, ("vcov",), frozenset({"binary"}))
+    toy = base.Backend("toy", "a toy backend", constant_vcov, frozenset({"binary"}))
     monkeypatch.setitem(base._REGISTRY, "toy", toy)
     res = hf.fit(FORMULA, trial, method="toy")
     assert res.method == "toy" and "a toy backend" in str(res.summary())

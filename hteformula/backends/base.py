@@ -3,19 +3,31 @@
 A backend is a function ``fit(design, **options) -> EffectFit``: it sees the
 materialized :class:`~hteformula.formula.design.Design` (never a formula
 string) and returns coefficients on the effect design with their covariance.
-Registering a :class:`Backend` makes it available to ``hf.fit(method=...)``,
-``hf.compare`` and the command line without touching the dispatcher.
+Its keyword parameters are its options. Registering a :class:`Backend` makes
+it available to ``hf.fit(method=...)``, ``hf.compare``, the command line,
+summaries, insights and reports without touching any of them:
+
+>>> from hteformula.backends.ols import fit_ols
+>>> def fit_hc3(design, level=0.95):
+...     return fit_ols(design, vcov="HC3")
+>>> register(Backend("ols_hc3", "OLS with HC3 errors", fit_hc3)).options
+('level',)
+>>> unregister("ols_hc3").label
+'OLS with HC3 errors'
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+import inspect
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from hteformula.errors import HTEError
+from hteformula.inference.aipw import AIPWScores
 from hteformula.inference.linear import Estimate
 
 
@@ -25,6 +37,36 @@ class CATEPredictor(Protocol):
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Effects of shape (n_rows, n_contrasts) for features of shape (n_rows, n_features)."""
         ...
+
+
+class FittedModels(Mapping[str, tuple[Any, ...]]):
+    """The fitted models of a fit, read-only: name to a tuple of fitted estimators.
+
+    Cross-fitted nuisances hold one model per fold, in fold order (with
+    repeated cross-fitting, the folds of every repetition in turn); models
+    refit on all rows hold one. Names follow the fit's options and arms
+    (``"model_y"``, ``"outcome model of arm '1'"``).
+    """
+
+    def __init__(self, models: Mapping[str, Any] | None = None) -> None:
+        self._models = {name: tuple(fitted) for name, fitted in (models or {}).items()}
+
+    def __getitem__(self, name: str) -> tuple[Any, ...]:
+        if name not in self._models:
+            raise HTEError(
+                f"no fitted model is called {name!r}; models: {', '.join(self._models) or 'none'}."
+            )
+        return self._models[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._models)
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{name!r}: {len(fitted)}" for name, fitted in self._models.items())
+        return f"FittedModels({{{counts}}})"
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,6 +95,12 @@ class EffectFit:
         Backend-specific fit diagnostics, shown by summaries and reports.
     notes : tuple of str
         Sentences a summary should print (e.g. why per-row errors are missing).
+    scores : AIPWScores, optional
+        The cross-fitted doubly robust scores of every non-reference arm and
+        the propensities they used, for backends whose inference comes from
+        them (policy evaluation reuses them).
+    models : FittedModels
+        The fitted models, read-only (nuisance models per fold, refit models).
     """
 
     coef: np.ndarray
@@ -64,6 +112,8 @@ class EffectFit:
     ate: tuple[Estimate, ...] | None = None
     diagnostics: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    scores: AIPWScores | None = None
+    models: FittedModels = field(default_factory=FittedModels)
 
     @property
     def is_linear(self) -> bool:
@@ -82,9 +132,8 @@ class Backend:
     label : str
         What summaries call it (``"interacted OLS"``).
     fit : callable
-        ``fit(design, **options) -> EffectFit``.
-    options : tuple of str
-        The keyword options ``fit`` accepts, so unknown ones are reported by name.
+        ``fit(design, **options) -> EffectFit``; the parameters after
+        ``design`` are the backend's options, with their defaults.
     treatment_kinds : frozenset of str
         The treatment kinds it handles.
     column_options : tuple of str
@@ -92,23 +141,72 @@ class Backend:
         known propensity): ``hf.fit`` reads them with the formula's columns,
         drops rows where they are missing, and hands the values of the rows
         used to the backend in ``Design.columns[option]``.
+    capabilities : frozenset of str
+        What its fits can do beyond every backend's answer, for messages
+        that name the backends able to (``"feature_importance"``).
     """
 
     name: str
     label: str
     fit: Callable[..., EffectFit]
-    options: tuple[str, ...]
     treatment_kinds: frozenset[str] = frozenset({"binary", "multi-arm", "continuous"})
     column_options: tuple[str, ...] = ()
+    capabilities: frozenset[str] = frozenset()
+
+    @property
+    def parameters(self) -> tuple[inspect.Parameter, ...]:
+        """The options of ``fit``: its parameters after ``design``, with their defaults."""
+        parameters = list(inspect.signature(self.fit).parameters.values())[1:]
+        return tuple(p for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The keyword options ``fit`` accepts, so unknown ones are reported by name."""
+        return tuple(p.name for p in self.parameters)
 
 
 _REGISTRY: dict[str, Backend] = {}
 
 
 def register(backend: Backend) -> Backend:
-    """Make ``backend`` available as ``hf.fit(..., method=backend.name)``."""
+    """Make ``backend`` available as ``hf.fit(..., method=backend.name)``.
+
+    Raises
+    ------
+    HTEError
+        When a backend of that name is registered already.
+    """
+    if backend.name in _REGISTRY:
+        raise HTEError(
+            f"a backend called {backend.name!r} is registered already "
+            f"({_REGISTRY[backend.name].label}); choose another name, or unregister it first."
+        )
     _REGISTRY[backend.name] = backend
     return backend
+
+
+def unregister(name: str) -> Backend:
+    """Remove the backend registered as ``name`` (e.g. a test's); returns it."""
+    backend = get_backend(name)
+    del _REGISTRY[name]
+    return backend
+
+
+def fixed(function: Callable[..., EffectFit], **values: Any) -> Callable[..., EffectFit]:
+    """``function`` with some arguments fixed, and a signature without them.
+
+    One fit function can then serve several backends, each with the options
+    it takes: ``fixed(fit_learner, learner="tlearner", final_model=None)``.
+    """
+    full = inspect.signature(function)
+    signature = full.replace(parameters=[p for n, p in full.parameters.items() if n not in values])
+
+    @functools.wraps(function)
+    def with_fixed_values(*args: Any, **kwargs: Any) -> EffectFit:
+        return function(**signature.bind(*args, **kwargs).arguments, **values)
+
+    with_fixed_values.__signature__ = signature  # type: ignore[attr-defined]
+    return with_fixed_values
 
 
 def get_backend(name: str) -> Backend:
@@ -128,3 +226,8 @@ def backend_names() -> tuple[str, ...]:
 def backends_accepting(kind: str) -> tuple[str, ...]:
     """Names of the backends that handle a treatment of ``kind``."""
     return tuple(sorted(b.name for b in _REGISTRY.values() if kind in b.treatment_kinds))
+
+
+def backends_with(capability: str) -> tuple[str, ...]:
+    """Names of the backends whose fits have ``capability`` (``"feature_importance"``)."""
+    return tuple(sorted(b.name for b in _REGISTRY.values() if capability in b.capabilities))

@@ -1,15 +1,17 @@
 """Cross-fitting: out-of-fold predictions of cloned scikit-learn models.
 
-Shared by the orthogonalised (``dml``) backend, the meta-learners and policy
-evaluation. Models are ``clone``d per fold and never mutated; every fold of
-every model is one task, so ``n_jobs`` spreads all of them over the cores at
-once; a progress bar shows on long fits when attached to a terminal.
+The engine under :mod:`hteformula.backends.nuisance`, which every
+cross-fitting backend and policy evaluation go through. Models are ``clone``d
+per fold and never mutated; the fitted fold models are kept with the
+predictions. Every fold of every model is one job, so ``n_jobs`` spreads all
+of them over the cores at once; a progress bar shows on long fits when
+attached to a terminal.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -65,6 +67,36 @@ class Task:
     sample_weight: np.ndarray | None = None
     classes: np.ndarray | None = None
     predict_on: tuple[np.ndarray, ...] | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class CrossFit(Mapping[str, np.ndarray]):
+    """Out-of-fold predictions of several tasks, and the models fitted on each fold.
+
+    Reads as a mapping of task name to predictions.
+
+    Attributes
+    ----------
+    predictions : mapping of str to ndarray
+        Per task: shape (n,) for ``predict``, (n, n_classes) for
+        ``predict_proba``; with ``Task.predict_on``, a leading axis per version.
+    models : mapping of str to tuple
+        Per task: the fitted models, one per fold, in fold order.
+    folds : list of (train, test)
+    """
+
+    predictions: Mapping[str, np.ndarray]
+    models: Mapping[str, tuple[Any, ...]]
+    folds: list[Fold]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.predictions[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.predictions)
+
+    def __len__(self) -> int:
+        return len(self.predictions)
 
 
 def make_folds(
@@ -133,7 +165,7 @@ def cross_fit(
     *,
     n_jobs: int | None = None,
     progress: bool | None = None,
-) -> dict[str, np.ndarray]:
+) -> CrossFit:
     """Out-of-fold predictions of every task.
 
     Parameters
@@ -148,8 +180,8 @@ def cross_fit(
 
     Returns
     -------
-    dict of task name to predictions: shape (n,) for ``predict``, (n, n_classes)
-    for ``predict_proba``; with ``Task.predict_on``, a leading axis per version.
+    CrossFit
+        The predictions of every task by name, and its fitted fold models.
     """
     return cross_fit_repeated(tasks, [folds], n_jobs=n_jobs, progress=progress)[0]
 
@@ -160,7 +192,7 @@ def cross_fit_repeated(
     *,
     n_jobs: int | None = None,
     progress: bool | None = None,
-) -> list[dict[str, np.ndarray]]:
+) -> list[CrossFit]:
     """Out-of-fold predictions of every task under each of several fold sets.
 
     Every fold of every task under every fold set is one job, so repeated
@@ -176,7 +208,7 @@ def cross_fit_repeated(
 
     Returns
     -------
-    list of dict, one per fold set, as :func:`cross_fit` returns.
+    list of CrossFit, one per fold set.
     """
     jobs = [
         (task, f, train, test)
@@ -185,20 +217,24 @@ def cross_fit_repeated(
         for f, (train, test) in enumerate(folds)
     ]
     results = run_jobs(_fit_predict, jobs, n_jobs=n_jobs, progress=progress, what="cross-fitting")
-    out: list[dict[str, np.ndarray]] = [{} for _ in fold_sets]
+    found: list[dict[str, np.ndarray]] = [{} for _ in fold_sets]
+    models: list[dict[str, list[Any]]] = [{task.name: [] for task in tasks} for _ in fold_sets]
     repetition = [r for r, folds in enumerate(fold_sets) for _ in tasks for _ in folds]
-    for r, (task, _, _, test), predictions in zip(repetition, jobs, results, strict=True):
-        found = out[r]
+    for r, (task, _, _, test), (predictions, model) in zip(repetition, jobs, results, strict=True):
+        models[r][task.name].append(model)
         stacked = task.predict_on is not None
-        if task.name not in found:
+        if task.name not in found[r]:
             lead = predictions.shape[:1] if stacked else ()
             rest = predictions.shape[2:] if stacked else predictions.shape[1:]
-            found[task.name] = np.full((*lead, len(task.y), *rest), np.nan)
+            found[r][task.name] = np.full((*lead, len(task.y), *rest), np.nan)
         if stacked:
-            found[task.name][:, test] = predictions
+            found[r][task.name][:, test] = predictions
         else:
-            found[task.name][test] = predictions
-    return out
+            found[r][task.name][test] = predictions
+    return [
+        CrossFit(found[r], {name: tuple(fitted) for name, fitted in models[r].items()}, list(folds))
+        for r, folds in enumerate(fold_sets)
+    ]
 
 
 def fit_on_each_fold(
@@ -259,7 +295,9 @@ def run_jobs(
 # -- internals -------------------------------------------------------------------
 
 
-def _fit_predict(task: Task, fold: int, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+def _fit_predict(
+    task: Task, fold: int, train: np.ndarray, test: np.ndarray
+) -> tuple[np.ndarray, Any]:
     model = _fit(task, train, fold)
     try:
         predict = getattr(model, task.method)
@@ -273,14 +311,12 @@ def _fit_predict(task: Task, fold: int, train: np.ndarray, test: np.ndarray) -> 
                 else "it must be a scikit-learn regressor or classifier."
             )
         ) from None
-    if task.predict_on is None:
-        return _in_class_order(np.asarray(predict(task.X[test]), dtype=float), model, task, fold)
-    return np.stack(
-        [
-            _in_class_order(np.asarray(predict(X[test]), dtype=float), model, task, fold)
-            for X in task.predict_on
-        ]
-    )
+    versions = [task.X] if task.predict_on is None else task.predict_on
+    predictions = [
+        _in_class_order(np.asarray(predict(X[test]), dtype=float), model, task, fold)
+        for X in versions
+    ]
+    return (predictions[0] if task.predict_on is None else np.stack(predictions)), model
 
 
 def _in_class_order(predictions: np.ndarray, model: Any, task: Task, fold: int) -> np.ndarray:

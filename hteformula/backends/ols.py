@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hteformula.backends.base import Backend, EffectFit, register
+from hteformula.backends.nuisance.quality import r_squared
 from hteformula.errors import DataError
 from hteformula.formula.design import Design
 from hteformula.inference import covariance_estimator, least_squares
@@ -33,6 +34,7 @@ def fit_ols(design: Design, vcov: str = "HC1") -> EffectFit:
     estimator = covariance_estimator(vcov, design.clusters, design.cluster_name or "cluster")
     coef, regression = least_squares(design.X, design.y, design.x_names, design.weights)
     cov = estimator(regression)
+    fitted_values = design.y - _unweighted(regression.resid, design.weights)
     effect = design.x_effect_columns.ravel()
     return EffectFit(
         coef=coef[effect],
@@ -40,7 +42,7 @@ def fit_ols(design: Design, vcov: str = "HC1") -> EffectFit:
         df=estimator.df(regression),
         vcov_label=estimator.label,
         diagnostics={
-            "r_squared": _r_squared(design.y, regression.resid, design.weights),
+            "r_squared": r_squared(design.y, fitted_values, design.weights),
             "df_resid": regression.df_resid,
         },
     )
@@ -56,11 +58,9 @@ def require_rows_for_columns(nobs: int, names: tuple[str, ...]) -> None:
         )
 
 
-def _r_squared(y: np.ndarray, weighted_resid: np.ndarray, weights: np.ndarray | None) -> float:
-    w = np.ones_like(y) if weights is None else weights
-    centered = y - np.average(y, weights=w)
-    total = float(np.sum(w * centered**2))
-    return 1.0 - float(weighted_resid @ weighted_resid) / total if total > 0 else float("nan")
+def _unweighted(weighted_resid: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """Residuals on the outcome's scale (least squares gives them times ``sqrt(weights)``)."""
+    return weighted_resid if weights is None else weighted_resid / np.sqrt(weights)
 
 
 register(
@@ -68,6 +68,5 @@ register(
         name="ols",
         label="interacted OLS",
         fit=fit_ols,
-        options=("vcov",),
     )
 )

@@ -1,5 +1,6 @@
 """Covariance estimators, Wald tests and linear-combination inference on plain arrays."""
 
+from hteformula.formatting import format_p_value, p_phrase
 from hteformula.inference.covariance import (
     VCOV_TYPES,
     ClusterRobust,
@@ -16,8 +17,6 @@ from hteformula.inference.linear import (
     combination_std_errors,
     critical_value,
     estimate_from,
-    format_p_value,
-    p_phrase,
     two_sided_p,
 )
 from hteformula.inference.wald import WaldTest, wald_test

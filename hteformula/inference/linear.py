@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from hteformula.formatting import p_phrase
+
 _CHUNK_ROWS = 65_536
 # Up to this many columns, combination_std_errors sums column pairs (k (k + 1) / 2 passes).
 _PAIRWISE_MAX_COLUMNS = 12
@@ -134,16 +136,3 @@ def combination_std_errors(A: np.ndarray, vcov: np.ndarray) -> np.ndarray:
             np.multiply(column, A[:, j], out=product)
             out += (vcov[i, j] + vcov[j, i]) * product
     return np.sqrt(np.maximum(out, 0.0))
-
-
-def p_phrase(p: float) -> str:
-    """``= 0.032`` or ``< 0.001``, to follow a "p"."""
-    text = format_p_value(p)
-    return text if text.startswith("<") else f"= {text}"
-
-
-def format_p_value(p: float) -> str:
-    """p-values as people read them: ``< 0.001`` below a thousandth."""
-    if not np.isfinite(p):
-        return "NA"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from hteformula.inference.linear import p_phrase
+from hteformula.formatting import p_phrase
 
 
 @dataclass(frozen=True)

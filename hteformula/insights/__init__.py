@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from hteformula.insights.findings import collect_findings
 from hteformula.insights.records import (
@@ -24,12 +23,10 @@ from hteformula.insights.records import (
     grade_evidence,
 )
 from hteformula.insights.wording import Voice, paragraph_sentences, sentence
-
-if TYPE_CHECKING:
-    from hteformula.results import HTEResult
+from hteformula.protocols import FittedResult
 
 
-def voice_of(result: HTEResult, level: float = 0.95, unit: str | None = None) -> Voice:
+def voice_of(result: FittedResult, level: float = 0.95, unit: str | None = None) -> Voice:
     """How the sentences speak about one fit (outcome, treatment, unit)."""
     spec = result.spec
     binary_outcome = result.design.outcome_is_binary
@@ -45,7 +42,7 @@ def voice_of(result: HTEResult, level: float = 0.95, unit: str | None = None) ->
     )
 
 
-def insights_of(result: HTEResult, level: float = 0.95, unit: str | None = None) -> Insights:
+def insights_of(result: FittedResult, level: float = 0.95, unit: str | None = None) -> Insights:
     """The findings of ``result`` with their sentences, and the paragraph they make.
 
     Parameters

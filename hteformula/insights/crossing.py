@@ -12,15 +12,11 @@ be symmetric and stays valid when the slope is poorly determined.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hteformula.inference import critical_value
-from hteformula.insights.curves import EffectSurface, ModifierVariable
-
-if TYPE_CHECKING:
-    from hteformula.insights.findings import Contrast
+from hteformula.insights.curves import Contrast, EffectSurface, ModifierVariable
 
 Crossing = tuple[float, float, float, bool]
 """A sign change: (crossing point, interval low, interval high, rising)."""

@@ -277,3 +277,30 @@ def _repeat(value: object, k: int, like: pd.Series) -> object:
 
 def _sort_key(value: object) -> tuple:
     return (0, value) if isinstance(value, (int, float, np.number)) else (1, str(value))
+
+
+@dataclass(frozen=True, eq=False)
+class Contrast:
+    """One treatment contrast's effect coefficients (the whole fit for a binary treatment).
+
+    Attributes
+    ----------
+    label : str
+        The arm (multi-arm) or the treatment's name.
+    arm : str or None
+        The arm for multi-arm treatments, else None.
+    beta : ndarray, shape (m,)
+    vcov : ndarray, shape (m, m)
+    df : float
+    level : float
+    """
+
+    label: str
+    arm: str | None
+    beta: np.ndarray
+    vcov: np.ndarray
+    df: float
+    level: float
+
+    def estimate(self, rows: np.ndarray) -> Combination:
+        return estimate_rows(rows, self.beta, self.vcov, self.df, self.level)

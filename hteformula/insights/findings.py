@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from statsmodels.stats.multitest import multipletests
@@ -24,16 +24,13 @@ from hteformula.errors import HTEError
 from hteformula.inference import Estimate, wald_test
 from hteformula.insights.crossing import crossings_on_grid, fieller_affine
 from hteformula.insights.curves import (
-    Combination,
+    Contrast,
     EffectSurface,
     ModifierVariable,
-    estimate_rows,
     is_affine,
 )
 from hteformula.insights.records import Finding, Quantity, grade_evidence
-
-if TYPE_CHECKING:
-    from hteformula.results import HTEResult
+from hteformula.protocols import FittedResult
 
 GROUP_SHARE = 0.2  # "who benefits most": the fifth of people with the largest estimated effects
 SIMULATION_DRAWS = 2_000  # draws of the coefficients for the interval of a peak's location
@@ -41,34 +38,7 @@ SIMULATION_SEED = 20_240_601  # fixed: the same fit always gives the same insigh
 EXTREMUM_GRID_POINTS = 201  # resolution of a peak's location along its variable
 
 
-@dataclass(frozen=True, eq=False)
-class Contrast:
-    """One treatment contrast's effect coefficients (the whole fit for a binary treatment).
-
-    Attributes
-    ----------
-    label : str
-        The arm (multi-arm) or the treatment's name.
-    arm : str or None
-        The arm for multi-arm treatments, else None.
-    beta : ndarray, shape (m,)
-    vcov : ndarray, shape (m, m)
-    df : float
-    level : float
-    """
-
-    label: str
-    arm: str | None
-    beta: np.ndarray
-    vcov: np.ndarray
-    df: float
-    level: float
-
-    def estimate(self, rows: np.ndarray) -> Combination:
-        return estimate_rows(rows, self.beta, self.vcov, self.df, self.level)
-
-
-def contrasts_of(result: HTEResult, level: float) -> list[Contrast]:
+def contrasts_of(result: FittedResult, level: float) -> list[Contrast]:
     """The coefficient block of each treatment contrast."""
     m = result.spec.n_modifiers
     labels = result.spec.contrasts
@@ -89,7 +59,7 @@ def contrasts_of(result: HTEResult, level: float) -> list[Contrast]:
     return out
 
 
-def surface_of(result: HTEResult) -> EffectSurface:
+def surface_of(result: FittedResult) -> EffectSurface:
     """The effect surface of a fit, for insights and figures."""
     data = result.design.data
     if data is None:
@@ -100,7 +70,7 @@ def surface_of(result: HTEResult) -> EffectSurface:
     return EffectSurface(result.spec, data, result.design.modifiers, result.design.weights)
 
 
-def collect_findings(result: HTEResult, level: float = 0.95) -> list[Finding]:
+def collect_findings(result: FittedResult, level: float = 0.95) -> list[Finding]:
     """All findings of a fit, in reading order, without sentences.
 
     Order: average effect(s); heterogeneity; per modifier variable (strongest
@@ -151,7 +121,7 @@ def collect_findings(result: HTEResult, level: float = 0.95) -> list[Finding]:
 # -- the average effect and the overall test --------------------------------------
 
 
-def average_findings(result: HTEResult, level: float) -> list[Finding]:
+def average_findings(result: FittedResult, level: float) -> list[Finding]:
     """One finding per contrast: the average effect, its interval and its sign."""
     ate = result.ate(level)
     multi = len(result.spec.contrasts) > 1
@@ -173,7 +143,7 @@ def average_findings(result: HTEResult, level: float) -> list[Finding]:
     ]
 
 
-def heterogeneity_finding(result: HTEResult) -> Finding:
+def heterogeneity_finding(result: FittedResult) -> Finding:
     """The joint Wald test that no modifier changes the effect.
 
     Without modifiers the effect is constant by assumption: the finding has a
@@ -438,7 +408,7 @@ def _share(mask: np.ndarray, weights: np.ndarray | None) -> float:
     return float(np.average(mask, weights=weights))
 
 
-def masked_finding(result: HTEResult, contrast: Contrast, effects: np.ndarray) -> Finding:
+def masked_finding(result: FittedResult, contrast: Contrast, effects: np.ndarray) -> Finding:
     """The average is not distinguishable from zero, yet the effect clearly varies.
 
     Reports the average effect of the fifth of people with the smallest and the
@@ -463,7 +433,7 @@ def masked_finding(result: HTEResult, contrast: Contrast, effects: np.ndarray) -
 
 
 def benefit_finding(
-    result: HTEResult,
+    result: FittedResult,
     contrast: Contrast,
     effects: np.ndarray,
     drivers: list[ModifierVariable],
@@ -509,7 +479,7 @@ def benefit_finding(
 
 
 def _group_effects(
-    result: HTEResult, contrast: Contrast, effects: np.ndarray
+    result: FittedResult, contrast: Contrast, effects: np.ndarray
 ) -> tuple[Quantity, Quantity]:
     modifiers = result.design.modifiers
     weights = result.design.weights
@@ -532,7 +502,7 @@ def _group_effects(
 # -- helpers ---------------------------------------------------------------------------
 
 
-def _row_effects(result: HTEResult) -> dict[str, np.ndarray]:
+def _row_effects(result: FittedResult) -> dict[str, np.ndarray]:
     """Per-row estimated effects on the fitted rows, by contrast label."""
     table = result.effect()
     if "arm" in table.columns:
@@ -582,7 +552,7 @@ class EffectCurve:
     high: np.ndarray
 
 
-def effect_curves(result: HTEResult, level: float = 0.95) -> list[EffectCurve]:
+def effect_curves(result: FittedResult, level: float = 0.95) -> list[EffectCurve]:
     """The effect along every modifier variable, per contrast (for figures).
 
     Examples

@@ -13,9 +13,14 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from hteformula.inference import format_p_value, p_phrase
+from hteformula.formatting import (
+    fixed_decimals,
+    format_estimate,
+    format_number,
+    format_p_value,
+    p_phrase,
+)
 from hteformula.insights.records import Finding
-from hteformula.summary import format_number
 
 EVIDENCE_PHRASES = {
     "strong": "strong evidence",
@@ -65,32 +70,6 @@ class Voice:
 # -- numbers -----------------------------------------------------------------------
 
 
-def format_estimate(value: float, low: float, high: float) -> tuple[str, str, str]:
-    """An estimate and its interval, rounded alike for people.
-
-    The decimals give the interval's half-width two significant digits.
-
-    Examples
-    --------
-    >>> format_estimate(2.0134, 1.8302, 2.1966)
-    ('2.01', '1.83', '2.20')
-    >>> format_estimate(1794.34, 1544.2, 2044.5)
-    ('1,794', '1,544', '2,044')
-    """
-    half = (high - low) / 2
-    if not (math.isfinite(half) and half > 0):
-        return format_number(value, 3), format_number(low, 3), format_number(high, 3)
-    decimals = min(max(1 - math.floor(math.log10(half)), 0), 8)
-    return tuple(_fixed(x, decimals) for x in (value, low, high))  # type: ignore[return-value]
-
-
-def _fixed(x: float, decimals: int) -> str:
-    if not math.isfinite(x):
-        return "unbounded" if math.isinf(x) else "NA"
-    text = f"{x:,.{decimals}f}"
-    return text[1:] if text.startswith("-") and float(text.replace(",", "")) == 0 else text
-
-
 def with_interval(value: float, low: float, high: float, voice: Voice, unit: bool = True) -> str:
     """``2.01 (95% CI 1.83 to 2.20)`` in the outcome's unit and scale."""
     v, lo, hi = format_estimate(value * voice.scale, low * voice.scale, high * voice.scale)
@@ -118,7 +97,7 @@ def plain(value: float, digits: int = 3) -> str:
     """
     if not math.isfinite(value) or value == 0:
         return format_number(value)
-    return _fixed(value, max(digits - 1 - math.floor(math.log10(abs(value))), 0))
+    return fixed_decimals(value, max(digits - 1 - math.floor(math.log10(abs(value))), 0))
 
 
 def plain_pair(a: float, b: float, digits: int = 3) -> tuple[str, str]:
@@ -127,7 +106,7 @@ def plain_pair(a: float, b: float, digits: int = 3) -> tuple[str, str]:
     if not math.isfinite(largest) or largest == 0:
         return format_number(a), format_number(b)
     decimals = max(digits - 1 - math.floor(math.log10(largest)), 0)
-    return _fixed(a, decimals), _fixed(b, decimals)
+    return fixed_decimals(a, decimals), fixed_decimals(b, decimals)
 
 
 def point_with_interval(value: float, low: float, high: float, voice: Voice) -> str:
@@ -295,6 +274,16 @@ def masked_sentence(finding: Finding, voice: Voice) -> str:
     )
 
 
+# A sign change's direction -> the effect's sign above (between) the crossing point(s),
+# and below (outside).
+SIGN_CHANGES = {
+    "negative_to_positive": ("positive", "negative"),
+    "positive_to_negative": ("negative", "positive"),
+    "positive_between": ("positive", "negative"),
+    "negative_between": ("negative", "positive"),
+}
+
+
 def sign_change_sentence(finding: Finding, voice: Voice) -> str:
     name = finding.variable
     arm = f" of {voice.treatment} = {finding.arm}" if finding.arm else ""
@@ -324,19 +313,16 @@ def sign_change_sentence(finding: Finding, voice: Voice) -> str:
         for q in crossings
     ]
     at = [format_estimate(q.value, q.low, q.high)[0] for q in crossings]
-    if finding.direction in ("negative_to_positive", "positive_to_negative"):
-        above, below = ("positive", "negative")
-        if finding.direction == "positive_to_negative":
-            above, below = below, above
+    signs = SIGN_CHANGES.get(finding.direction)
+    if signs is not None and not finding.direction.endswith("_between"):
+        above, below = signs
         share = percent(finding.quantity("share_above").value)
         return (
             f"The effect{arm} is {above} where {name} is above {described[0]} and {below} below "
             f"(crossing point by {method}); {share} of people have {name} above {at[0]}."
         )
-    if finding.direction in ("positive_between", "negative_between"):
-        inside, outside = ("positive", "negative")
-        if finding.direction == "negative_between":
-            inside, outside = outside, inside
+    if signs is not None:
+        inside, outside = signs
         share = percent(finding.quantity("share_between").value)
         return (
             f"The effect{arm} is {inside} where {name} is between {described[0]} and "

@@ -22,9 +22,13 @@ import pandas as pd
 
 from hteformula.backends import get_backend
 from hteformula.backends.crossfit import Fold, cross_fit
-from hteformula.backends.learners.inputs import learner_inputs
-from hteformula.backends.learners.propensity import resolve_propensity
-from hteformula.backends.learners.recipes import arm_outcomes, arm_tasks
+from hteformula.backends.nuisance import (
+    arm_outcome_tasks,
+    arm_outcomes,
+    doubly_robust_scores,
+    per_arm_outcomes,
+    resolve_propensity,
+)
 from hteformula.errors import HTEError
 from hteformula.formula.design import Design
 from hteformula.formula.frame import is_per_row
@@ -94,11 +98,11 @@ def policy_scores(
     propensity : float, mapping, column name, Series, array or classifier, optional
         Known assignment probability (``0.5`` in a trial), known per-row
         probabilities (see :func:`propensity_per_row`) or a classifier to
-        cross-fit; default: a learner's own propensities, else a cross-fitted
-        ``HistGradientBoostingClassifier``.
+        cross-fit; default: the fit's own propensities (``EffectFit.scores``),
+        else the nuisance layer's default classifier, cross-fitted.
     model : scikit-learn estimator, optional
-        Outcome model per arm for the scores; default: a learner's own
-        outcome models, else ``HistGradientBoostingRegressor``.
+        Outcome model per arm for the scores; default: the fit's own outcome
+        models, else the nuisance layer's default regressor.
     folds : int, splitter or list of (train, test)
         Ignored when a learner's own scores are reused (its folds are).
     seed : int, optional
@@ -124,23 +128,20 @@ def policy_scores(
             f"policy evaluation compares treating with not treating, so it needs a binary or "
             f"multi-arm treatment; {result.treatment!r} is continuous."
         )
-    own = result.fit.diagnostics.get("aipw")
-    if isinstance(own, AIPWScores) and propensity is None and model is None:
-        aipw, e, arm, pairs = own.scores, own.propensity, own.arm, own.folds
-        source = "the learner's own cross-fitted AIPW scores"
+    own = result.fit.scores
+    if own is not None and propensity is None and model is None:
+        source = "the fit's own cross-fitted AIPW scores"
     else:
         fitted_with = result.options.get("propensity")
-        aipw, e, arm, pairs = _fresh_scores(
-            design, propensity, fitted_with, model, folds, seed, n_jobs, progress
-        )
+        own = _fresh_scores(design, propensity, fitted_with, model, folds, seed, n_jobs, progress)
         source = "cross-fitted AIPW scores (an outcome model per arm and a propensity)"
-    ipw = aipw_scores(design.y, arm, np.zeros_like(e), e)
+    ipw = aipw_scores(design.y, own.arm, np.zeros_like(own.propensity), own.propensity)
     scores = PolicyScores(
-        cate=crossfit_effects(result, pairs, n_jobs, progress),
-        aipw=aipw,
+        cate=crossfit_effects(result, own.folds, n_jobs, progress),
+        aipw=own.scores,
         ipw=ipw,
         arms=tuple(design.spec.contrasts),
-        folds=pairs,
+        folds=own.folds,
         weights=design.weights,
         clusters=design.clusters,
         source=source,
@@ -253,16 +254,20 @@ def _fresh_scores(
     seed: int | None,
     n_jobs: int | None,
     progress: bool | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Fold]]:
-    inputs = learner_inputs(design, model, None, folds, seed, n_jobs, progress)
+) -> AIPWScores:
+    """AIPW scores from an outcome model per arm and a propensity, cross-fitted on fresh folds."""
+    data, outcome = per_arm_outcomes(design, model, folds, seed, n_jobs, progress)
     column = propensity_per_row(propensity, design, fitted_with)
-    source = resolve_propensity(propensity, inputs, column, seed)
-    predictions = cross_fit(
-        [*arm_tasks(inputs), *source.tasks(inputs)], inputs.folds, n_jobs=n_jobs, progress=progress
+    source = resolve_propensity(propensity, data, column, seed, design.weights_name)
+    fitted = cross_fit(
+        [*arm_outcome_tasks(data, outcome), *source.tasks(data)],
+        data.folds,
+        n_jobs=n_jobs,
+        progress=progress,
     )
-    e = source.probabilities(predictions)
-    scores = aipw_scores(inputs.y, inputs.arm, arm_outcomes(inputs, predictions), e)
-    return scores, e, inputs.arm, inputs.folds
+    return doubly_robust_scores(
+        data, arm_outcomes(data, outcome, fitted), source.probabilities(fitted)
+    )
 
 
 __all__ = ["PolicyScores", "crossfit_effects", "policy_scores", "subset_design"]

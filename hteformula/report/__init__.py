@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hteformula.errors import HTEError
+from hteformula.protocols import FittedResult
 from hteformula.report.content import ReportContent, build_content, check_level, format_for
 from hteformula.report.figures import Figure, figures_unavailable
 from hteformula.report.render import RENDERERS
 
-if TYPE_CHECKING:
-    from hteformula.results import HTEResult
-
 
 def render_report(
-    result: HTEResult,
+    result: FittedResult,
     path: str | os.PathLike | None = None,
     format: str | None = None,
     level: float = 0.95,

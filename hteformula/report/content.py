@@ -9,20 +9,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from hteformula.errors import HTEError
+from hteformula.formatting import format_number
 from hteformula.inference import Estimate, WaldTest
 from hteformula.insights import Insights, insights_of
+from hteformula.protocols import FittedResult
 from hteformula.report.figures import Figure, figures_unavailable, render_figures
 from hteformula.report.targeting import TargetingSection, targeting_section
-from hteformula.summary import format_number
-
-if TYPE_CHECKING:
-    from hteformula.results import HTEResult
+from hteformula.summary import Summary
 
 PLOTS_EXTRA = "pip install hteformula[plots]"
 
@@ -71,7 +70,7 @@ class ReportContent:
 
 
 def build_content(
-    result: HTEResult,
+    result: FittedResult,
     level: float = 0.95,
     unit: str | None = None,
     figures: bool = True,
@@ -94,7 +93,7 @@ def build_content(
     target_options : mapping, optional
         Options of the cross-fitted policy scores (``propensity``, ``model``, ...).
     """
-    summary = result.summary(level)
+    summary = Summary.of(result, level)
     insights = insights_of(result, level, unit)
     drawn: tuple[Figure, ...] = ()
     note = ""
@@ -128,7 +127,7 @@ def build_content(
 
 
 def design_facts(
-    result: HTEResult, summary_facts: tuple[tuple[str, str], ...]
+    result: FittedResult, summary_facts: tuple[tuple[str, str], ...]
 ) -> tuple[tuple[str, str], ...]:
     """The summary's facts plus the method, the outcome and how many were treated."""
     facts = dict(summary_facts)
@@ -151,7 +150,7 @@ def design_facts(
     return tuple(ordered)
 
 
-def treated_share(result: HTEResult) -> str:
+def treated_share(result: FittedResult) -> str:
     """How the treatment is spread over the rows, in words.
 
     Examples

@@ -10,14 +10,12 @@ from __future__ import annotations
 import importlib
 import io
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from hteformula.insights.findings import effect_curves
-
-if TYPE_CHECKING:
-    from hteformula.results import HTEResult
+from hteformula.protocols import FittedResult
 
 SCATTER_POINTS = 2_000  # per-row effects drawn behind a curve, evenly spaced beyond this
 WIDTH, HEIGHT, DPI = 6.4, 4.0, 110
@@ -54,7 +52,7 @@ def figures_unavailable() -> str:
     return ""
 
 
-def render_figures(result: HTEResult, level: float = 0.95) -> tuple[Figure, ...]:
+def render_figures(result: FittedResult, level: float = 0.95) -> tuple[Figure, ...]:
     """Draw every figure of a report."""
     figures = [effect_distribution(result, level)]
     figures += effect_along_modifiers(result, level)
@@ -62,7 +60,7 @@ def render_figures(result: HTEResult, level: float = 0.95) -> tuple[Figure, ...]
     return tuple(figures)
 
 
-def effect_distribution(result: HTEResult, level: float) -> Figure:
+def effect_distribution(result: FittedResult, level: float) -> Figure:
     """Histogram of the per-row estimated effects, with the average effect and its interval."""
     fig, ax = _axes()
     effects = result.effect()
@@ -92,7 +90,7 @@ def effect_distribution(result: HTEResult, level: float) -> Figure:
     )
 
 
-def effect_along_modifiers(result: HTEResult, level: float) -> list[Figure]:
+def effect_along_modifiers(result: FittedResult, level: float) -> list[Figure]:
     """For each modifier variable, the effect along it with a pointwise band."""
     curves = effect_curves(result, level)
     effects = result.effect()
@@ -141,7 +139,7 @@ def effect_along_modifiers(result: HTEResult, level: float) -> list[Figure]:
     return figures
 
 
-def coefficient_plot(result: HTEResult, level: float) -> Figure:
+def coefficient_plot(result: FittedResult, level: float) -> Figure:
     """Effect coefficients with their intervals."""
     table = result.tidy(level)
     fig, ax = _axes(height=max(HEIGHT * 0.6, 0.42 * len(table) + 1.0))

@@ -18,10 +18,8 @@ import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hteformula.inference import format_p_value, p_phrase
-from hteformula.insights.wording import format_estimate
+from hteformula.formatting import format_estimate, format_number, format_p_value, p_phrase
 from hteformula.report.content import ReportContent
-from hteformula.summary import format_number
 
 WRAP = 88
 

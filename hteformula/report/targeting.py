@@ -8,14 +8,12 @@ with cross-fitted rankings and doubly robust scores (:meth:`HTEResult.policy_val
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from hteformula.formatting import format_number
 from hteformula.inference import Estimate
+from hteformula.protocols import FittedResult
 from hteformula.report.figures import Figure, toc_figure
-from hteformula.summary import format_number
-
-if TYPE_CHECKING:
-    from hteformula.results import HTEResult
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,11 +39,11 @@ class TargetingSection:
 
 
 def targeting_section(
-    result: HTEResult, fraction: float, level: float, figures: bool, **score_options: Any
+    result: FittedResult, fraction: float, level: float, figures: bool, **score_options: Any
 ) -> TargetingSection:
     """Evaluate treating the top ``fraction`` and describe it.
 
-    ``score_options`` go to :meth:`HTEResult.policy_scores` (``propensity``,
+    ``score_options`` go to :meth:`~hteformula.results.HTEResult.policy_scores` (``propensity``,
     ``model``, ``folds``, ``seed``, ...); the scores are cached on the result,
     so the value and the curve share one cross-fit.
     """

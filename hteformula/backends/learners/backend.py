@@ -8,45 +8,40 @@
 The coefficient table of a learner is therefore not a model of its own: it is
 the projection of doubly robust scores, valid whatever the learner, as grf's
 ``best_linear_projection``; the learner itself gives the per-row effects.
+Everything about the nuisance models (defaults, seeding, propensities,
+overlap, fit quality) and the step from scores to the table come from
+:mod:`hteformula.backends.nuisance`.
 
-Diagnostics kept on ``EffectFit.diagnostics``:
+The fit keeps the scores as ``EffectFit.scores``, the fitted models as
+``EffectFit.models``, and in ``EffectFit.diagnostics``:
 
-``"aipw"``
-    :class:`~hteformula.inference.aipw.AIPWScores`: the per-row scores, the
-    out-of-fold outcome predictions and propensities they came from, the arms
-    and the folds (policy evaluation reuses them).
 ``"outcome_r2"``
-    Out-of-fold R^2 of the outcome predictions of each arm, on that arm's rows.
-``"propensity"``, ``"propensity_range"``, ``"propensity_extreme_share"``
-    Where the propensities came from, their range over all arms, and the
-    share of rows with some arm's probability outside [0.01, 0.99].
-``"folds"``, ``"learner"``
+    Out-of-fold R² of the outcome predictions of each arm, on that arm's rows (weighted).
+``"propensity"``, ``"share_extreme"``, ``"rows_extreme"``
+    The propensities' out-of-fold quality and range per arm, and the rows
+    with some arm's probability outside the overlap bounds
+    (:func:`~hteformula.backends.nuisance.overlap_diagnostics`).
+``"propensity_source"``, ``"folds"``, ``"learner"``
 """
 
 from __future__ import annotations
 
-import warnings
-from functools import partial
 from typing import Any
 
-import numpy as np
-
-from hteformula.backends.base import Backend, EffectFit, register
+from hteformula.backends.base import Backend, EffectFit, fixed, register
 from hteformula.backends.crossfit import cross_fit
-from hteformula.backends.learners.inputs import LearnerInputs, learner_inputs
-from hteformula.backends.learners.propensity import resolve_propensity
-from hteformula.backends.learners.recipes import LEARNERS
-from hteformula.errors import HTEError, HTEWarning
+from hteformula.backends.learners.inputs import learner_inputs
+from hteformula.backends.learners.recipes import LEARNERS, FirstStage
+from hteformula.backends.nuisance import (
+    arm_r_squared,
+    doubly_robust_scores,
+    fit_from_scores,
+    overlap_diagnostics,
+    projection_estimator,
+    resolve_propensity,
+    warn_on_poor_overlap,
+)
 from hteformula.formula.design import Design
-from hteformula.inference import covariance_estimator, estimate_from
-from hteformula.inference.aipw import AIPWScores, aipw_scores
-from hteformula.inference.projection import project_scores
-
-# Propensities beyond these bounds give rows large inverse-propensity weights.
-OVERLAP_BOUNDS = (0.01, 0.99)
-
-OPTIONS = ("model", "propensity", "folds", "seed", "n_jobs", "progress", "vcov")
-SECOND_STAGE_OPTIONS = ("final_model",)
 
 
 def fit_learner(
@@ -68,14 +63,15 @@ def fit_learner(
     design : Design
     learner : {"tlearner", "slearner", "xlearner", "drlearner"}
     model : scikit-learn estimator, optional
-        Outcome model, cloned per arm and fold. Default
-        ``HistGradientBoostingRegressor`` (``...Classifier`` probabilities for a 0/1 outcome).
+        Outcome model, cloned per arm and fold. Default: the nuisance layer's
+        (HistGradientBoosting with early stopping; its classifier's
+        probabilities for a 0/1 outcome).
     propensity : float, mapping, column name, array or classifier, optional
-        See :mod:`hteformula.backends.learners.propensity`. Default: a
-        cross-fitted ``HistGradientBoostingClassifier``.
+        See :mod:`hteformula.backends.nuisance.propensity`. Default: the
+        layer's classifier, cross-fitted.
     final_model : scikit-learn regressor, optional
         Second stage of the X- and DR-learners; default: ``model`` when it is a
-        regressor, else ``HistGradientBoostingRegressor``.
+        regressor, else the layer's default regressor.
     folds : int, splitter or list of (train, test)
     seed : int, optional
         Seeds the folds and every default (or unseeded) model.
@@ -90,104 +86,44 @@ def fit_learner(
     EffectFit
     """
     recipe = LEARNERS[learner]
-    estimator = covariance_estimator(
-        vcov or ("CR1" if design.clusters is not None else "HC3"),
-        design.clusters,
-        design.cluster_name or "cluster",
-    )
+    estimator = projection_estimator(design, vcov)
     inputs = learner_inputs(design, model, final_model, folds, seed, n_jobs, progress)
-    source = resolve_propensity(propensity, inputs, design.columns.get("propensity"), seed)
-    predictions = cross_fit(
-        [*recipe.outcome_tasks(inputs), *source.tasks(inputs)],
-        inputs.folds,
+    data = inputs.data
+    source = resolve_propensity(
+        propensity, data, design.columns.get("propensity"), seed, design.weights_name
+    )
+    fitted = cross_fit(
+        [*recipe.outcome_models.tasks(inputs), *source.tasks(data)],
+        data.folds,
         n_jobs=n_jobs,
         progress=progress,
     )
-    outcomes = recipe.outcomes(inputs, predictions)
-    e = _checked_propensities(source.probabilities(predictions), inputs)
-    scores = aipw_scores(inputs.y, inputs.arm, outcomes, e)
-    effects = recipe.effects(inputs, predictions, outcomes, e, scores, source)
-
-    blp = project_scores(
-        scores, design.modifiers, design.spec.modifier_names, estimator, design.weights
-    )
-    mean = project_scores(
+    outcomes = recipe.outcome_models.outcomes(inputs, fitted)
+    scores = doubly_robust_scores(data, outcomes, source.probabilities(fitted))
+    effects = recipe.effects(inputs, FirstStage(fitted, outcomes, scores, source))
+    diagnostics = {
+        "learner": recipe.label,
+        "outcome_r2": arm_r_squared(data.y, outcomes, data.arm, data.levels, data.weights),
+        **overlap_diagnostics([scores.propensity], data.arm, data.levels, data.weights),
+        "propensity_source": source.description,
+        "folds": len(data.folds),
+    }
+    warn_on_poor_overlap(diagnostics)
+    return fit_from_scores(
+        design,
         scores,
-        np.ones((design.nobs, 1)),
-        ["Intercept"],
-        covariance_estimator("HC1", design.clusters, design.cluster_name or "cluster"),
-        design.weights,
-    )
-    ate = tuple(
-        estimate_from(mean.coef[c], np.sqrt(mean.vcov[c, c]), mean.df, label=label)
-        for c, label in enumerate(design.spec.contrasts)
-    )
-    extreme = _extreme_share(e)
-    return EffectFit(
-        coef=blp.coef,
-        vcov=blp.vcov,
-        df=blp.df,
-        vcov_label=f"{blp.label}; best linear projection of AIPW scores",
+        estimator,
         in_sample=effects.in_sample,
         predictor=effects.predictor,
-        ate=ate,
-        diagnostics={
-            "learner": recipe.label,
-            "aipw": AIPWScores(scores, outcomes, e, inputs.arm, inputs.levels, inputs.folds),
-            "outcome_r2": _outcome_r2(inputs, outcomes),
-            "propensity": source.description,
-            "propensity_range": (float(e.min()), float(e.max())),
-            "propensity_extreme_share": extreme,
-            "folds": len(inputs.folds),
-        },
+        diagnostics=diagnostics,
         notes=(
             f"Per-row effects (effect()) come from the {recipe.label} and have no standard "
             "errors; the coefficients are the best linear projection of cross-fitted doubly "
             "robust (AIPW) scores on the effect design, and the average effect is the mean "
-            f"score ({len(inputs.folds)} folds; propensity {source.description}).",
+            f"score ({len(data.folds)} folds; propensity {source.description}).",
         ),
+        models={**fitted.models, **effects.models},
     )
-
-
-def _checked_propensities(e: np.ndarray, inputs: LearnerInputs) -> np.ndarray:
-    """Probabilities of shape (n, K) that the AIPW scores can divide by; warn on poor overlap."""
-    if e.shape[1] != inputs.n_arms:  # pragma: no cover - folds are checked to train on every arm
-        raise HTEError(f"the propensity model predicts {e.shape[1]} arms, not {inputs.n_arms}.")
-    received = e[np.arange(len(inputs.arm)), inputs.arm]
-    if not np.all(received > 0):
-        raise HTEError(
-            f"the propensity model gives probability 0 to the arm actually received in "
-            f"{int(np.sum(~(received > 0)))} row(s), so their AIPW weights are infinite; use a "
-            "smoother classifier (e.g. LogisticRegression() or the default) or check that the "
-            "arms overlap."
-        )
-    share = _extreme_share(e)
-    if share > 0:
-        low, high = OVERLAP_BOUNDS
-        warnings.warn(
-            f"{share:.1%} of rows have an arm probability outside [{low}, {high}] (range "
-            f"{e.min():.3g} to {e.max():.3g}); their AIPW scores carry large weights and the "
-            "intervals may be unreliable. Check overlap, or restrict the sample.",
-            HTEWarning,
-            stacklevel=4,
-        )
-    return e
-
-
-def _extreme_share(e: np.ndarray) -> float:
-    low, high = OVERLAP_BOUNDS
-    return float(np.mean(np.any((e < low) | (e > high), axis=1)))
-
-
-def _outcome_r2(inputs: LearnerInputs, outcomes: np.ndarray) -> dict[str, float]:
-    r2 = {}
-    for a, level in enumerate(inputs.levels):
-        rows = inputs.rows_of(a)
-        y = inputs.y[rows]
-        total = float(np.sum((y - y.mean()) ** 2))
-        resid = float(np.sum((y - outcomes[rows, a]) ** 2))
-        r2[level] = 1.0 - resid / total if total > 0 else float("nan")
-    return r2
 
 
 for _name, _learner in LEARNERS.items():
@@ -195,9 +131,11 @@ for _name, _learner in LEARNERS.items():
         Backend(
             name=_name,
             label=_learner.label,
-            fit=partial(fit_learner, learner=_name),
-            options=OPTIONS + (SECOND_STAGE_OPTIONS if _learner.has_second_stage else ()),
+            fit=fixed(fit_learner, learner=_name)
+            if _learner.has_second_stage
+            else fixed(fit_learner, learner=_name, final_model=None),
             treatment_kinds=frozenset({"binary", "multi-arm"}),
             column_options=("propensity",),
+            capabilities=frozenset({"feature_importance"}),
         )
     )

@@ -19,7 +19,7 @@ import pandas as pd
 
 from hteformula.backends.crossfit import PredictMethod
 from hteformula.backends.learners.importance import learner_importance
-from hteformula.backends.learners.models import outcome_values
+from hteformula.backends.nuisance.models import outcome_values
 
 
 class Part(Protocol):
@@ -180,17 +180,11 @@ class LearnerPredictor:
         return self.outcomes.predict(features)
 
     def feature_importance(
-        self,
-        features: np.ndarray,
-        names: tuple[str, ...],
-        n_repeats: int = 5,
-        seed: int | None = 0,
-        max_rows: int | None = 10_000,
+        self, features: np.ndarray, names: tuple[str, ...], **options: Any
     ) -> pd.DataFrame:
         """Permutation importance of each feature for each effect and each arm's outcome.
 
-        See :func:`hteformula.backends.learners.importance.learner_importance`.
+        ``options`` (``n_repeats``, ``seed``, ``max_rows``): see
+        :func:`hteformula.backends.learners.importance.learner_importance`.
         """
-        return learner_importance(
-            self, features, names, n_repeats=n_repeats, seed=seed, max_rows=max_rows
-        )
+        return learner_importance(self, features, names, **options)

@@ -1,13 +1,14 @@
 """The four meta-learners: which outcome models each fits and how it turns them into effects.
 
-Each learner answers three questions for the shared flow in
+Each learner answers two questions for the shared flow in
 :mod:`hteformula.backends.learners.backend`:
 
-- ``outcome_tasks``: the outcome models to cross-fit (they also feed the AIPW scores);
-- ``outcomes``: the out-of-fold outcome of every row under every arm, shape (n, K);
-- ``effects``: the out-of-fold effects of the training rows, shape (n, K - 1),
-  and a :class:`~hteformula.backends.learners.predictors.LearnerPredictor`
-  for new data.
+- ``outcome_models``: how its outcome models are fitted (one per arm, or one
+  pooled model with the arm as a feature), which gives the out-of-fold
+  outcome of every row under every arm, shape (n, K), for the AIPW scores;
+- ``effects``: from that :class:`FirstStage`, the out-of-fold effects of the
+  training rows, shape (n, K - 1), and a
+  :class:`~hteformula.backends.learners.predictors.LearnerPredictor` for new data.
 
 Out-of-fold means that the model that predicts a row never saw it. Second
 stages are built from out-of-fold first-stage predictions. The X-learner's
@@ -19,15 +20,21 @@ The DR-learner fits one final model on each fold's scores and averages them
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from hteformula.backends.crossfit import Task, cross_fit, fit_model, fit_on_each_fold, run_jobs
+from hteformula.backends.crossfit import (
+    CrossFit,
+    Task,
+    cross_fit,
+    fit_model,
+    fit_on_each_fold,
+    run_jobs,
+)
 from hteformula.backends.learners.inputs import LearnerInputs
-from hteformula.backends.learners.models import outcome_values
 from hteformula.backends.learners.predictors import (
     ArmModels,
     FinalModels,
@@ -38,9 +45,33 @@ from hteformula.backends.learners.predictors import (
     with_arm,
     x_learner_weight,
 )
-from hteformula.backends.learners.propensity import Propensity
+from hteformula.backends.nuisance import Propensity, arm_outcome_tasks, arm_outcomes
+from hteformula.inference.aipw import AIPWScores
 
 Predictions = Mapping[str, np.ndarray]
+REFIT = " (refit on all rows)"
+
+
+@dataclass(frozen=True, eq=False)
+class FirstStage:
+    """What a learner's effects are built from.
+
+    Attributes
+    ----------
+    fitted : CrossFit
+        The cross-fitted outcome (and propensity) models: predictions and fold models.
+    outcomes : ndarray, shape (n, K)
+        Out-of-fold outcome of every row under each arm.
+    scores : AIPWScores
+        The doubly robust scores, with the propensities they used.
+    propensity : Propensity
+        Where the propensities came from (known or estimated).
+    """
+
+    fitted: CrossFit
+    outcomes: np.ndarray
+    scores: AIPWScores
+    propensity: Propensity
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,194 +85,130 @@ class Effects:
     predictor : LearnerPredictor
         For new rows: models refit on all rows (the DR-learner's final stage:
         its per-fold models, averaged).
+    models : mapping of str to tuple
+        The fitted models behind the effects (refit and second-stage models).
     """
 
     in_sample: np.ndarray
     predictor: LearnerPredictor
+    models: Mapping[str, tuple[Any, ...]]
 
 
-# -- T-learner -----------------------------------------------------------------
+# -- how the outcome models are fitted ------------------------------------------------
 
 
 @dataclass(frozen=True)
-class TLearner:
-    """One outcome model per arm; the effect is the difference of their predictions."""
+class PerArm:
+    """One outcome model per arm, trained on that arm's rows (T-, X- and DR-learners)."""
 
-    name: str = "tlearner"
-    label: str = "T-learner"
-    has_second_stage: bool = False
-
-    def outcome_tasks(self, inputs: LearnerInputs) -> list[Task]:
-        return arm_tasks(inputs)
+    def tasks(self, inputs: LearnerInputs) -> list[Task]:
+        return arm_outcome_tasks(inputs.data, inputs.outcome)
 
     def outcomes(self, inputs: LearnerInputs, predictions: Predictions) -> np.ndarray:
-        return arm_outcomes(inputs, predictions)
+        return arm_outcomes(inputs.data, inputs.outcome, predictions)
 
-    def effects(
-        self,
-        inputs: LearnerInputs,
-        predictions: Predictions,
-        outcomes: np.ndarray,
-        propensity: np.ndarray,
-        scores: np.ndarray,
-        source: Propensity,
-    ) -> Effects:
-        arms = ArmModels(tuple(refit(arm_tasks(inputs), inputs)), inputs.outcome.method)
-        predictor = LearnerPredictor(OutcomeDifference(arms), arms, inputs.levels)
-        return Effects(outcomes[:, 1:] - outcomes[:, :1], predictor)
+    def refit(self, inputs: LearnerInputs) -> tuple[ArmModels, dict[str, tuple[Any, ...]]]:
+        """The arm models refit on all rows, and the same by name."""
+        tasks = self.tasks(inputs)
+        models = refit(tasks, inputs)
+        named = {task.name + REFIT: (model,) for task, model in zip(tasks, models, strict=True)}
+        return ArmModels(tuple(models), inputs.outcome.method), named
 
-
-def arm_tasks(inputs: LearnerInputs) -> list[Task]:
-    """One outcome model per arm, each trained on that arm's rows, predicting every row."""
-    return [
-        Task(
-            arm_task_name(level),
-            inputs.outcome.estimator,
-            inputs.features,
-            inputs.y,
-            inputs.outcome.method,
-            rows=inputs.rows_of(a),
-            sample_weight=inputs.weights,
-        )
-        for a, level in enumerate(inputs.levels)
-    ]
-
-
-def arm_task_name(level: str) -> str:
-    return f"outcome model of arm {level!r}"
-
-
-def arm_outcomes(inputs: LearnerInputs, predictions: Predictions) -> np.ndarray:
-    """Out-of-fold outcomes under each arm, shape (n, K)."""
-    method = inputs.outcome.method
-    return np.column_stack(
-        [outcome_values(predictions[arm_task_name(level)], method) for level in inputs.levels]
-    )
-
-
-# -- S-learner -----------------------------------------------------------------
 
 POOLED_TASK = "outcome model"
 
 
 @dataclass(frozen=True)
-class SLearner:
-    """One outcome model with the treatment among the features; effect = its change with the arm."""
+class Pooled:
+    """One outcome model with the arm among the features (S-learner)."""
 
-    name: str = "slearner"
-    label: str = "S-learner"
-    has_second_stage: bool = False
-
-    def outcome_tasks(self, inputs: LearnerInputs) -> list[Task]:
+    def tasks(self, inputs: LearnerInputs) -> list[Task]:
         return [self._task(inputs, at_each_arm=True)]
 
     def outcomes(self, inputs: LearnerInputs, predictions: Predictions) -> np.ndarray:
-        stacked = outcome_values(predictions[POOLED_TASK], inputs.outcome.method)
+        stacked = inputs.outcome.values(predictions[POOLED_TASK])
         return stacked.T  # (K, n) -> (n, K)
 
-    def effects(
-        self,
-        inputs: LearnerInputs,
-        predictions: Predictions,
-        outcomes: np.ndarray,
-        propensity: np.ndarray,
-        scores: np.ndarray,
-        source: Propensity,
-    ) -> Effects:
+    def refit(self, inputs: LearnerInputs) -> tuple[PooledModel, dict[str, tuple[Any, ...]]]:
+        """The pooled model refit on all rows, and the same by name."""
         (model,) = refit([self._task(inputs, at_each_arm=False)], inputs)
-        pooled = PooledModel(model, inputs.outcome.method, inputs.n_arms)
-        predictor = LearnerPredictor(OutcomeDifference(pooled), pooled, inputs.levels)
-        return Effects(outcomes[:, 1:] - outcomes[:, :1], predictor)
+        pooled = PooledModel(model, inputs.outcome.method, inputs.data.n_arms)
+        return pooled, {POOLED_TASK + REFIT: (model,)}
 
     def _task(self, inputs: LearnerInputs, at_each_arm: bool) -> Task:
-        k = inputs.n_arms
-        at_arms = tuple(with_arm(inputs.features, a, k) for a in range(k)) if at_each_arm else None
+        data = inputs.data
+        k = data.n_arms
+        at_arms = tuple(with_arm(data.features, a, k) for a in range(k)) if at_each_arm else None
         return Task(
             POOLED_TASK,
             inputs.outcome.estimator,
-            with_arm(inputs.features, inputs.arm, k),
-            inputs.y,
+            with_arm(data.features, data.arm, k),
+            data.y,
             inputs.outcome.method,
-            sample_weight=inputs.weights,
+            sample_weight=data.weights,
             predict_on=at_arms,
         )
 
 
-# -- X-learner -----------------------------------------------------------------
+OutcomeModels = PerArm | Pooled
 
 
-@dataclass(frozen=True)
-class XLearner:
+# -- the effects of each learner ------------------------------------------------------
+
+
+def difference_effects(learner: Learner, inputs: LearnerInputs, first: FirstStage) -> Effects:
+    """T- and S-learners: the effect is the difference of the arms' predicted outcomes."""
+    outcomes, models = learner.outcome_models.refit(inputs)
+    predictor = LearnerPredictor(OutcomeDifference(outcomes), outcomes, inputs.data.levels)
+    return Effects(first.outcomes[:, 1:] - first.outcomes[:, :1], predictor, models)
+
+
+def x_effects(learner: Learner, inputs: LearnerInputs, first: FirstStage) -> Effects:
     """Künzel et al. (2019): impute each row's effect with the other arm's outcome model,
     regress the imputed effects on the features within each arm, and blend the two
     regressions with the propensity."""
-
-    name: str = "xlearner"
-    label: str = "X-learner"
-    has_second_stage: bool = True
-
-    def outcome_tasks(self, inputs: LearnerInputs) -> list[Task]:
-        return arm_tasks(inputs)
-
-    def outcomes(self, inputs: LearnerInputs, predictions: Predictions) -> np.ndarray:
-        return arm_outcomes(inputs, predictions)
-
-    def effects(
-        self,
-        inputs: LearnerInputs,
-        predictions: Predictions,
-        outcomes: np.ndarray,
-        propensity: np.ndarray,
-        scores: np.ndarray,
-        source: Propensity,
-    ) -> Effects:
-        # New rows need the propensity too: fail on a propensity column before any fitting.
-        new_rows_propensity = source.for_new_rows(inputs)
-        out_of_fold = cross_fit(
-            imputed_effect_tasks(inputs, outcomes),
-            inputs.folds,
-            n_jobs=inputs.n_jobs,
-            progress=inputs.progress,
-        )
-        in_sample = np.column_stack(
-            [
-                _blend(propensity, k, out_of_fold, level)
-                for k, level in enumerate(inputs.contrasts, start=1)
-            ]
-        )
-        arms = ArmModels(tuple(refit(arm_tasks(inputs), inputs)), inputs.outcome.method)
-        full = refit(imputed_effect_tasks(inputs, arms.predict(inputs.features)), inputs)
-        effects = PropensityWeightedEffects(
-            on_treated=tuple(full[0::2]),
-            on_reference=tuple(full[1::2]),
-            propensity=new_rows_propensity,
-        )
-        return Effects(in_sample, LearnerPredictor(effects, arms, inputs.levels))
+    data = inputs.data
+    # New rows need the propensity too: fail on a propensity column before any fitting.
+    new_rows_propensity = first.propensity.for_new_rows(data)
+    tasks = imputed_effect_tasks(inputs, first.outcomes)
+    out_of_fold = cross_fit(tasks, data.folds, n_jobs=data.n_jobs, progress=data.progress)
+    e = first.scores.propensity
+    in_sample = np.column_stack(
+        [_blend(e, k, out_of_fold, level) for k, level in enumerate(data.contrasts, start=1)]
+    )
+    arms, models = learner.outcome_models.refit(inputs)
+    full = refit(imputed_effect_tasks(inputs, arms.predict(data.features)), inputs)
+    effects = PropensityWeightedEffects(
+        on_treated=tuple(full[0::2]),
+        on_reference=tuple(full[1::2]),
+        propensity=new_rows_propensity,
+    )
+    models.update(out_of_fold.models)
+    models.update({t.name + REFIT: (m,) for t, m in zip(tasks, full, strict=True)})
+    return Effects(in_sample, LearnerPredictor(effects, arms, data.levels), models)
 
 
 def imputed_effect_tasks(inputs: LearnerInputs, outcomes: np.ndarray) -> list[Task]:
     """Per contrast k: regress ``y - mu_0`` on arm-k rows and ``mu_k - y`` on reference rows."""
+    data = inputs.data
     tasks = []
-    reference = inputs.rows_of(0)
-    for k, level in enumerate(inputs.contrasts, start=1):
-        treated = inputs.rows_of(k)
+    reference = data.rows_of(0)
+    for k, level in enumerate(data.contrasts, start=1):
+        treated = data.rows_of(k)
+        targets = (
+            ("on its rows", treated, data.y - outcomes[:, 0]),
+            ("on reference rows", reference, outcomes[:, k] - data.y),
+        )
         tasks += [
             Task(
-                f"effect model of arm {level!r} on its rows",
+                f"effect model of arm {level!r} {where}",
                 inputs.final,
-                inputs.features,
-                np.where(treated, inputs.y - outcomes[:, 0], 0.0),
-                rows=treated,
-                sample_weight=inputs.weights,
-            ),
-            Task(
-                f"effect model of arm {level!r} on reference rows",
-                inputs.final,
-                inputs.features,
-                np.where(reference, outcomes[:, k] - inputs.y, 0.0),
-                rows=reference,
-                sample_weight=inputs.weights,
-            ),
+                data.features,
+                np.where(rows, target, 0.0),
+                rows=rows,
+                sample_weight=data.weights,
+            )
+            for where, rows, target in targets
         ]
     return tasks
 
@@ -253,11 +220,7 @@ def _blend(propensity: np.ndarray, k: int, predictions: Predictions, level: str)
     return g * on_reference + (1 - g) * on_treated
 
 
-# -- DR-learner ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DRLearner:
+def dr_effects(learner: Learner, inputs: LearnerInputs, first: FirstStage) -> Effects:
     """Kennedy (2023): regress the cross-fitted AIPW scores on the features.
 
     The final stage is cross-fitted as in Kennedy's Algorithm 1: one final model
@@ -266,53 +229,32 @@ class DRLearner:
     other folds. Averaging models fitted on disjoint rows damps the noise of the
     scores, which a flexible final model refit on all rows would partly fit.
     """
-
-    name: str = "drlearner"
-    label: str = "DR-learner"
-    has_second_stage: bool = True
-
-    def outcome_tasks(self, inputs: LearnerInputs) -> list[Task]:
-        return arm_tasks(inputs)
-
-    def outcomes(self, inputs: LearnerInputs, predictions: Predictions) -> np.ndarray:
-        return arm_outcomes(inputs, predictions)
-
-    def effects(
-        self,
-        inputs: LearnerInputs,
-        predictions: Predictions,
-        outcomes: np.ndarray,
-        propensity: np.ndarray,
-        scores: np.ndarray,
-        source: Propensity,
-    ) -> Effects:
-        tasks = [
-            Task(
-                f"final model of arm {level!r}",
-                inputs.final,
-                inputs.features,
-                scores[:, c],
-                sample_weight=inputs.weights,
-            )
-            for c, level in enumerate(inputs.contrasts)
-        ]
-        per_fold = fit_on_each_fold(
-            tasks, inputs.folds, n_jobs=inputs.n_jobs, progress=inputs.progress
+    data = inputs.data
+    tasks = [
+        Task(
+            f"final model of arm {level!r}",
+            inputs.final,
+            data.features,
+            first.scores.scores[:, c],
+            sample_weight=data.weights,
         )
-        final = FinalModels(tuple(tuple(per_fold[task.name]) for task in tasks))
-        in_sample = np.column_stack(
-            [mean_of_other_folds(models, inputs) for models in final.models]
-        )
-        arms = ArmModels(tuple(refit(arm_tasks(inputs), inputs)), inputs.outcome.method)
-        return Effects(in_sample, LearnerPredictor(final, arms, inputs.levels))
+        for c, level in enumerate(data.contrasts)
+    ]
+    per_fold = fit_on_each_fold(tasks, data.folds, n_jobs=data.n_jobs, progress=data.progress)
+    final = FinalModels(tuple(tuple(per_fold[task.name]) for task in tasks))
+    in_sample = np.column_stack([mean_of_other_folds(models, inputs) for models in final.models])
+    arms, models = learner.outcome_models.refit(inputs)
+    models.update({name: tuple(fitted) for name, fitted in per_fold.items()})
+    return Effects(in_sample, LearnerPredictor(final, arms, data.levels), models)
 
 
 def mean_of_other_folds(models: Sequence[Any], inputs: LearnerInputs) -> np.ndarray:
     """Each training row's mean prediction over the models fitted on the other folds."""
-    each = np.stack([model.predict(inputs.features) for model in models])  # (K, n)
+    data = inputs.data
+    each = np.stack([model.predict(data.features) for model in models])  # (K, n)
     total = each.sum(axis=0)
-    out = np.empty(len(inputs.y))
-    for j, (_, test) in enumerate(inputs.folds):
+    out = np.empty(len(data.y))
+    for j, (_, test) in enumerate(data.folds):
         out[test] = (total[test] - each[j, test]) / (len(models) - 1)
     return out
 
@@ -325,10 +267,44 @@ def refit(tasks: Sequence[Task], inputs: LearnerInputs) -> list[Any]:
     return run_jobs(
         fit_model,
         [(task,) for task in tasks],
-        n_jobs=inputs.n_jobs,
-        progress=inputs.progress,
+        n_jobs=inputs.data.n_jobs,
+        progress=inputs.data.progress,
         what="refitting on all rows",
     )
 
 
-LEARNERS = {learner.name: learner for learner in (TLearner(), SLearner(), XLearner(), DRLearner())}
+@dataclass(frozen=True)
+class Learner:
+    """A meta-learner: how it fits its outcome models and how it turns them into effects.
+
+    Attributes
+    ----------
+    name : str
+        The ``method=`` name.
+    label : str
+    outcome_models : PerArm or Pooled
+    effects_of : callable
+        ``effects_of(learner, inputs, first) -> Effects``: see :meth:`effects`.
+    has_second_stage : bool
+        Whether it takes a ``final_model``.
+    """
+
+    name: str
+    label: str
+    outcome_models: OutcomeModels
+    effects_of: Callable[[Learner, LearnerInputs, FirstStage], Effects]
+    has_second_stage: bool = False
+
+    def effects(self, inputs: LearnerInputs, first: FirstStage) -> Effects:
+        return self.effects_of(self, inputs, first)
+
+
+LEARNERS: dict[str, Learner] = {
+    learner.name: learner
+    for learner in (
+        Learner("tlearner", "T-learner", PerArm(), difference_effects),
+        Learner("slearner", "S-learner", Pooled(), difference_effects),
+        Learner("xlearner", "X-learner", PerArm(), x_effects, has_second_stage=True),
+        Learner("drlearner", "DR-learner", PerArm(), dr_effects, has_second_stage=True),
+    )
+}

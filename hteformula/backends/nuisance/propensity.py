@@ -8,11 +8,12 @@
   (``{"control": 0.5, "email": 0.25, "call": 0.25}``);
 - a column name (or one value per row) holding each row's probability of
   treatment (binary treatments);
-- a classifier, cross-fitted on the features (default
-  ``HistGradientBoostingClassifier``).
+- a classifier, cross-fitted on the features (default: the ``"treatment"``
+  entry of :data:`~hteformula.backends.nuisance.models.DEFAULT_MODELS`).
 
 Every form becomes probabilities of shape (n, K), one column per arm,
-reference first.
+reference first. :func:`propensity_task` is the one cross-fitting task of a
+classifier of the arms, for ``propensity=`` and ``dml``'s ``model_t`` alike.
 """
 
 from __future__ import annotations
@@ -25,15 +26,66 @@ from numbers import Real
 from typing import Any
 
 import numpy as np
-from sklearn.base import is_classifier, is_regressor
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.base import is_regressor
 
 from hteformula.backends.crossfit import Task, fit_model
-from hteformula.backends.learners.inputs import LearnerInputs
-from hteformula.backends.learners.models import seeded
+from hteformula.backends.nuisance.arms import CrossFitting
+from hteformula.backends.nuisance.models import (
+    prepared,
+    require_probabilities,
+    require_weights_accepted,
+)
 from hteformula.errors import DataError, HTEError
 
 TASK_NAME = "propensity model"
+
+
+def propensity_classifier(
+    model: Any, argument: str, what: str, seed: int | None, weights_name: str | None = None
+) -> Any:
+    """A prepared classifier of the arms (the ``"treatment"`` default when ``model`` is None).
+
+    Raises
+    ------
+    HTEError
+        When ``model`` is a regressor or gives no probabilities, naming
+        ``argument`` and ``what`` needs them.
+    """
+    estimator = prepared(model, argument, "treatment", classifier=True, seed=seed)
+    if is_regressor(estimator):
+        raise HTEError(
+            f"{argument} ({type(estimator).__name__}) is not a classifier: it predicts values, "
+            f"but the {what} needs the probability of each arm (predict_proba); pass a "
+            "classifier such as LogisticRegression() or HistGradientBoostingClassifier()"
+            + (
+                ", or a known probability (propensity=0.5 in a trial)."
+                if argument == "propensity"
+                else "."
+            )
+        )
+    require_probabilities(estimator, argument, what)
+    require_weights_accepted(estimator, argument, weights_name)
+    return estimator
+
+
+def propensity_task(
+    name: str,
+    estimator: Any,
+    features: np.ndarray,
+    arm: np.ndarray,
+    n_arms: int,
+    weights: np.ndarray | None,
+) -> Task:
+    """Cross-fit a classifier of the arm codes 0..K-1: probabilities of shape (n, K)."""
+    return Task(
+        name,
+        estimator,
+        features,
+        arm,
+        "predict_proba",
+        sample_weight=weights,
+        classes=np.arange(n_arms),
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,13 +121,13 @@ class KnownPropensity:
     constants: np.ndarray | None
     description: str
 
-    def tasks(self, inputs: LearnerInputs) -> list[Task]:
+    def tasks(self, data: CrossFitting) -> list[Task]:
         return []
 
     def probabilities(self, predictions: Mapping[str, np.ndarray]) -> np.ndarray:
         return self.training
 
-    def for_new_rows(self, inputs: LearnerInputs) -> Any:
+    def for_new_rows(self, data: CrossFitting) -> Any:
         """An object whose ``predict_proba(features)`` gives probabilities on new rows."""
         if self.constants is None:
             raise HTEError(
@@ -99,43 +151,44 @@ class EstimatedPropensity:
     estimator: Any
     description: str
 
-    def task(self, inputs: LearnerInputs) -> Task:
-        return Task(
-            TASK_NAME,
-            self.estimator,
-            inputs.features,
-            inputs.arm,
-            "predict_proba",
-            sample_weight=inputs.weights,
+    def task(self, data: CrossFitting) -> Task:
+        return propensity_task(
+            TASK_NAME, self.estimator, data.features, data.arm, data.n_arms, data.weights
         )
 
-    def tasks(self, inputs: LearnerInputs) -> list[Task]:
-        return [self.task(inputs)]
+    def tasks(self, data: CrossFitting) -> list[Task]:
+        return [self.task(data)]
 
     def probabilities(self, predictions: Mapping[str, np.ndarray]) -> np.ndarray:
         return predictions[TASK_NAME]
 
-    def for_new_rows(self, inputs: LearnerInputs) -> Any:
+    def for_new_rows(self, data: CrossFitting) -> Any:
         """The classifier refit on all rows."""
-        return fit_model(self.task(inputs))
+        return fit_model(self.task(data))
 
 
 Propensity = KnownPropensity | EstimatedPropensity
 
 
 def resolve_propensity(
-    propensity: object, inputs: LearnerInputs, column: np.ndarray | None, seed: int | None
+    propensity: object,
+    data: CrossFitting,
+    column: np.ndarray | None,
+    seed: int | None,
+    weights_name: str | None = None,
 ) -> Propensity:
     """Turn the ``propensity=`` argument into probabilities or a classifier to cross-fit.
 
     Parameters
     ----------
     propensity : None, number, mapping, column name, array or classifier
-    inputs : LearnerInputs
+    data : CrossFitting
     column : ndarray, shape (n,), optional
         The values of a propensity column (or array) on the rows used.
     seed : int, optional
         Seeds the default classifier (and an unseeded one given).
+    weights_name : str, optional
+        The fit's weights, which a classifier must accept.
 
     Raises
     ------
@@ -143,30 +196,19 @@ def resolve_propensity(
         Naming the argument: probabilities outside (0, 1), a regressor, a
         mapping that does not cover the arms, a column for a multi-arm treatment.
     """
-    levels = inputs.levels
-    if propensity is None:
-        return EstimatedPropensity(
-            HistGradientBoostingClassifier(random_state=seed),
-            "estimated by a cross-fitted HistGradientBoostingClassifier",
-        )
+    levels = data.levels
     if column is not None:
-        return _from_column(propensity, column, inputs)
+        return _from_column(propensity, column, data)
     if isinstance(propensity, Real) and not isinstance(propensity, bool):
-        return _from_number(float(propensity), inputs)
+        return _from_number(float(propensity), data)
     if isinstance(propensity, Mapping):
-        return _from_mapping(propensity, inputs)
-    if hasattr(propensity, "fit"):
-        if is_regressor(propensity) or not (
-            is_classifier(propensity) or hasattr(propensity, "predict_proba")
-        ):
-            raise HTEError(
-                f"propensity={type(propensity).__name__}() is not a classifier; the propensity "
-                "model must predict probabilities of each arm: pass a classifier such as "
-                "LogisticRegression() or HistGradientBoostingClassifier(), or a known probability "
-                "(propensity=0.5 in a trial)."
-            )
-        name = type(propensity).__name__
-        return EstimatedPropensity(seeded(propensity, seed), f"estimated by a cross-fitted {name}")
+        return _from_mapping(propensity, data)
+    if propensity is None or hasattr(propensity, "fit"):
+        estimator = propensity_classifier(
+            propensity, "propensity", "propensity", seed, weights_name
+        )
+        name = type(estimator).__name__
+        return EstimatedPropensity(estimator, f"estimated by a cross-fitted {name}")
     raise HTEError(
         f"propensity={reprlib.repr(propensity)} is not understood; pass a probability (0.5), "
         "a mapping of arm to probability, a column name, or a classifier. Arms: "
@@ -174,12 +216,12 @@ def resolve_propensity(
     )
 
 
-def _from_number(p: float, inputs: LearnerInputs) -> KnownPropensity:
-    if inputs.n_arms != 2:
+def _from_number(p: float, data: CrossFitting) -> KnownPropensity:
+    if data.n_arms != 2:
         raise HTEError(
-            f"propensity={p:g} is one probability, but the treatment has {inputs.n_arms} arms "
-            f"({', '.join(inputs.levels)}); pass a mapping of arm to probability, e.g. "
-            f"{{{', '.join(f'{level!r}: ...' for level in inputs.levels)}}}, or a classifier."
+            f"propensity={p:g} is one probability, but the treatment has {data.n_arms} arms "
+            f"({', '.join(data.levels)}); pass a mapping of arm to probability, e.g. "
+            f"{{{', '.join(f'{level!r}: ...' for level in data.levels)}}}, or a classifier."
         )
     if not (0.0 < p < 1.0) or math.isnan(p):
         raise HTEError(
@@ -188,24 +230,24 @@ def _from_number(p: float, inputs: LearnerInputs) -> KnownPropensity:
         )
     values = np.array([1.0 - p, p])
     return KnownPropensity(
-        np.tile(values, (len(inputs.arm), 1)), values, f"known: {p:g} for every row"
+        np.tile(values, (len(data.arm), 1)), values, f"known: {p:g} for every row"
     )
 
 
-def _from_mapping(mapping: Mapping, inputs: LearnerInputs) -> KnownPropensity:
+def _from_mapping(mapping: Mapping, data: CrossFitting) -> KnownPropensity:
     given = {str(key): value for key, value in mapping.items()}
-    missing = [level for level in inputs.levels if level not in given]
-    unknown = [key for key in given if key not in inputs.levels]
+    missing = [level for level in data.levels if level not in given]
+    unknown = [key for key in given if key not in data.levels]
     if missing or unknown:
         problem = f"lacks arm(s) {', '.join(map(repr, missing))}" if missing else ""
         if unknown:
             problem += (" and " if problem else "") + f"has unknown arm(s) {', '.join(unknown)}"
         raise HTEError(
             f"propensity mapping {problem}; give a probability for each arm: "
-            f"{', '.join(map(repr, inputs.levels))}."
+            f"{', '.join(map(repr, data.levels))}."
         )
     try:
-        values = np.array([float(given[level]) for level in inputs.levels])
+        values = np.array([float(given[level]) for level in data.levels])
     except (TypeError, ValueError):
         raise HTEError("propensity mapping values must be probabilities (numbers).") from None
     if not np.all((values > 0) & (values < 1)) or abs(values.sum() - 1) > 1e-6:
@@ -213,18 +255,18 @@ def _from_mapping(mapping: Mapping, inputs: LearnerInputs) -> KnownPropensity:
             f"propensity mapping gives {', '.join(f'{v:g}' for v in values)}; each arm's "
             "probability must lie strictly between 0 and 1 and they must sum to 1."
         )
-    shown = ", ".join(f"{level} {v:g}" for level, v in zip(inputs.levels, values, strict=True))
+    shown = ", ".join(f"{level} {v:g}" for level, v in zip(data.levels, values, strict=True))
     return KnownPropensity(
-        np.tile(values, (len(inputs.arm), 1)), values, f"known: {shown} for every row"
+        np.tile(values, (len(data.arm), 1)), values, f"known: {shown} for every row"
     )
 
 
-def _from_column(argument: object, column: np.ndarray, inputs: LearnerInputs) -> KnownPropensity:
+def _from_column(argument: object, column: np.ndarray, data: CrossFitting) -> KnownPropensity:
     name = f"propensity column {argument!r}" if isinstance(argument, str) else "propensity="
-    if inputs.n_arms != 2:
+    if data.n_arms != 2:
         raise HTEError(
             f"{name} gives one probability per row, which describes a binary treatment; the "
-            f"treatment has {inputs.n_arms} arms: pass a mapping of arm to probability or a "
+            f"treatment has {data.n_arms} arms: pass a mapping of arm to probability or a "
             "classifier."
         )
     try:

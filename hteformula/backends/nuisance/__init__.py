@@ -1,0 +1,119 @@
+"""The nuisance-and-score layer every cross-fitting backend is built on.
+
+A backend that cross-fits takes everything about its nuisance models from here:
+
+- :mod:`.models`: the default models (one table, :data:`DEFAULT_MODELS`),
+  cloning and seeding (nested ``random_state`` included) and the checks that
+  name a bad model;
+- :mod:`.arms`: the rows, arms and folds (:class:`CrossFitting`) and the
+  outcome model of each arm;
+- :mod:`.propensity`: known or cross-fitted assignment probabilities;
+- :mod:`.residuals`: cross-fitted ``m(x)`` and ``e(x)`` and the residuals
+  ``Y - m(x)``, ``T - e(x)`` (``dml``, the R-learner, the causal forest);
+- :mod:`.overlap`: one set of bounds, one warning rule, the check scores divide by;
+- :mod:`.quality`: out-of-fold R², log-loss and AUC, weighted;
+- :mod:`.scores`: doubly robust scores (per-arm outcome models, or ``m``,
+  ``e`` and a backend's own effects: :func:`residual_scores`) and the one
+  function that turns them into the effect table and the average effect
+  (:func:`fit_from_scores`).
+
+The cross-fitting engine itself (folds, parallel fold fits) is
+:mod:`hteformula.backends.crossfit`.
+"""
+
+from hteformula.backends.nuisance.arms import (
+    CrossFitting,
+    arm_codes,
+    arm_outcome_tasks,
+    arm_outcomes,
+    arm_task_name,
+    cross_fitting,
+    folds_for,
+    per_arm_outcomes,
+)
+from hteformula.backends.nuisance.models import (
+    DEFAULT_MODELS,
+    DefaultModel,
+    OutcomeModel,
+    default_model,
+    outcome_model,
+    prepared,
+    regressor,
+    require_both_outcomes_in_training,
+    seeded,
+)
+from hteformula.backends.nuisance.overlap import (
+    OVERLAP_BOUNDS,
+    OVERLAP_WARN_SHARE,
+    ArmOverlap,
+    overlap_diagnostics,
+    scoring_propensities,
+    warn_on_poor_overlap,
+)
+from hteformula.backends.nuisance.propensity import (
+    EstimatedPropensity,
+    KnownPropensity,
+    Propensity,
+    propensity_classifier,
+    resolve_propensity,
+)
+from hteformula.backends.nuisance.quality import arm_r_squared, auc, binary_log_loss, r_squared
+from hteformula.backends.nuisance.residuals import (
+    Nuisance,
+    cross_fit_nuisance,
+    nuisance_diagnostics,
+    nuisance_note,
+    residuals,
+)
+from hteformula.backends.nuisance.scores import (
+    doubly_robust_scores,
+    fit_from_scores,
+    outcomes_from_effects,
+    projection_estimator,
+    residual_scores,
+)
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "OVERLAP_BOUNDS",
+    "OVERLAP_WARN_SHARE",
+    "ArmOverlap",
+    "CrossFitting",
+    "DefaultModel",
+    "EstimatedPropensity",
+    "KnownPropensity",
+    "Nuisance",
+    "OutcomeModel",
+    "Propensity",
+    "arm_codes",
+    "arm_outcome_tasks",
+    "arm_outcomes",
+    "arm_r_squared",
+    "arm_task_name",
+    "auc",
+    "binary_log_loss",
+    "cross_fit_nuisance",
+    "cross_fitting",
+    "default_model",
+    "doubly_robust_scores",
+    "fit_from_scores",
+    "folds_for",
+    "nuisance_diagnostics",
+    "nuisance_note",
+    "outcome_model",
+    "outcomes_from_effects",
+    "overlap_diagnostics",
+    "per_arm_outcomes",
+    "prepared",
+    "projection_estimator",
+    "propensity_classifier",
+    "r_squared",
+    "regressor",
+    "require_both_outcomes_in_training",
+    "residual_scores",
+    "residuals",
+    "resolve_propensity",
+    "scoring_propensities",
+    "seeded",
+    "warn_on_poor_overlap",
+]
