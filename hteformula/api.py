@@ -17,8 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from hteformula.backends import backends_accepting, get_backend
+from hteformula.backends.nuisance import is_model_name
 from hteformula.errors import HTEError, TreatmentError
-from hteformula.formula.design import build_design
+from hteformula.formula.design import build_design, subset_design
 from hteformula.formula.frame import is_per_row
 from hteformula.results import HTEResult
 
@@ -84,7 +85,7 @@ def fit(
     columns = {
         option: options[option]
         for option in backend.column_options
-        if is_per_row(options.get(option))
+        if is_per_row(options.get(option)) and not is_model_name(options.get(option))
     }
     design = build_design(
         formula, data, treatment, reference, weights, cluster, missing, columns=columns
@@ -97,6 +98,8 @@ def fit(
             f"methods that can: {', '.join(backends_accepting(kind))}."
         )
     effect_fit = backend.fit(design, **options)
+    if effect_fit.rows is not None:  # the backend kept only some rows (overlap="trim")
+        design = subset_design(design, effect_fit.rows)
     shown = {"weights": design.weights_name, "cluster": design.cluster_name, **options}
     return HTEResult(
         method=backend.name,
@@ -203,16 +206,21 @@ def dml(formula: str, data: object, **options: Any) -> HTEResult:
     formula : str
         ``"Y ~ T * (age + engagement) + income"``.
     data : pandas or polars DataFrame
-    model_y : scikit-learn estimator, optional
-        Outcome model, cloned per fold and never modified. Default:
-        ``HistGradientBoostingRegressor`` with early stopping
-        (``HistGradientBoostingClassifier`` and its probability for a 0/1
-        outcome), as every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``).
-        A classifier is used through its probability.
-    model_t : scikit-learn estimator, optional
+    model_y : scikit-learn estimator, model name or list of candidates, optional
+        Outcome model, cloned per fold and never modified (a ``GridSearchCV``
+        is used as given). Default ``"auto"``, as every backend
+        (``hteformula.backends.nuisance.DEFAULT_MODELS``): a regularised
+        linear model on standardised features (``RidgeCV``) or gradient
+        boosting with early stopping, whichever has the smaller out-of-fold
+        squared error on the cross-fitting folds; their classifiers'
+        probabilities for a 0/1 outcome. ``"linear"``, ``"boosting"`` or
+        ``"forest"`` name one model; a list gives candidates to choose among.
+        The choice, every candidate's loss and the time are in the summary.
+    model_t : scikit-learn estimator, model name or list of candidates, optional
         Treatment model: a classifier (class probabilities) for a binary or
-        multi-arm treatment, a regressor for a continuous one. Default:
-        HistGradientBoosting with early stopping.
+        multi-arm treatment, a regressor for a continuous one. Default
+        ``"auto"``: logistic regression (``LogisticRegressionCV``) or
+        gradient boosting, chosen by out-of-fold log-loss.
     folds : int, scikit-learn splitter or list of (train, test) index pairs
         Cross-fitting folds. A number gives K shuffled folds, stratified by a
         discrete treatment and keeping every ``cluster`` whole.
@@ -220,6 +228,15 @@ def dml(formula: str, data: object, **options: Any) -> HTEResult:
         Repeat cross-fitting on fresh folds and take the median estimate, with
         standard errors that add the variation across repetitions
         (Chernozhukov et al. 2018). Needs ``folds`` as a number.
+    overlap : {"clip", "trim", "none"}
+        ``"trim"`` drops the rows whose estimated probability of some
+        treatment level is outside ``[0.1, 0.9]`` (Crump et al. 2009) and fits
+        on the rest: the estimand is then the effect in that overlap
+        population, and the summary says how many rows were dropped. The
+        default ``"clip"`` (like ``"none"``) changes nothing here: this final
+        stage does not divide by propensities.
+    overlap_bound : float, optional
+        The bound of ``"trim"`` instead of 0.1.
     vcov : {"iid", "HC0", "HC1", "HC2", "HC3"}
         Covariance of the final stage; with ``cluster`` CR1 (or ``"HC0"`` for CR0).
     cluster, weights : str or array-like, optional
@@ -262,18 +279,35 @@ _LEARNER_PARAMETERS = """formula : str
         ``engagement``) span the effect design of the coefficient table; the
         models see modifiers and controls.
     data : pandas or polars DataFrame
-    model : scikit-learn estimator, optional
-        Outcome model, cloned for every arm and fold. Default
-        ``HistGradientBoostingRegressor`` with early stopping
-        (``HistGradientBoostingClassifier`` probabilities for a 0/1 outcome), as
-        every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``).
-    propensity : float, mapping, str, array or classifier, optional
+    model : scikit-learn estimator, model name or list of candidates, optional
+        Outcome model, cloned for every arm and fold (a ``GridSearchCV`` is
+        used as given). Default ``"auto"``, as every backend
+        (``hteformula.backends.nuisance.DEFAULT_MODELS``): a regularised
+        linear model on standardised features (``RidgeCV``) or gradient
+        boosting with early stopping, whichever has the smaller out-of-fold
+        squared error over all arms (the same kind for every arm); their
+        classifiers' probabilities for a 0/1 outcome. ``"linear"``,
+        ``"boosting"`` or ``"forest"`` name one model; a list gives
+        candidates. The choice, every candidate's loss and the time are in
+        the summary.
+    propensity : float, mapping, str, array, classifier or list, optional
         Known assignment probability (``0.5`` in a trial; for several arms a
         mapping ``{arm: probability}``), a column holding each row's
-        probability of treatment, or a classifier to cross-fit (default
-        ``HistGradientBoostingClassifier`` with early stopping).
+        probability of treatment, or a classifier to cross-fit. Default
+        ``"auto"``: logistic regression (``LogisticRegressionCV``) or
+        gradient boosting, whichever has the smaller out-of-fold log-loss.
     folds : int, scikit-learn splitter or list of (train, test) pairs
         Cross-fitting folds, stratified by arm (and keeping clusters whole).
+    overlap : {"clip", "trim", "none"}
+        What to do about extreme estimated propensities. ``"clip"`` (default):
+        clip them to ``[0.01, 0.99]`` where the scores divide by them, so no
+        row weighs more than 100 times its share (known propensities are used
+        as given); the summary counts the rows clipped. ``"trim"``: drop the
+        rows whose probability of some arm is outside ``[0.1, 0.9]`` (Crump et
+        al. 2009) and fit on the rest; the estimand is then the effect in that
+        overlap population. ``"none"``: use them as estimated.
+    overlap_bound : float, optional
+        The bound of ``overlap`` instead of 0.01 (clip) or 0.1 (trim).
     seed : int, optional
         Seeds the folds and every default (or unseeded) model.
     n_jobs : int, optional
@@ -290,9 +324,11 @@ _LEARNER_PARAMETERS = """formula : str
     treatment, reference, missing
         As in :func:`fit`."""
 
-_FINAL_MODEL_PARAMETER = """final_model : scikit-learn regressor, optional
+_FINAL_MODEL_PARAMETER = """final_model : scikit-learn regressor, model name or list, optional
         The second stage; default ``model`` when it is a regressor, else
-        ``HistGradientBoostingRegressor`` with early stopping."""
+        ``"auto"``. Candidates (``"auto"`` or a list) are chosen again on the
+        second stage's own held-out loss: the squared error against the
+        imputed effects (X-learner) or the doubly robust scores (DR-learner)."""
 
 _LEARNER_RESULT = """Per-row effects (``effect()``) are out-of-fold on the training rows and come
     from models refit on all rows for ``effect(newdata)`` (the DR-learner's

@@ -98,6 +98,8 @@ def test_options_come_from_the_fit_signature():
         "model",
         "propensity",
         "folds",
+        "overlap",
+        "overlap_bound",
         "seed",
         "n_jobs",
         "progress",

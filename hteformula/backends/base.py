@@ -101,6 +101,10 @@ class EffectFit:
         them (policy evaluation reuses them).
     models : FittedModels
         The fitted models, read-only (nuisance models per fold, refit models).
+    rows : ndarray of bool, shape (n,), optional
+        The rows of the design the fit used, when it dropped some
+        (``overlap="trim"``); every array above then has one row per row
+        kept. None: all rows.
     """
 
     coef: np.ndarray
@@ -114,6 +118,7 @@ class EffectFit:
     notes: tuple[str, ...] = ()
     scores: AIPWScores | None = None
     models: FittedModels = field(default_factory=FittedModels)
+    rows: np.ndarray | None = None
 
     @property
     def is_linear(self) -> bool:

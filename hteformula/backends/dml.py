@@ -25,6 +25,7 @@ scale of the estimates (whole covariance matrices, element by element).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -34,12 +35,19 @@ from hteformula.backends.crossfit import Fold
 from hteformula.backends.nuisance import (
     Nuisance,
     cross_fit_nuisance,
+    describe,
+    folds_within,
     nuisance_diagnostics,
     nuisance_note,
+    on_overlap_rows,
+    overlap_rule,
     residuals,
+    selection_notes,
+    treatment_propensities,
     warn_on_poor_overlap,
 )
 from hteformula.backends.ols import require_rows_for_columns
+from hteformula.errors import HTEError
 from hteformula.formula.design import Design, interact
 from hteformula.inference import covariance_estimator, least_squares
 
@@ -50,6 +58,8 @@ def fit_dml(
     model_t: Any = None,
     folds: int | Any | Sequence[Fold] = 5,
     repeats: int = 1,
+    overlap: str = "clip",
+    overlap_bound: float | None = None,
     vcov: str = "HC1",
     seed: int | None = None,
     n_jobs: int | None = None,
@@ -60,16 +70,26 @@ def fit_dml(
     Parameters
     ----------
     design : Design
-    model_y, model_t : scikit-learn estimators, optional
-        Outcome and treatment models, cloned per fold. Defaults: the
-        nuisance layer's (:data:`~hteformula.backends.nuisance.DEFAULT_MODELS`,
-        HistGradientBoosting with early stopping), classifiers for a binary
+    model_y, model_t : estimators, model names or lists of candidates, optional
+        Outcome and treatment models, cloned per fold. Default ``"auto"``
+        (:data:`~hteformula.backends.nuisance.DEFAULT_MODELS`): a regularised
+        linear model or gradient boosting with early stopping, whichever
+        predicts better out of fold (squared error; log-loss for the
+        probabilities of a discrete treatment), classifiers for a binary
         outcome and a discrete treatment, seeded from ``seed``.
     folds : int, splitter or list of (train, test) pairs
         A number gives K folds, stratified by a discrete treatment and grouped
         by ``design.clusters``.
     repeats : int
         Repetitions of cross-fitting on fresh folds (needs a number of folds).
+    overlap : {"clip", "trim", "none"}
+        ``"trim"`` drops the rows whose estimated probability of some level is
+        outside ``[0.1, 0.9]`` and fits on the rest (the estimand is then the
+        effect in that overlap population); ``"clip"`` and ``"none"`` change
+        nothing here, as the final stage does not divide by propensities.
+        See :mod:`hteformula.backends.nuisance.overlap`.
+    overlap_bound : float, optional
+        The bound of ``"trim"`` instead of 0.1.
     vcov : str
         As for OLS: iid, HC0-HC3, or with clusters CR1/CR0.
     seed : int, optional
@@ -86,6 +106,27 @@ def fit_dml(
         fit quality (see :func:`~hteformula.backends.nuisance.nuisance_diagnostics`);
         ``models`` the fitted ``model_y`` and ``model_t`` of every fold.
     """
+    rule = overlap_rule(overlap, overlap_bound)
+    if rule.trims:
+        if design.spec.treatment.kind == "continuous":
+            raise HTEError(
+                f"overlap='trim' keeps the rows whose treatment probabilities lie within bounds, "
+                f"which needs a binary or multi-arm treatment; {design.spec.treatment.name!r} "
+                "is continuous."
+            )
+        refit = partial(
+            fit_dml,
+            model_y=model_y,
+            model_t=model_t,
+            folds=folds_within(folds),
+            repeats=repeats,
+            vcov=vcov,
+            seed=seed,
+            n_jobs=n_jobs,
+            progress=progress,
+        )
+        e = treatment_propensities(design, model_t, folds, seed, n_jobs, progress)
+        return on_overlap_rows(design, e, rule, refit)
     estimator = covariance_estimator(vcov, design.clusters, design.cluster_name or "cluster")
     require_rows_for_columns(design.nobs, design.spec.effect_names)
     nuisances = cross_fit_nuisance(
@@ -103,8 +144,8 @@ def fit_dml(
     diagnostics.update(
         folds=len(nuisances[0].folds),
         repeats=len(nuisances),
-        model_y=type(models["model_y"][0]).__name__,
-        model_t=type(models["model_t"][0]).__name__,
+        model_y=describe(models["model_y"][0]),
+        model_t=describe(models["model_t"][0]),
         df_resid=regression.df_resid,
     )
     if len(nuisances) > 1:
@@ -116,7 +157,10 @@ def fit_dml(
         df=estimator.df(regression),
         vcov_label=estimator.label,
         diagnostics=diagnostics,
-        notes=(nuisance_note(diagnostics, design.spec.treatment.name),),
+        notes=(
+            nuisance_note(diagnostics, design.spec.treatment.name),
+            *selection_notes(diagnostics["selection"]),
+        ),
         models=FittedModels(models),
     )
 
