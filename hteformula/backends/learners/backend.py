@@ -43,6 +43,7 @@ from hteformula.backends.nuisance import (
     KnownPropensity,
     OverlapHandling,
     arm_r_squared,
+    clipped_labels,
     clipped_propensities,
     cross_fit_choosing,
     doubly_robust_scores,
@@ -150,7 +151,8 @@ def fit_learner(
     e, clipped = clipped_propensities(estimated, 0.0 if known else rule.clip)
     scores = doubly_robust_scores(data, outcomes, e)
     effects = recipe.effects(inputs, FirstStage(fitted, outcomes, scores, source))
-    handling = OverlapHandling(rule, rows_clipped=clipped, rows_before=design.nobs, known=known)
+    labels = clipped_labels(design.index, estimated, data.arm, clipped)
+    handling = OverlapHandling(rule, clipped=labels, rows_before=design.nobs, known=known)
     selections = (*chosen.selections, *effects.selections)
     diagnostics = {
         "learner": recipe.label,

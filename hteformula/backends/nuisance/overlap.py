@@ -51,6 +51,7 @@ OVERLAP_WARN_SHARE = 0.01
 
 #: The ``overlap=`` rules and their default bounds (see the module docstring).
 OVERLAP_RULES: Mapping[str, float] = MappingProxyType({"clip": 0.01, "trim": 0.1, "none": 0.0})
+SHOWN_LABELS = 5  # rows named in the summary when some propensities were clipped
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,9 @@ class OverlapHandling:
     Attributes
     ----------
     rule : OverlapRule
-    rows_clipped : int
-        Rows whose estimated propensities were clipped in the scores.
+    clipped : tuple
+        The labels (data index) of the rows whose estimated propensities were
+        clipped in the scores.
     rows_trimmed : int
         Rows dropped by ``overlap="trim"``.
     rows_before : int
@@ -127,10 +129,19 @@ class OverlapHandling:
     """
 
     rule: OverlapRule
-    rows_clipped: int = 0
+    clipped: tuple[Any, ...] = ()
     rows_trimmed: int = 0
     rows_before: int = 0
     known: bool = False
+
+    @property
+    def rows_clipped(self) -> int:
+        return len(self.clipped)
+
+    def _clipped_rows(self) -> str:
+        shown = ", ".join(str(label) for label in self.clipped[:SHOWN_LABELS])
+        more = ", ..." if self.rows_clipped > SHOWN_LABELS else ""
+        return _rows(self.rows_clipped) + (f" ({shown}{more})" if self.clipped else "")
 
     def __str__(self) -> str:
         b = self.rule.bound
@@ -145,7 +156,7 @@ class OverlapHandling:
                 )
             )
             if self.rows_clipped:
-                text += f"; then {_rows(self.rows_clipped)} clipped to [{self.rule.clip:g}, "
+                text += f"; then {self._clipped_rows()} clipped to [{self.rule.clip:g}, "
                 text += f"{1 - self.rule.clip:g}] in the scores"
             return text
         if self.known:
@@ -154,12 +165,12 @@ class OverlapHandling:
             return "estimated propensities used as estimated (no clipping)"
         return (
             f"estimated propensities clipped to [{b:g}, {1 - b:g}] in the scores: "
-            f"{_rows(self.rows_clipped)}"
+            f"{self._clipped_rows()}"
         )
 
 
-def clipped_propensities(propensity: np.ndarray, bound: float) -> tuple[np.ndarray, int]:
-    """Propensities clipped to ``[bound, 1 - bound]``, and how many rows changed.
+def clipped_propensities(propensity: np.ndarray, bound: float) -> tuple[np.ndarray, np.ndarray]:
+    """Propensities clipped to ``[bound, 1 - bound]``, and the rows that changed.
 
     Each arm's probability is clipped on its own (for a binary treatment the
     two stay complementary); scores divide by the probability of the arm a
@@ -174,18 +185,40 @@ def clipped_propensities(propensity: np.ndarray, bound: float) -> tuple[np.ndarr
     Returns
     -------
     clipped : ndarray, shape (n, K)
-    rows : int
+    rows : ndarray of bool, shape (n,)
 
     Examples
     --------
     >>> e, rows = clipped_propensities(np.array([[0.9999, 0.0001], [0.5, 0.5]]), 0.01)
-    >>> e[0].tolist(), rows
-    ([0.99, 0.01], 1)
+    >>> e[0].tolist(), rows.tolist()
+    ([0.99, 0.01], [True, False])
     """
     if bound <= 0:
-        return propensity, 0
+        return propensity, np.zeros(len(propensity), dtype=bool)
     clipped = np.clip(propensity, bound, 1 - bound)
-    return clipped, int(np.sum(np.any(clipped != propensity, axis=1)))
+    return clipped, np.any(clipped != propensity, axis=1)
+
+
+def clipped_labels(
+    index: Any, propensity: np.ndarray, arm: np.ndarray, clipped: np.ndarray
+) -> tuple[Any, ...]:
+    """The labels of the clipped rows, the smallest probability of the arm received first.
+
+    Those rows had the largest inverse-propensity weights before clipping, so
+    a summary that names a few names them.
+
+    Parameters
+    ----------
+    index : pandas.Index
+        The rows' labels.
+    propensity : ndarray, shape (n, K)
+        The propensities before clipping.
+    arm : ndarray of int, shape (n,)
+    clipped : ndarray of bool, shape (n,)
+    """
+    received = propensity[np.arange(len(arm)), arm]
+    rows = np.flatnonzero(clipped)
+    return tuple(index[rows[np.argsort(received[rows], kind="stable")]])
 
 
 def overlap_rows(propensity: np.ndarray, bound: float) -> np.ndarray:
@@ -238,7 +271,7 @@ def on_overlap_rows(
     inner = result.diagnostics.get("overlap")
     handling = OverlapHandling(
         rule,
-        rows_clipped=inner.rows_clipped if isinstance(inner, OverlapHandling) else 0,
+        clipped=inner.clipped if isinstance(inner, OverlapHandling) else (),
         rows_trimmed=int(np.sum(~kept)),
         rows_before=design.nobs,
     )
