@@ -33,6 +33,8 @@ from hteformula.policy.calibration import CalibrationTest, calibration_test
 from hteformula.policy.rank import RATE, crossfit_rank_average_effect
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Where a result saved without its training rows keeps them, judged before saving.
+OWN_EFFECTS = "own_effects"
 
 
 @dataclass(frozen=True)
@@ -59,12 +61,23 @@ class OwnEffects:
     calibration: CalibrationTest | None
     rate: RATE | None
 
+    def __str__(self) -> str:
+        parts = [f"{self.arm}: sd {self.sd:.4g}, 10%-90% {self.p10:.4g} to {self.p90:.4g}"]
+        if self.calibration is not None:
+            diff = self.calibration.table.iloc[1]
+            parts.append(f"differential prediction {diff.estimate:.4g} ({diff.std_error:.3g})")
+        if self.rate is not None:
+            rate = self.rate.estimate
+            parts.append(f"AUTOC {rate.estimate:.4g} ({rate.std_error:.3g})")
+        return ", ".join(parts)
+
 
 def own_effects(fit: EffectFit, design: Design, n_boot: int = 200) -> tuple[OwnEffects, ...]:
     """Spread, calibration and RATE of a fit's own per-row effects, one per contrast.
 
     Empty for a fit without doubly robust scores or per-row effects of its
-    own (``ols``, ``dml``). Cached per fit.
+    own (``ols``, ``dml``). Cached per fit; a result saved without its
+    training rows keeps them in ``fit.diagnostics["own_effects"]``.
 
     Parameters
     ----------
@@ -78,6 +91,8 @@ def own_effects(fit: EffectFit, design: Design, n_boot: int = 200) -> tuple[OwnE
     -------
     tuple of OwnEffects
     """
+    if OWN_EFFECTS in fit.diagnostics:
+        return tuple(fit.diagnostics[OWN_EFFECTS])
     if fit.scores is None or fit.in_sample is None:
         return ()
     cached = _CACHE.get(fit)
