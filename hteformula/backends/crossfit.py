@@ -359,6 +359,12 @@ def _fit(task: Task, train: np.ndarray, fold: int | None) -> Any:
     where = "on all rows" if fold is None else f"in fold {fold + 1}"
     if len(rows) == 0:
         raise HTEError(f"{task.name} has no training rows {where}; use fewer folds.")
+    if not hasattr(task.estimator, "get_params"):  # e.g. candidates not chosen among yet
+        raise HTEError(
+            f"{task.name} ({type(task.estimator).__name__}) is not a scikit-learn estimator; "
+            "candidate models are chosen among with "
+            "hteformula.backends.nuisance.cross_fit_choosing before anything is fitted."
+        )
     model = clone(task.estimator)
     kwargs = {} if task.sample_weight is None else {"sample_weight": task.sample_weight[rows]}
     try:
