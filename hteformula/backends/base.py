@@ -105,6 +105,10 @@ class EffectFit:
         The rows of the design the fit used, when it dropped some
         (``overlap="trim"``); every array above then has one row per row
         kept. None: all rows.
+    aliased : tuple of str
+        Design columns dropped as aliased (linear combinations of earlier
+        columns, R's order), controls included; the effect terms among them
+        have NaN in ``coef`` and in their rows and columns of ``vcov``.
     """
 
     coef: np.ndarray
@@ -119,6 +123,22 @@ class EffectFit:
     scores: AIPWScores | None = None
     models: FittedModels = field(default_factory=FittedModels)
     rows: np.ndarray | None = None
+    aliased: tuple[str, ...] = ()
+
+    @property
+    def defined(self) -> np.ndarray:
+        """Which coefficients the data identify (False for aliased ones); shape (k,)."""
+        return ~np.isnan(self.coef)
+
+    @property
+    def coef_filled(self) -> np.ndarray:
+        """``coef`` with aliased terms at zero, as R's ``predict`` uses a rank-deficient fit."""
+        return np.where(self.defined, self.coef, 0.0)
+
+    @property
+    def vcov_filled(self) -> np.ndarray:
+        """``vcov`` with the rows and columns of aliased terms at zero (see ``coef_filled``)."""
+        return np.where(np.outer(self.defined, self.defined), self.vcov, 0.0)
 
     @property
     def is_linear(self) -> bool:

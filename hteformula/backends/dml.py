@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from hteformula.backends.aliasing import defined_effect_terms, undefined_names
 from hteformula.backends.base import Backend, EffectFit, FittedModels, register
 from hteformula.backends.crossfit import Fold
 from hteformula.backends.nuisance import (
@@ -50,6 +51,7 @@ from hteformula.backends.ols import require_rows_for_columns
 from hteformula.errors import HTEError
 from hteformula.formula.design import Design, interact
 from hteformula.inference import covariance_estimator, least_squares
+from hteformula.inference.least_squares import with_undefined
 
 
 def fit_dml(
@@ -64,6 +66,7 @@ def fit_dml(
     seed: int | None = None,
     n_jobs: int | None = None,
     progress: bool | None = None,
+    singular: str = "drop",
 ) -> EffectFit:
     """Cross-fit the nuisance models and regress residual on residual.
 
@@ -98,6 +101,9 @@ def fit_dml(
         Parallel workers for the fold fits.
     progress : bool, optional
         Progress bar; None shows it on a terminal for long fits.
+    singular : {"drop", "raise"}
+        Effect terms whose modifier column is aliased get NaN (as R's ``lm``),
+        or raise; checked before any model is fitted.
 
     Returns
     -------
@@ -107,6 +113,7 @@ def fit_dml(
         ``models`` the fitted ``model_y`` and ``model_t`` of every fold.
     """
     rule = overlap_rule(overlap, overlap_bound)
+    defined = defined_effect_terms(design, singular)  # before any model is fitted
     if rule.trims:
         if design.spec.treatment.kind == "continuous":
             raise HTEError(
@@ -124,6 +131,7 @@ def fit_dml(
             seed=seed,
             n_jobs=n_jobs,
             progress=progress,
+            singular=singular,
         )
         e = treatment_propensities(design, model_t, folds, seed, n_jobs, progress)
         return on_overlap_rows(design, e, rule, refit)
@@ -134,7 +142,7 @@ def fit_dml(
     )
     coefs, vcovs = [], []
     for nuisance in nuisances:
-        coef, cov, regression = final_stage(design, nuisance, estimator)
+        coef, cov, regression = final_stage(design, nuisance, estimator, defined)
         coefs.append(coef)
         vcovs.append(cov)
     coef, cov = aggregate_repeats(np.array(coefs), np.array(vcovs))
@@ -152,8 +160,8 @@ def fit_dml(
         diagnostics["all_coef"] = np.array(coefs)
     warn_on_poor_overlap(diagnostics)
     return EffectFit(
-        coef=coef,
-        vcov=cov,
+        coef=with_undefined(coef, defined),
+        vcov=with_undefined(cov, defined),
         df=estimator.df(regression),
         vcov_label=estimator.label,
         diagnostics=diagnostics,
@@ -161,22 +169,38 @@ def fit_dml(
             nuisance_note(diagnostics, design.spec.treatment.name),
             *selection_notes(diagnostics["selection"]),
         ),
+        aliased=undefined_names(design, defined),
         models=FittedModels(models),
     )
 
 
-def final_stage(design: Design, nuisance: Nuisance, estimator: Any) -> tuple:
+def final_stage(
+    design: Design, nuisance: Nuisance, estimator: Any, defined: np.ndarray | None = None
+) -> tuple:
     """Least squares of the outcome residual on the residualised treatment times ``M``.
+
+    Parameters
+    ----------
+    design : Design
+    nuisance : Nuisance
+    estimator : CovarianceEstimator
+    defined : ndarray of bool, shape (k,), optional
+        The effect terms to fit (:func:`defined_effect_terms`); default all.
 
     Returns
     -------
-    coef : ndarray, shape (k,)
-    vcov : ndarray, shape (k, k)
+    coef : ndarray, shape (d,)
+        For the ``d`` defined terms.
+    vcov : ndarray, shape (d, d)
     regression : Regression
     """
     y_resid, t_resid = residuals(design, nuisance)
     regressors = interact(t_resid, design.modifiers)
-    coef, regression = least_squares(regressors, y_resid, design.spec.effect_names, design.weights)
+    names = design.spec.effect_names
+    if defined is not None:
+        regressors = regressors[:, defined]
+        names = tuple(name for name, ok in zip(names, defined, strict=True) if ok)
+    coef, regression = least_squares(regressors, y_resid, names, design.weights)
     return coef, estimator(regression), regression
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from hteformula.backends.aliasing import defined_effect_terms
 from hteformula.backends.base import Backend, EffectFit, fixed, register
 from hteformula.backends.learners.inputs import learner_inputs
 from hteformula.backends.learners.recipes import LEARNERS, FirstStage
@@ -74,6 +75,7 @@ def fit_learner(
     n_jobs: int | None = None,
     progress: bool | None = None,
     vcov: str | None = None,
+    singular: str = "drop",
 ) -> EffectFit:
     """Fit a meta-learner and its doubly robust inference.
 
@@ -110,12 +112,16 @@ def fit_learner(
     vcov : str, optional
         Covariance of the best linear projection: ``"HC3"`` by default (as
         grf), CR1 with clusters; any of ``"iid"``, ``"HC0"``-``"HC3"``.
+    singular : {"drop", "raise"}
+        Projection terms whose modifier column is aliased get NaN (as R's
+        ``lm``), or raise; checked before any model is fitted.
 
     Returns
     -------
     EffectFit
     """
     rule = overlap_rule(overlap, overlap_bound)
+    defined = defined_effect_terms(design, singular)  # before any model is fitted
     if rule.trims:
         refit = partial(
             fit_learner,
@@ -128,6 +134,7 @@ def fit_learner(
             n_jobs=n_jobs,
             progress=progress,
             vcov=vcov,
+            singular=singular,
         )
         e = estimated_propensities(design, propensity, folds, seed, n_jobs, progress)
         return on_overlap_rows(design, e, rule, refit)
@@ -175,6 +182,7 @@ def fit_learner(
         design,
         scores,
         estimator,
+        defined=defined,
         in_sample=effects.in_sample,
         predictor=effects.predictor,
         diagnostics=diagnostics,

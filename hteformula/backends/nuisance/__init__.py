@@ -37,6 +37,7 @@ from hteformula.backends.nuisance.arms import (
     per_arm_outcomes,
 )
 from hteformula.backends.nuisance.candidates import (
+    AUTO,
     AUTO_CANDIDATES,
     NAMED_MODELS,
     Candidates,
@@ -105,6 +106,7 @@ from hteformula.backends.nuisance.selection import (
 )
 
 __all__ = [
+    "AUTO",
     "AUTO_CANDIDATES",
     "DEFAULT_MODELS",
     "NAMED_MODELS",
