@@ -438,3 +438,91 @@ def drlearner(formula: str, data: object, **options: Any) -> HTEResult:
     ('drlearner', 5)
     """
     return fit(formula, data, method="drlearner", **options)
+
+
+@options_of("rlearner", data_options_after="progress")
+def rlearner(formula: str, data: object, **options: Any) -> HTEResult:
+    """R-learner (Nie & Wager 2021): a final model of the effect fitted to cross-fitted residuals.
+
+    Nuisance models predict the outcome, ``m(x)``, and the treatment,
+    ``e(x)``, out of fold (as in :func:`dml`); the final model then fits the
+    residual ratio ``(Y - m) / (T - e)`` on the modifiers with weights
+    ``(T - e)^2``, which minimises Nie & Wager's R-loss
+    ``sum (Y - m - (T - e) tau(x))^2``. The effect may be any function of
+    the modifiers the final model can learn; controls only adjust the
+    nuisance models. With the same folds and models, ``effect(newdata)``
+    equals econml's ``NonParamDML``.
+
+    Per-row effects (``effect()``) are out of fold on the training rows (the
+    final model cross-fitted on the nuisance folds) and come from the final
+    model fitted on all rows for ``effect(newdata)``; they have no standard
+    errors. Inference comes from doubly robust scores built from ``m``, ``e``
+    and those out-of-fold effects (grf's scores for its causal forest):
+    ``ate()`` is their mean and ``tidy()`` their best linear projection on the
+    effect design, as for the meta-learners, so policy evaluation works too.
+    Binary and continuous treatments (the effect of one more unit, and
+    ``ate()`` the average partial effect); for several arms use
+    :func:`drlearner` or :func:`dml`.
+
+    Parameters
+    ----------
+    formula : str
+        ``"Y ~ T * (age + engagement) + income"``: the final model sees the
+        modifiers (``age``, ``engagement``); the nuisance models see modifiers
+        and controls.
+    data : pandas or polars DataFrame
+    model_y : scikit-learn estimator, optional
+        Outcome model, cloned per fold. Default: ``HistGradientBoostingRegressor``
+        with early stopping (its classifier's probability for a 0/1 outcome),
+        as every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``).
+    model_t : scikit-learn estimator, optional
+        Treatment model: a classifier for a binary treatment (its probability
+        of treatment), a regressor for a continuous one (which also fits the
+        treatment's conditional variance for the scores). Default:
+        HistGradientBoosting with early stopping.
+    model_final : scikit-learn regressor, optional
+        The final model of the effect; its ``fit`` must take ``sample_weight``.
+        Default: ``HistGradientBoostingRegressor`` with early stopping.
+    folds : int, scikit-learn splitter or list of (train, test) pairs
+        Cross-fitting folds of the nuisance models and of the final model's
+        out-of-fold effects; stratified by a binary treatment and keeping
+        every ``cluster`` whole.
+    clip_residual : float
+        Treatment residuals within this of zero (in the treatment's units) are
+        moved out to ``+-clip_residual`` in the ratio's denominator, keeping
+        their sign; their weight stays the squared residual, so they barely
+        count. Default ``1e-5``, as econml; the summary says how many rows it moved.
+    seed : int, optional
+        Seeds the folds and every default (or unseeded) model.
+    n_jobs : int, optional
+        Fit the folds in parallel.
+    progress : bool, optional
+        Progress bar (None: on a terminal once the fit runs for a few seconds).
+    cluster, weights : str or array-like, optional
+        Cluster-robust inference (folds keep clusters whole); positive weights,
+        passed to every model as ``sample_weight`` (the final model's times the
+        squared residual) and used to average and project the scores.
+    vcov : str, optional
+        Covariance of the projection: ``"HC3"`` by default (as grf), CR1 with
+        ``cluster``; or ``"iid"``, ``"HC0"``-``"HC2"``.
+    treatment, reference, missing
+        As in :func:`fit`.
+
+    Returns
+    -------
+    HTEResult
+        ``result.models`` holds ``model_y``, ``model_t`` and ``model_final``
+        of every fold and ``model_final (refit on all rows)``.
+
+    Examples
+    --------
+    >>> import hteformula as hf
+    >>> from sklearn.linear_model import LinearRegression, LogisticRegression
+    >>> df = hf.datasets.engagement_trial(n=2000, seed=0)  # true effect 2 + 3 * engagement
+    >>> res = hf.rlearner("Y ~ T * (age + engagement) + income", df, model_y=LinearRegression(),
+    ...                   model_t=LogisticRegression(), model_final=LinearRegression(), seed=1)
+    >>> low, high = res.tidy().loc["T:engagement", ["conf_low", "conf_high"]]
+    >>> bool(low < 3 < high)
+    True
+    """
+    return fit(formula, data, method="rlearner", **options)

@@ -100,13 +100,7 @@ def fit_dml(
 
     models = {name: sum((n.models[name] for n in nuisances), ()) for name in nuisances[0].models}
     diagnostics = nuisance_diagnostics(design, nuisances)
-    diagnostics.update(
-        folds=len(nuisances[0].folds),
-        repeats=len(nuisances),
-        model_y=type(models["model_y"][0]).__name__,
-        model_t=type(models["model_t"][0]).__name__,
-        df_resid=regression.df_resid,
-    )
+    diagnostics["df_resid"] = regression.df_resid
     if len(nuisances) > 1:
         diagnostics["all_coef"] = np.array(coefs)
     warn_on_poor_overlap(diagnostics)
