@@ -4,7 +4,7 @@
 
     formula, data -> build_design -> backend.fit(design, **options) -> HTEResult
 
-``ols``, ``dml`` and the learners are thin, documented wrappers of ``fit``:
+``ols``, ``dml``, the learners and the R-learner are thin, documented wrappers of ``fit``:
 each takes exactly its backend's options (read from the backend's fit
 function, so the two cannot drift apart), with the backend's defaults.
 """
@@ -45,8 +45,8 @@ def fit(
     data : pandas or polars DataFrame
     method : str
         A registered backend: ``"ols"``, ``"dml"``, the meta-learners ``"tlearner"``,
-        ``"slearner"``, ``"xlearner"``, ``"drlearner"`` (see
-        ``hteformula.backends.backend_names()``).
+        ``"slearner"``, ``"xlearner"``, ``"drlearner"``, the R-learner ``"rlearner"``
+        (see ``hteformula.backends.backend_names()``).
     treatment : str, optional
         The treatment column; inferred from the interactions when omitted.
     reference : optional

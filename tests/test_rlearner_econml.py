@@ -183,13 +183,14 @@ def test_pseudo_outcomes_and_weights_equal_a_hand_computation(data, case):
     (full,) = res.models["model_final (refit on all rows)"]
     np.testing.assert_allclose(full.y_, target, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(full.sample_weight_, weight, rtol=1e-8)
-    for (train, _), fold_model in zip(folds, res.models["model_final"], strict=True):
-        np.testing.assert_allclose(fold_model.y_, target[train], rtol=1e-8, atol=1e-10)
-        np.testing.assert_allclose(fold_model.sample_weight_, weight[train], rtol=1e-8)
-    # The out-of-fold effects are the fold models' predictions (weighted means of other folds).
+    for (_, test), fold_model in zip(folds, res.models["model_final"], strict=True):
+        np.testing.assert_allclose(fold_model.y_, target[test], rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(fold_model.sample_weight_, weight[test], rtol=1e-8)
+    # A training row's effect: the mean of the other folds' models (weighted mean ratios).
+    fold_means = [np.average(target[test], weights=weight[test]) for _, test in folds]
     expected = np.empty(len(data))
-    for train, test in folds:
-        expected[test] = np.average(target[train], weights=weight[train])
+    for j, (_, test) in enumerate(folds):
+        expected[test] = np.mean([m for k, m in enumerate(fold_means) if k != j])
     np.testing.assert_allclose(res.effect()["estimate"], expected, rtol=1e-8)
 
 

@@ -3,9 +3,9 @@
     cross-fitted m(x) = E[Y | x] and e(x) = E[T | x]   (the nuisance layer)
       -> residuals Y~ = Y - m(x), T~ = T - e(x)
       -> pseudo-outcome Y~ / T~ with weight T~^2 (times the fit's weights)
-      -> the final model of the effect on the modifiers: cross-fitted on the
-         nuisance folds (out-of-fold effects of the training rows) and fitted
-         on all rows (effects of new rows)
+      -> the final model of the effect on the modifiers: fitted on each
+         nuisance fold's rows alone (a training row's effect is the mean of
+         the other folds' models) and on all rows (effects of new rows)
       -> doubly robust scores from m, e and the out-of-fold effects
       -> best linear projection of the scores on the effect design (tidy), their mean (ate)
 
@@ -16,6 +16,13 @@ sees the modifiers alone (the effect varies with them; controls only adjust
 the nuisance models), as econml's ``NonParamDML`` with ``X`` the modifiers and
 ``W`` the controls; with the same folds, nuisance models and final model the
 effects of new rows are econml's.
+
+**Out-of-fold effects.** A training row's effect must come from final models
+that never saw it. As the DR-learner's (Kennedy 2023, cross-fitted), one final
+model is fitted on the rows of each fold alone, and a row's effect is the mean
+of the models of the other folds. Their fits cost one fit on all rows
+together, where fitting on all but each fold would cost K - 1, and averaging
+models fitted on disjoint rows damps the noise of the residual ratio.
 
 **Clipping.** A treatment residual within ``clip_residual`` of zero is moved
 out to ``+-clip_residual`` (keeping its sign; exactly 0 counts as positive)
@@ -52,7 +59,14 @@ import numpy as np
 from sklearn.utils.validation import has_fit_parameter
 
 from hteformula.backends.base import Backend, EffectFit, register
-from hteformula.backends.crossfit import Fold, Task, cross_fit, fit_model
+from hteformula.backends.crossfit import (
+    Fold,
+    Task,
+    cross_fit,
+    fit_model,
+    fit_on_each_fold,
+    mean_of_other_folds,
+)
 from hteformula.backends.nuisance import (
     Nuisance,
     cross_fit_nuisance,
@@ -125,12 +139,11 @@ def fit_rlearner(
     y_resid, t_resid = residuals(design, nuisance)
     target, weight = pseudo_outcomes(y_resid, t_resid[:, 0], clip, design.weights)
     columns = final_columns(design.spec)
-    task = Task(
-        FINAL_TASK, final, final_features(design.features, columns), target, sample_weight=weight
-    )
-    out_of_fold = cross_fit([task], nuisance.folds, n_jobs=n_jobs, progress=progress)
+    inputs = final_features(design.features, columns)
+    task = Task(FINAL_TASK, final, inputs, target, sample_weight=weight)
+    per_fold = fit_on_each_fold([task], nuisance.folds, n_jobs=n_jobs, progress=progress)
+    effects = mean_of_other_folds(per_fold[FINAL_TASK], inputs, nuisance.folds)[:, None]
     predictor = FinalModel(fit_model(task), columns, final_names(design.spec))
-    effects = out_of_fold[FINAL_TASK][:, None]
     scores, extra = effect_scores(design, nuisance, effects, n_jobs, progress)
 
     diagnostics = nuisance_diagnostics(design, [nuisance])
@@ -151,7 +164,7 @@ def fit_rlearner(
         notes=notes(design, diagnostics),
         models={
             **nuisance.models,
-            **out_of_fold.models,
+            FINAL_TASK: tuple(per_fold[FINAL_TASK]),
             FINAL_REFIT: (predictor.model,),
             **extra.models,
         },

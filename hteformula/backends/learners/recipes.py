@@ -32,6 +32,7 @@ from hteformula.backends.crossfit import (
     cross_fit,
     fit_model,
     fit_on_each_fold,
+    mean_of_other_folds,
     run_jobs,
 )
 from hteformula.backends.learners.inputs import LearnerInputs
@@ -242,21 +243,12 @@ def dr_effects(learner: Learner, inputs: LearnerInputs, first: FirstStage) -> Ef
     ]
     per_fold = fit_on_each_fold(tasks, data.folds, n_jobs=data.n_jobs, progress=data.progress)
     final = FinalModels(tuple(tuple(per_fold[task.name]) for task in tasks))
-    in_sample = np.column_stack([mean_of_other_folds(models, inputs) for models in final.models])
+    in_sample = np.column_stack(
+        [mean_of_other_folds(models, data.features, data.folds) for models in final.models]
+    )
     arms, models = learner.outcome_models.refit(inputs)
     models.update({name: tuple(fitted) for name, fitted in per_fold.items()})
     return Effects(in_sample, LearnerPredictor(final, arms, data.levels), models)
-
-
-def mean_of_other_folds(models: Sequence[Any], inputs: LearnerInputs) -> np.ndarray:
-    """Each training row's mean prediction over the models fitted on the other folds."""
-    data = inputs.data
-    each = np.stack([model.predict(data.features) for model in models])  # (K, n)
-    total = each.sum(axis=0)
-    out = np.empty(len(data.y))
-    for j, (_, test) in enumerate(data.folds):
-        out[test] = (total[test] - each[j, test]) / (len(models) - 1)
-    return out
 
 
 # -- shared ----------------------------------------------------------------------
