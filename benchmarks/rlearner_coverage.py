@@ -39,6 +39,8 @@ from __future__ import annotations
 import argparse
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,55 +51,69 @@ import hteformula as hf
 from benchmarks.dml_coverage import DOSE_TRUTH, TRUTH, linear_binary, linear_dose, replicate
 
 TRIAL_TRUTH = {"T": 2.0, "T:age": 0.0, "T:engagement": 3.0}
-Fit = Callable[[int], tuple[pd.DataFrame, float, hf.Estimate]]
 
 
-def binary_fit(seed: int) -> tuple[pd.DataFrame, float, hf.Estimate]:
-    df = linear_binary(seed)
-    res = hf.rlearner(
-        "Y ~ T * (x1 + x2) + w1 + w2",
-        df,
-        model_y=LinearRegression(),
-        model_t=LogisticRegression(),
-        seed=seed,
-        progress=False,
-    )
-    return res.tidy(), float(np.mean(1.0 + df["x1"] - 0.5 * df["x2"])), res.ate()
+@dataclass(frozen=True)
+class Setting:
+    """One simulation: its data, formula, models and true coefficients."""
+
+    label: str
+    first_seed: int
+    data: Callable[[int], pd.DataFrame]
+    formula: str
+    models: Callable[[], dict[str, Any]]
+    truth: dict[str, float]
+    true_ate: Callable[[pd.DataFrame], float]
+
+    def fit(self, seed: int) -> tuple[pd.DataFrame, float, hf.Estimate]:
+        df = self.data(seed)
+        res = hf.rlearner(self.formula, df, seed=seed, progress=False, **self.models())
+        return res.tidy(), self.true_ate(df), res.ate()
 
 
-def dose_fit(seed: int) -> tuple[pd.DataFrame, float, hf.Estimate]:
-    df = linear_dose(seed)
-    res = hf.rlearner(
-        "Y ~ dose * (x1 + x2) + w1 + w2",
-        df,
-        model_y=LinearRegression(),
-        model_t=LinearRegression(),
-        seed=seed,
-        progress=False,
-    )
-    return res.tidy(), float(np.mean(0.5 + 0.8 * df["x1"])), res.ate()
+def linear_models(model_t: Callable[[], Any]) -> Callable[[], dict[str, Any]]:
+    return lambda: {"model_y": LinearRegression(), "model_t": model_t()}
 
 
-def trial_fit(seed: int) -> tuple[pd.DataFrame, float, hf.Estimate]:
-    df = hf.datasets.engagement_trial(n=4000, seed=seed)
-    res = hf.rlearner(
-        "Y ~ T * (age + engagement) + income",
-        df,
-        model_y=LinearRegression(),
-        model_t=LogisticRegression(),
-        seed=seed,
-        progress=False,
-    )
-    return res.tidy(), float(df["true_effect"].mean()), res.ate()
-
-
-def default_fit(n: int) -> Fit:
-    def fit(seed: int) -> tuple[pd.DataFrame, float, hf.Estimate]:
-        df = hf.datasets.confounded_study(n=n, seed=seed)
-        res = hf.rlearner("Y ~ T * (x1 + x2) + w1 + w2", df, seed=seed, progress=False)
-        return res.tidy(), float(df["true_effect"].mean()), res.ate()
-
-    return fit
+def settings(n_default: int) -> dict[str, Setting]:
+    return {
+        "binary": Setting(
+            "binary, linear nuisances",
+            100_000,
+            linear_binary,
+            "Y ~ T * (x1 + x2) + w1 + w2",
+            linear_models(LogisticRegression),
+            TRUTH,
+            lambda df: float(np.mean(1.0 + df["x1"] - 0.5 * df["x2"])),
+        ),
+        "continuous": Setting(
+            "continuous, linear nuisances",
+            200_000,
+            linear_dose,
+            "Y ~ dose * (x1 + x2) + w1 + w2",
+            linear_models(LinearRegression),
+            DOSE_TRUTH,
+            lambda df: float(np.mean(0.5 + 0.8 * df["x1"])),
+        ),
+        "trial": Setting(
+            "trial, linear nuisances (n=4000)",
+            400_000,
+            lambda seed: hf.datasets.engagement_trial(n=4000, seed=seed),
+            "Y ~ T * (age + engagement) + income",
+            linear_models(LogisticRegression),
+            TRIAL_TRUTH,
+            lambda df: float(df["true_effect"].mean()),
+        ),
+        "default": Setting(
+            f"binary, default models (n={n_default})",
+            300_000,
+            lambda seed: hf.datasets.confounded_study(n=n_default, seed=seed),
+            "Y ~ T * (x1 + x2) + w1 + w2",
+            dict,
+            TRUTH,
+            lambda df: float(df["true_effect"].mean()),
+        ),
+    }
 
 
 def main() -> None:
@@ -113,28 +129,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20 replications of each setting")
     args = parser.parse_args()
     reps = 20 if args.quick else args.reps
-    settings: dict[str, tuple[str, int, Fit, dict[str, float]]] = {
-        "binary": ("binary, linear nuisances", 100_000, binary_fit, TRUTH),
-        "continuous": ("continuous, linear nuisances", 200_000, dose_fit, DOSE_TRUTH),
-        "trial": ("trial, linear nuisances (n=4000)", 400_000, trial_fit, TRIAL_TRUTH),
-        "default": (
-            f"binary, default models (n={args.n_default})",
-            300_000,
-            default_fit(args.n_default),
-            TRUTH,
-        ),
-    }
-    warnings.filterwarnings("ignore", category=hf.HTEWarning)  # overlap notes, counted below
+    chosen = settings(args.n_default)
+    warnings.filterwarnings("ignore", category=hf.HTEWarning)  # a few fits warn on overlap
     tables = []
     with threadpool_limits(limits=1):
         for key in args.settings:
-            label, first_seed, fit, truth = settings[key]
-            table, seconds = replicate(reps, first_seed, fit, truth)
-            table.insert(0, "setting", label)
+            setting = chosen[key]
+            table, seconds = replicate(reps, setting.first_seed, setting.fit, setting.truth)
+            table.insert(0, "setting", setting.label)
             table["in_target"] = table["coverage"].between(0.93, 0.97)
             table["s/fit"] = seconds
             tables.append(table)
-            print(f"{label}: {reps} replications, {seconds:.2f} s per fit", flush=True)
+            print(f"{setting.label}: {reps} replications, {seconds:.2f} s per fit", flush=True)
     out = pd.concat(tables).reset_index()
     print("\n95% interval coverage of hf.rlearner (target 0.93-0.97; mc_se = sqrt(p(1-p)/reps))\n")
     print(out.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -106,12 +106,9 @@ def causalml(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> np.ndarray:
     folds = StratifiedKFold(5, shuffle=True, random_state=seed)
     p = cross_val_predict(classifier(), X, w, cv=folds, method="predict_proba")[:, 1]
     learner = BaseRRegressor(
-        outcome_learner=regressor(),
-        effect_learner=regressor(),
-        n_fold=5,
-        random_state=seed,
-        cv_n_jobs=1,
+        outcome_learner=regressor(), effect_learner=regressor(), n_fold=5, random_state=seed
     )
+    learner.cv_n_jobs = 1  # its cross_val_predict would start a process per core
     learner.fit(X, treatment=w, y=y, p=p, verbose=False)
     return np.ravel(learner.predict(test[FEATURES].to_numpy()))
 
