@@ -453,10 +453,11 @@ def rlearner(formula: str, data: object, **options: Any) -> HTEResult:
     nuisance models. With the same folds and models, ``effect(newdata)``
     equals econml's ``NonParamDML``.
 
-    Per-row effects (``effect()``) are out of fold on the training rows (the
-    final model cross-fitted on the nuisance folds) and come from the final
-    model fitted on all rows for ``effect(newdata)``; they have no standard
-    errors. Inference comes from doubly robust scores built from ``m``, ``e``
+    Per-row effects (``effect()``) are out of fold on the training rows (one
+    final model per fold, fitted on that fold's rows alone, and a row's effect
+    the mean of the other folds' models, as the DR-learner's) and come from the
+    final model fitted on all rows for ``effect(newdata)``; they have no
+    standard errors. Inference comes from doubly robust scores built from ``m``, ``e``
     and those out-of-fold effects (grf's scores for its causal forest):
     ``ate()`` is their mean and ``tidy()`` their best linear projection on the
     effect design, as for the meta-learners, so policy evaluation works too.
@@ -512,7 +513,8 @@ def rlearner(formula: str, data: object, **options: Any) -> HTEResult:
     -------
     HTEResult
         ``result.models`` holds ``model_y``, ``model_t`` and ``model_final``
-        of every fold and ``model_final (refit on all rows)``.
+        of every fold and ``model_final (refit on all rows)``, the model that
+        scores new rows (it reads the modifier columns).
 
     Examples
     --------

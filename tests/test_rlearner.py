@@ -188,6 +188,14 @@ def test_formula_without_covariates_is_refused(trial):
         hf.rlearner("Y ~ T", trial, treatment="T")
 
 
+def test_clusters_give_cluster_robust_projection_and_whole_folds(trial):
+    res = hf.rlearner(FORMULA, trial, cluster="school", folds=4, seed=0, **LINEAR)
+    assert res.fit.vcov_label.startswith("CR1")
+    school = trial["school"].to_numpy()
+    for train, test in res.fit.scores.folds:
+        assert not set(school[train]) & set(school[test])
+
+
 def test_seed_reproduces_and_models_are_cloned(trial):
     final = HistGradientBoostingRegressor(max_iter=20)
     first = hf.rlearner(FORMULA, trial, model_final=final, folds=3, seed=4, **_fast_nuisances())

@@ -126,8 +126,9 @@ def fit_rlearner(
     -------
     EffectFit
         ``in_sample``: out-of-fold effects; ``predictor``: :class:`FinalModel`;
-        ``models``: ``model_y``, ``model_t`` and ``model_final`` per fold, and
-        ``model_final (refit on all rows)``.
+        ``models``: ``model_y`` and ``model_t`` of each fold, ``model_final`` of
+        each fold (fitted on that fold's rows), ``model_final (refit on all
+        rows)``, and for a continuous treatment ``treatment variance model``.
     """
     estimator = projection_estimator(design, vcov)
     clip = checked_clip(clip_residual)
