@@ -12,22 +12,27 @@ and predicts the CATE of the test rows. The table prints the RMSE against the
 true effect (mean over seeds, with its standard error over seeds), the MSE
 (the published boosting R-learner at n = 1,000: about 0.05, 0.22, 0.11, 0.46
 for A-D), our out-of-fold RMSE on the training rows, and ours against the
-better of econml and causalml: their RMSE ratio and the paired difference of
-RMSEs with its standard error over seeds.
+better of econml and causalml: the RMSE ratio and the mean paired difference
+of RMSEs (ours - theirs) with its standard error over seeds.
 
-Same models everywhere (those of ``benchmarks/learners_rmse.py``): outcome and
-final models ``HistGradientBoostingRegressor`` with fixed parameters, the
-treatment model ``HistGradientBoostingClassifier`` with fixed parameters, 5
-folds. Each library draws its own folds from the seed: hteformula stratified
-by treatment; econml's ``NonParamDML(cv=5, random_state=seed)`` stratified
-too; causalml cross-fits its outcome model over 5 shuffled folds and is given
-the propensities of the classifier cross-fitted over 5 stratified folds (it
-uses a given ``p`` as it is). All three fit the same estimator, so the
-differences between them are those of fold draws; the row ``econml, our folds``
-fits econml on hteformula's folds, where the two must agree exactly (the
-largest relative difference of the test effects is printed).
+Rows: ``hteformula`` (the default: new rows get the mean of the per-fold final
+models), ``hteformula refit`` (``refit_final=True``: one final model fitted on
+all rows, the estimator of econml and causalml), ``econml``, ``causalml``.
 
-    python -m benchmarks.rlearner_rmse [--seeds 10] [--n 2000] [--threads 1] [--quick]
+Same models everywhere, 5 folds. ``--models default`` (the default): the
+package's default models, ``HistGradientBoostingRegressor`` /
+``HistGradientBoostingClassifier`` with early stopping, seeded (random_state
+0); ``--models fixed``: those of ``benchmarks/learners_rmse.py`` (fixed
+parameters, no early stopping). econml's ``NonParamDML(cv=5,
+random_state=seed)`` and causalml (its outcome model cross-fitted by itself,
+given the propensities of the classifier cross-fitted by scikit-learn) both
+draw ``StratifiedKFold(5, shuffle=True, random_state=seed)``, so they fit the
+same estimator on the same folds and agree exactly; hteformula draws its own
+folds from the seed. On hteformula's folds, econml equals ``hteformula
+refit`` (the largest relative difference of the test effects is printed).
+
+    python -m benchmarks.rlearner_rmse [--seeds 10] [--n 2000] [--models default|fixed]
+        [--threads 1] [--quick]
 
 Models run on one OpenMP thread by default (see ``benchmarks/learners_rmse.py``).
 """
@@ -39,14 +44,17 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from threadpoolctl import threadpool_limits
 
 import hteformula as hf
-from benchmarks.learners_rmse import classifier, regressor, rmse
+from benchmarks import learners_rmse
+from benchmarks.learners_rmse import rmse
 
 P = 6
 SIGMA = 1.0
@@ -56,7 +64,14 @@ FORMULA = "Y ~ W * (" + " + ".join(FEATURES) + ")"
 SETUPS = {"A": 1, "B": 2, "C": 3, "D": 4}
 PUBLISHED_MSE = {"A": 0.05, "B": 0.22, "C": 0.11, "D": 0.46}
 
-Data = tuple[pd.DataFrame, np.ndarray]
+MODELS: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
+    "default": (
+        lambda: HistGradientBoostingRegressor(early_stopping=True, random_state=0),
+        lambda: HistGradientBoostingClassifier(early_stopping=True, random_state=0),
+    ),
+    "fixed": (learners_rmse.regressor, learners_rmse.classifier),
+}
+regressor, classifier = MODELS["default"]
 
 
 def draw(mode: int, n: int, seed: int) -> pd.DataFrame:
@@ -68,7 +83,7 @@ def draw(mode: int, n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(X, columns=FEATURES).assign(W=w, Y=y, tau=tau)
 
 
-def ours(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> tuple[np.ndarray, ...]:
+def ours(train: pd.DataFrame, test: pd.DataFrame, seed: int, refit: bool = False) -> tuple:
     """Effects of the test rows, out-of-fold effects of the training rows, and the folds."""
     res = hf.rlearner(
         FORMULA,
@@ -77,6 +92,7 @@ def ours(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> tuple[np.ndarray
         model_t=classifier(),
         model_final=regressor(),
         folds=5,
+        refit_final=refit,
         seed=seed,
         progress=False,
     )
@@ -119,15 +135,21 @@ LIBRARIES: dict[str, Callable[[pd.DataFrame, pd.DataFrame, int], np.ndarray]] = 
 }
 
 
+PEERS = ("econml", "causalml")
+
+
 def main() -> None:
+    global regressor, classifier
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--models", choices=sorted(MODELS), default="default")
     parser.add_argument("--threads", type=int, default=1, help="OpenMP threads (0: all)")
     parser.add_argument("--quick", action="store_true", help="2 seeds, n = 1,000")
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.n = 2, 1000
+    regressor, classifier = MODELS[args.models]
     warnings.filterwarnings("ignore")
     with threadpool_limits(limits=args.threads or None):
         run_all(args)
@@ -139,26 +161,26 @@ def run_all(args: argparse.Namespace) -> None:
         for seed in range(args.seeds):
             train, test = draw(mode, args.n, seed), draw(mode, N_TEST, 10_000 + seed)
             truth = test["tau"].to_numpy()
-            start = time.perf_counter()
-            on_test, in_sample, folds = ours(train, test, seed)
-            rows.append(
-                _row(setup, seed, "hteformula", on_test, truth, time.perf_counter() - start)
-            )
-            rows[-1]["oof_rmse"] = rmse(in_sample, train["tau"].to_numpy())
-            for library, fit_predict in LIBRARIES.items():
+            for label, refit in (("hteformula", False), ("hteformula refit", True)):
                 start = time.perf_counter()
-                estimate = fit_predict(train, test, seed)
+                on_test, in_sample, folds = ours(train, test, seed, refit)
+                seconds = time.perf_counter() - start
+                rows.append(_row(setup, seed, label, on_test, truth, seconds))
+                rows[-1]["oof_rmse"] = rmse(in_sample, train["tau"].to_numpy())
+            for library in PEERS:
+                start = time.perf_counter()
+                estimate = LIBRARIES[library](train, test, seed)
                 rows.append(
                     _row(setup, seed, library, estimate, truth, time.perf_counter() - start)
                 )
-            if seed == 0:  # econml on our folds: the same estimator, so the same effects
+            if seed == 0:  # econml on our folds: the same estimator as ours refit
                 same = econml(train, test, seed, folds)
                 gaps.append(np.max(np.abs(same - on_test) / np.maximum(np.abs(same), 1e-12)))
             print(f"setup {setup} seed {seed} done", file=sys.stderr, flush=True)
     print_table(pd.DataFrame(rows), args)
     print(
-        "\neconml on hteformula's folds (seed 0 of each setup): largest relative difference "
-        f"of the test effects {max(gaps):.1e}"
+        "\neconml on hteformula's folds against hteformula refit (seed 0 of each setup): "
+        f"largest relative difference of the test effects {max(gaps):.1e}"
     )
 
 
@@ -184,23 +206,22 @@ def print_table(results: pd.DataFrame, args: argparse.Namespace) -> None:
     )
     wide = results.pivot_table(index=["setup", "seed"], columns="library", values="rmse")
     for setup in SETUPS:
-        peer = wide.loc[setup, list(LIBRARIES)].mean().idxmin()
-        difference = wide.loc[setup, "hteformula"] - wide.loc[setup, peer]
-        table.loc[(setup, "hteformula"), "vs_best_peer"] = (
-            wide.loc[setup, "hteformula"].mean() / wide.loc[setup, peer].mean()
-        )
-        table.loc[(setup, "hteformula"), "diff_best_peer"] = difference.mean()
-        table.loc[(setup, "hteformula"), "diff_se"] = difference.std(ddof=1) / np.sqrt(
-            len(difference)
-        )
-        table.loc[(setup, "hteformula"), "best_peer"] = peer
+        peer = wide.loc[setup, list(PEERS)].mean().idxmin()
+        for ours_label in ("hteformula", "hteformula refit"):
+            difference = wide.loc[setup, ours_label] - wide.loc[setup, peer]
+            row = (setup, ours_label)
+            table.loc[row, "vs_best_peer"] = (
+                wide.loc[setup, ours_label].mean() / wide.loc[setup, peer].mean()
+            )
+            table.loc[row, "diff_best_peer"] = difference.mean()
+            table.loc[row, "diff_se"] = difference.std(ddof=1) / np.sqrt(len(difference))
     table["published_mse_n1000"] = [PUBLISHED_MSE[s] for s, _ in table.index]
     print(
         f"R-learner CATE RMSE on {N_TEST:,} test rows, n={args.n}, p={P}, sigma={SIGMA}, "
-        f"{args.seeds} seeds (mean over seeds; rmse_se = sd / sqrt(seeds)). in_sample_oof: our "
-        "out-of-fold effects of the training rows. vs_best_peer: our RMSE / the better of "
-        "econml and causalml; diff_best_peer: mean paired difference of RMSE (ours - theirs), "
-        "diff_se its standard error over seeds."
+        f"{args.seeds} seeds, models={args.models} (mean over seeds; rmse_se = sd / sqrt(seeds))."
+        " in_sample_oof: our out-of-fold effects of the training rows. vs_best_peer: our RMSE / "
+        "the better of econml and causalml; diff_best_peer: mean paired difference of RMSE "
+        "(ours - theirs), diff_se its standard error over seeds."
     )
     with pd.option_context(
         "display.width", 250, "display.max_columns", 20, "display.float_format", "{:.4f}".format

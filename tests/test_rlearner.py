@@ -96,7 +96,9 @@ def test_linear_final_model_is_the_residual_on_residual_regression(df):
     Y~ on T~ M: dml's coefficients, with the same folds and nuisance models."""
     folds = list(StratifiedKFold(4, shuffle=True, random_state=1).split(df, df["T"]))
     nuisances = dict(model_y=LinearRegression(), model_t=LogisticRegression())
-    res = hf.rlearner(FORMULA, df, model_final=LinearRegression(), folds=folds, **nuisances)
+    res = hf.rlearner(
+        FORMULA, df, model_final=LinearRegression(), folds=folds, refit_final=True, **nuisances
+    )
     dml = hf.dml(FORMULA, df, folds=folds, **nuisances)
     (final,) = res.models["model_final (refit on all rows)"]
     coef = np.concatenate([[final.intercept_], final.coef_])
@@ -107,7 +109,14 @@ def test_without_modifiers_the_effect_is_the_weighted_mean_ratio(df):
     """``Y ~ T + age``: a constant final model, sum(T~ Y~) / sum(T~^2), dml's coefficient."""
     folds = list(StratifiedKFold(3, shuffle=True, random_state=1).split(df, df["T"]))
     nuisances = dict(model_y=LinearRegression(), model_t=LogisticRegression(), folds=folds)
-    res = hf.rlearner("Y ~ T + age", df, treatment="T", model_final=LinearRegression(), **nuisances)
+    res = hf.rlearner(
+        "Y ~ T + age",
+        df,
+        treatment="T",
+        model_final=LinearRegression(),
+        refit_final=True,
+        **nuisances,
+    )
     dml = hf.dml("Y ~ T + age", df, treatment="T", **nuisances)
     effect = res.effect(df.head(5))["estimate"]
     np.testing.assert_allclose(effect, dml.tidy().loc["T", "estimate"], rtol=1e-8)
@@ -183,6 +192,11 @@ def test_clip_residual_must_be_a_positive_number(trial, clip):
         hf.rlearner(FORMULA, trial, clip_residual=clip)
 
 
+def test_refit_final_must_be_true_or_false(trial):
+    with pytest.raises(hf.HTEError, match="refit_final='yes' must be True or False"):
+        hf.rlearner(FORMULA, trial, refit_final="yes")
+
+
 def test_formula_without_covariates_is_refused(trial):
     with pytest.raises(hf.HTEError, match="has no covariates"):
         hf.rlearner("Y ~ T", trial, treatment="T")
@@ -202,8 +216,7 @@ def test_seed_reproduces_and_models_are_cloned(trial):
     again = hf.rlearner(FORMULA, trial, model_final=final, folds=3, seed=4, **_fast_nuisances())
     assert first.effect().equals(again.effect())
     assert not hasattr(final, "n_iter_")  # never fitted itself
-    (refit,) = first.models["model_final (refit on all rows)"]
-    assert refit.random_state == 4
+    assert {model.random_state for model in first.models["model_final"]} == {4}
 
 
 def _fast_nuisances() -> dict:

@@ -3,7 +3,8 @@
 econml's inputs are built here from the data frame with pandas (``X`` the
 modifiers, ``W`` the controls, its own dummies); the folds come from
 scikit-learn. NonParamDML clips treatment residuals at 1e-5 (hteformula's
-default ``clip_residual``). The hand computation fits scikit-learn's models
+default ``clip_residual``) and scores new rows with a final model fitted on all
+rows (``refit_final=True``). The hand computation fits scikit-learn's models
 fold by fold and forms ``(Y - m) / (T - e)`` and ``(T - e)^2`` directly.
 """
 
@@ -130,6 +131,7 @@ def test_new_rows_effects_equal_nonparam_dml(data, newdata, final, case, weighte
         model_final=final(),
         folds=folds,
         weights="w" if weighted else None,
+        refit_final=True,
     )
     est = econml_fit(
         data,
@@ -174,6 +176,7 @@ def test_pseudo_outcomes_and_weights_equal_a_hand_computation(data, case):
         model_final=RecordingRegressor(),
         folds=folds,
         weights="w",
+        refit_final=True,
     )
     y_resid, t_resid = hand_residuals(
         data, outcome, treatment, model_t, folds, data["w"].to_numpy()
@@ -192,6 +195,21 @@ def test_pseudo_outcomes_and_weights_equal_a_hand_computation(data, case):
     for j, (_, test) in enumerate(folds):
         expected[test] = np.mean([m for k, m in enumerate(fold_means) if k != j])
     np.testing.assert_allclose(res.effect()["estimate"], expected, rtol=1e-8)
+
+
+def test_new_rows_get_the_mean_of_the_fold_models_by_default(data, newdata):
+    """Without refit_final, effect(newdata) is the mean of the per-fold final models."""
+    folds = list(StratifiedKFold(4, shuffle=True, random_state=2).split(data, data["Tc"]))
+    options = dict(model_y=LinearRegression(), model_t=logistic(), model_final=tree(), folds=folds)
+    res = hf.rlearner(f"Yc ~ Tc{FORMULA_REST}", data, **options)
+    refit = hf.rlearner(f"Yc ~ Tc{FORMULA_REST}", data, refit_final=True, **options)
+    X = newdata[MODIFIERS].to_numpy()
+    expected = np.mean([model.predict(X) for model in res.models["model_final"]], axis=0)
+    np.testing.assert_allclose(res.effect(newdata)["estimate"], expected, rtol=1e-12)
+    assert "model_final (refit on all rows)" not in res.models
+    # the training rows' effects and the inference do not depend on it
+    assert res.effect().equals(refit.effect())
+    assert res.tidy().equals(refit.tidy())
 
 
 def test_clipping_near_zero_residuals_matches_econml_and_the_documented_rule(data):
@@ -215,6 +233,7 @@ def test_clipping_near_zero_residuals_matches_econml_and_the_documented_rule(dat
         model_t=model_t,
         model_final=RecordingRegressor(),
         folds=folds,
+        refit_final=True,
     )
     est = econml_fit(df, "Y", "dose", model_t, RecordingRegressor(), folds)
     (ours,) = res.models["model_final (refit on all rows)"]
@@ -240,6 +259,7 @@ def test_clipping_near_zero_residuals_matches_econml_and_the_documented_rule(dat
         model_final=RecordingRegressor(),
         folds=folds,
         clip_residual=0.5,
+        refit_final=True,
     )
     (clipped,) = wide.models["model_final (refit on all rows)"]
     inside = np.abs(t_resid) < 0.5

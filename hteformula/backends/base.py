@@ -58,6 +58,13 @@ class FittedModels(Mapping[str, tuple[Any, ...]]):
             )
         return self._models[name]
 
+    def __contains__(self, name: object) -> bool:
+        # Mapping's own would call __getitem__, whose error is not a KeyError.
+        return name in self._models
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._models.get(name, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._models)
 

@@ -3,9 +3,10 @@
     cross-fitted m(x) = E[Y | x] and e(x) = E[T | x]   (the nuisance layer)
       -> residuals Y~ = Y - m(x), T~ = T - e(x)
       -> pseudo-outcome Y~ / T~ with weight T~^2 (times the fit's weights)
-      -> the final model of the effect on the modifiers: fitted on each
-         nuisance fold's rows alone (a training row's effect is the mean of
-         the other folds' models) and on all rows (effects of new rows)
+      -> the final model of the effect on the modifiers, fitted on each
+         nuisance fold's rows alone: a training row's effect is the mean of
+         the other folds' models, a new row's the mean of all of them (or,
+         with refit_final=True, of one final model fitted on all rows)
       -> doubly robust scores from m, e and the out-of-fold effects
       -> best linear projection of the scores on the effect design (tidy), their mean (ate)
 
@@ -14,15 +15,20 @@ The weighted squared error of the pseudo-outcome is the R-loss:
 regressor whose ``fit`` takes ``sample_weight`` minimises it. The final model
 sees the modifiers alone (the effect varies with them; controls only adjust
 the nuisance models), as econml's ``NonParamDML`` with ``X`` the modifiers and
-``W`` the controls; with the same folds, nuisance models and final model the
-effects of new rows are econml's.
+``W`` the controls.
 
-**Out-of-fold effects.** A training row's effect must come from final models
-that never saw it. As the DR-learner's (Kennedy 2023, cross-fitted), one final
-model is fitted on the rows of each fold alone, and a row's effect is the mean
-of the models of the other folds. Their fits cost one fit on all rows
-together, where fitting on all but each fold would cost K - 1, and averaging
-models fitted on disjoint rows damps the noise of the residual ratio.
+**Cross-fitted final stage.** A training row's effect must come from final
+models that never saw it. As the DR-learner's (Kennedy 2023, cross-fitted),
+one final model is fitted on the rows of each fold alone; a training row's
+effect is the mean of the models of the other folds, a new row's the mean of
+all of them. The residual ratio is noisy (it divides by the treatment
+residual), and averaging models fitted on disjoint rows damps that noise: in
+Nie & Wager's four setups (``benchmarks/rlearner_rmse.py``) it about halves
+the squared error of a gradient-boosted final model refit on all rows. The
+fits cost one fit on all rows together. ``refit_final=True`` fits one more
+final model on all rows for new rows, as Nie & Wager and econml's
+``NonParamDML`` do: with the same folds, nuisance models and final model the
+effects of new rows are then econml's.
 
 **Clipping.** A treatment residual within ``clip_residual`` of zero is moved
 out to ``+-clip_residual`` (keeping its sign; exactly 0 counts as positive)
@@ -97,6 +103,7 @@ def fit_rlearner(
     model_final: Any = None,
     folds: int | Any | Sequence[Fold] = 5,
     clip_residual: float = DEFAULT_CLIP,
+    refit_final: bool = False,
     seed: int | None = None,
     n_jobs: int | None = None,
     progress: bool | None = None,
@@ -117,6 +124,9 @@ def fit_rlearner(
     clip_residual : float
         Treatment residuals within this of zero are moved out to it in the
         pseudo-outcome's denominator (see the module notes).
+    refit_final : bool
+        New rows' effects from one final model fitted on all rows (econml's
+        ``NonParamDML``) instead of the mean of the per-fold final models.
     seed : int, optional
     n_jobs, progress : optional
     vcov : str, optional
@@ -127,11 +137,13 @@ def fit_rlearner(
     EffectFit
         ``in_sample``: out-of-fold effects; ``predictor``: :class:`FinalModel`;
         ``models``: ``model_y`` and ``model_t`` of each fold, ``model_final`` of
-        each fold (fitted on that fold's rows), ``model_final (refit on all
-        rows)``, and for a continuous treatment ``treatment variance model``.
+        each fold (fitted on that fold's rows), with ``refit_final``
+        ``model_final (refit on all rows)``, and for a continuous treatment
+        ``treatment variance model``.
     """
     estimator = projection_estimator(design, vcov)
     clip = checked_clip(clip_residual)
+    refit = checked_flag(refit_final, "refit_final")
     final = final_regressor(model_final, seed)
     require_covariates(design)
     (nuisance,) = cross_fit_nuisance(
@@ -144,7 +156,10 @@ def fit_rlearner(
     task = Task(FINAL_TASK, final, inputs, target, sample_weight=weight)
     per_fold = fit_on_each_fold([task], nuisance.folds, n_jobs=n_jobs, progress=progress)
     effects = mean_of_other_folds(per_fold[FINAL_TASK], inputs, nuisance.folds)[:, None]
-    predictor = FinalModel(fit_model(task), columns, final_names(design.spec))
+    fold_models = tuple(per_fold[FINAL_TASK])
+    predictor = FinalModel(
+        (fit_model(task),) if refit else fold_models, columns, final_names(design.spec)
+    )
     scores, extra = effect_scores(design, nuisance, effects, n_jobs, progress)
 
     diagnostics = nuisance_diagnostics(design, [nuisance])
@@ -165,8 +180,8 @@ def fit_rlearner(
         notes=notes(design, diagnostics),
         models={
             **nuisance.models,
-            FINAL_TASK: tuple(per_fold[FINAL_TASK]),
-            FINAL_REFIT: (predictor.model,),
+            FINAL_TASK: fold_models,
+            **({FINAL_REFIT: predictor.models} if refit else {}),
             **extra.models,
         },
     )
@@ -204,26 +219,28 @@ def pseudo_outcomes(
 
 @dataclass(frozen=True, eq=False)
 class FinalModel:
-    """The R-learner's final model, fitted on all rows, for effects of new rows.
+    """The R-learner's final models, for effects of new rows: the mean of their predictions.
 
     Attributes
     ----------
-    model : fitted regressor
-        Trained on the modifier columns (``names``).
+    models : tuple of fitted regressors
+        One per fold, each fitted on that fold's rows; or one fitted on all
+        rows (``refit_final=True``). Each reads the modifier columns (``names``).
     columns : tuple of int
         Where those columns sit among the features (``DesignSpec.feature_names``).
     names : tuple of str
-        The modifier columns the model reads, in its column order (``("Intercept",)``,
+        The modifier columns the models read, in their column order (``("Intercept",)``,
         a constant column, when the formula has no modifiers).
     """
 
-    model: Any
+    models: tuple[Any, ...]
     columns: tuple[int, ...]
     names: tuple[str, ...]
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Effects of shape (n_rows, 1) for features of shape (n_rows, n_features)."""
-        return np.asarray(self.model.predict(final_features(features, self.columns)))[:, None]
+        inputs = final_features(features, self.columns)
+        return np.mean([model.predict(inputs) for model in self.models], axis=0)[:, None]
 
 
 def final_columns(spec: DesignSpec) -> tuple[int, ...]:
@@ -322,6 +339,13 @@ def checked_clip(clip_residual: object) -> float:
             "out to it before the outcome residual is divided by them."
         )
     return float(clip_residual)
+
+
+def checked_flag(value: object, argument: str) -> bool:
+    """``value`` as a bool; anything but True or False is an error naming ``argument``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise HTEError(f"{argument}={value!r} must be True or False.")
+    return bool(value)
 
 
 def final_regressor(model_final: Any, seed: int | None) -> Any:
