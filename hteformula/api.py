@@ -11,16 +11,18 @@ function, so the two cannot drift apart), with the backend's defaults.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hteformula.backends import backends_accepting, get_backend
-from hteformula.errors import HTEError, TreatmentError
+from hteformula.direction import check_better
+from hteformula.errors import HTEError, TreatmentError, warn
 from hteformula.formula.design import build_design
 from hteformula.formula.frame import is_per_row
-from hteformula.results import HTEResult
+from hteformula.results import HTEResult, aliased_note
 
 
 def fit(
@@ -33,6 +35,7 @@ def fit(
     weights: object = None,
     cluster: object = None,
     missing: str = "drop",
+    better: str = "higher",
     **options: Any,
 ) -> HTEResult:
     """Fit the heterogeneous treatment effect described by ``formula`` with one backend.
@@ -58,8 +61,17 @@ def fit(
     missing : {"drop", "raise"}
         Drop rows with missing values in used columns (counted in
         ``result.n_dropped``), or raise.
+    better : {"higher", "lower"}
+        Which way the outcome should move (``"lower"`` for churn or cost).
+        Estimates are unchanged; targeting treats the most negative effects
+        first, policy values and TOC/RATE rank that way, and the wording says
+        "lowers ... by".
     **options
-        Backend options, e.g. ``vcov="HC3"`` for ``"ols"``.
+        Backend options, e.g. ``vcov="HC3"`` for ``"ols"``. Every backend takes
+        ``singular="drop"`` (aliased terms, linear combinations of earlier
+        columns, are dropped in R's order and reported as NaN with a note and
+        an :class:`~hteformula.errors.HTEWarning`, as R's ``lm``) or
+        ``singular="raise"`` (an error naming them, before any model is fitted).
 
     Returns
     -------
@@ -74,12 +86,14 @@ def fit(
     ('ols', 'T', ('age', 'engagement'))
     """
     backend = get_backend(method)
+    better = check_better(better)
     unknown = sorted(set(options) - set(backend.options))
     if unknown:
         accepted = ", ".join(backend.options) or "none"
         raise HTEError(
-            f"method {method!r} does not take the argument(s) {', '.join(unknown)}; "
-            f"its options are: {accepted} (plus treatment, reference, weights, cluster, missing)."
+            f"method {method!r} does not take the argument(s) {', '.join(unknown)}"
+            f"{_suggestion(unknown, backend.options)}; its options are: {accepted} (plus "
+            "treatment, reference, weights, cluster, missing, better)."
         )
     columns = {
         option: options[option]
@@ -97,14 +111,25 @@ def fit(
             f"methods that can: {', '.join(backends_accepting(kind))}."
         )
     effect_fit = backend.fit(design, **options)
+    if effect_fit.aliased:
+        warn(f"{aliased_note(effect_fit.aliased)} Pass singular='raise' to make this an error.")
     shown = {"weights": design.weights_name, "cluster": design.cluster_name, **options}
+    if shown.get("singular") == "drop":  # the default says nothing a note would not
+        del shown["singular"]
     return HTEResult(
         method=backend.name,
         method_label=backend.label,
         design=design,
         fit=effect_fit,
         options={k: v for k, v in shown.items() if v is not None},
+        better=better,
     )
+
+
+def _suggestion(unknown: Sequence[str], accepted: Sequence[str]) -> str:
+    """`` (did you mean folds?)`` for a misspelt option, else nothing."""
+    close = [m for name in unknown for m in difflib.get_close_matches(name, accepted, n=1)]
+    return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
 Wrapper = Callable[..., HTEResult]
@@ -118,9 +143,11 @@ def options_of(method: str, data_options_after: str) -> Callable[[Wrapper], Wrap
     The wrapper's parameters are ``formula``, ``data``, the backend's options
     with their defaults (``cluster`` and ``weights`` after the option
     ``data_options_after``), then the keyword-only ``treatment``,
-    ``reference`` and ``missing``. A call binds its arguments to that
-    signature (so a misspelt option is a ``TypeError``, as for any function)
-    and passes all of them to the wrapped function by name.
+    ``reference``, ``missing`` and ``better``. A call binds its arguments to
+    that signature and passes all of them to the wrapped function by name; an
+    argument that does not bind is an :class:`~hteformula.errors.HTEError`
+    that lists what the function takes and suggests the closest name (Python's
+    own ``TypeError`` says neither).
     """
     backend = get_backend(method)
 
@@ -136,12 +163,21 @@ def options_of(method: str, data_options_after: str) -> Callable[[Wrapper], Wrap
             P("treatment", P.KEYWORD_ONLY, default=None),
             P("reference", P.KEYWORD_ONLY, default=None),
             P("missing", P.KEYWORD_ONLY, default="drop"),
+            P("better", P.KEYWORD_ONLY, default="higher"),
         ]
         signature = inspect.Signature(parameters, return_annotation=HTEResult)
+        accepted = list(signature.parameters)
 
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> HTEResult:
-            bound = signature.bind(*args, **kwargs)
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError as error:
+                unknown = [k for k in kwargs if k not in signature.parameters]
+                raise HTEError(
+                    f"hf.{function.__name__}(): {error}{_suggestion(unknown, accepted)}; it "
+                    f"takes {', '.join(accepted)}."
+                ) from None
             bound.apply_defaults()
             return function(**bound.arguments)
 
@@ -167,8 +203,13 @@ def ols(formula: str, data: object, **options: Any) -> HTEResult:
         Covariance type; with ``cluster`` the default becomes CR1 (statsmodels'
         ``cov_type="cluster"``). Tests use t with n - k degrees of freedom
         (G - 1 with clusters).
+    singular : {"drop", "raise"}
+        Aliased columns (linear combinations of earlier columns, all-zero ones
+        included) are dropped in R's order: NaN coefficients, a note in the
+        summary and an :class:`~hteformula.errors.HTEWarning`, as R's ``lm``;
+        the other coefficients equal those of the reduced regression. Or raise.
     cluster, weights : str or array-like, optional
-    treatment, reference, missing
+    treatment, reference, missing, better
         As in :func:`fit`.
 
     Returns
@@ -203,16 +244,18 @@ def dml(formula: str, data: object, **options: Any) -> HTEResult:
     formula : str
         ``"Y ~ T * (age + engagement) + income"``.
     data : pandas or polars DataFrame
-    model_y : scikit-learn estimator, optional
+    model_y : scikit-learn estimator or name, optional
         Outcome model, cloned per fold and never modified. Default:
         ``HistGradientBoostingRegressor`` with early stopping
         (``HistGradientBoostingClassifier`` and its probability for a 0/1
         outcome), as every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``).
-        A classifier is used through its probability.
-    model_t : scikit-learn estimator, optional
+        A classifier is used through its probability. A name (``"linear"``,
+        ``"forest"``, ``"boosting"``, ``"auto"``: the default) gives that
+        family's regressor or classifier, whichever the outcome needs.
+    model_t : scikit-learn estimator or name, optional
         Treatment model: a classifier (class probabilities) for a binary or
         multi-arm treatment, a regressor for a continuous one. Default:
-        HistGradientBoosting with early stopping.
+        HistGradientBoosting with early stopping. Names as for ``model_y``.
     folds : int, scikit-learn splitter or list of (train, test) index pairs
         Cross-fitting folds. A number gives K shuffled folds, stratified by a
         discrete treatment and keeping every ``cluster`` whole.
@@ -231,7 +274,10 @@ def dml(formula: str, data: object, **options: Any) -> HTEResult:
         Fit folds in parallel with joblib (``-1``: all cores).
     progress : bool, optional
         Progress bar; by default shown on a terminal for fits that take a while.
-    treatment, reference, missing
+    singular : {"drop", "raise"}
+        Effect terms whose modifier column is aliased get NaN (as R's ``lm``),
+        or raise; checked before any model is fitted.
+    treatment, reference, missing, better
         As in :func:`fit`.
 
     Returns
@@ -262,11 +308,13 @@ _LEARNER_PARAMETERS = """formula : str
         ``engagement``) span the effect design of the coefficient table; the
         models see modifiers and controls.
     data : pandas or polars DataFrame
-    model : scikit-learn estimator, optional
+    model : scikit-learn estimator or name, optional
         Outcome model, cloned for every arm and fold. Default
         ``HistGradientBoostingRegressor`` with early stopping
         (``HistGradientBoostingClassifier`` probabilities for a 0/1 outcome), as
-        every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``).
+        every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``). A name
+        (``"linear"``: ridge / logistic regression, ``"forest"``, ``"boosting"``,
+        ``"auto"``: the default) gives that family's regressor or classifier.
     propensity : float, mapping, str, array or classifier, optional
         Known assignment probability (``0.5`` in a trial; for several arms a
         mapping ``{arm: probability}``), a column holding each row's
@@ -287,7 +335,10 @@ _LEARNER_PARAMETERS = """formula : str
     vcov : str, optional
         Covariance of the projection: ``"HC3"`` by default (as grf), CR1 with
         ``cluster``; or ``"iid"``, ``"HC0"``-``"HC2"``.
-    treatment, reference, missing
+    singular : {{"drop", "raise"}}
+        Projection terms whose modifier column is aliased get NaN (as R's
+        ``lm``), or raise; checked before any model is fitted.
+    treatment, reference, missing, better
         As in :func:`fit`."""
 
 _FINAL_MODEL_PARAMETER = """final_model : scikit-learn regressor, optional
@@ -474,18 +525,21 @@ def rlearner(formula: str, data: object, **options: Any) -> HTEResult:
         modifiers (``age``, ``engagement``); the nuisance models see modifiers
         and controls.
     data : pandas or polars DataFrame
-    model_y : scikit-learn estimator, optional
+    model_y : scikit-learn estimator or name, optional
         Outcome model, cloned per fold. Default: ``HistGradientBoostingRegressor``
         with early stopping (its classifier's probability for a 0/1 outcome),
-        as every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``).
-    model_t : scikit-learn estimator, optional
+        as every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``). A
+        name (``"linear"``, ``"forest"``, ``"boosting"``, ``"auto"``: the
+        default) gives that family's regressor or classifier.
+    model_t : scikit-learn estimator or name, optional
         Treatment model: a classifier for a binary treatment (its probability
         of treatment), a regressor for a continuous one (which also fits the
         treatment's conditional variance for the scores). Default:
-        HistGradientBoosting with early stopping.
-    model_final : scikit-learn regressor, optional
+        HistGradientBoosting with early stopping. Names as for ``model_y``.
+    model_final : scikit-learn regressor or name, optional
         The final model of the effect; its ``fit`` must take ``sample_weight``.
-        Default: ``HistGradientBoostingRegressor`` with early stopping.
+        Default: ``HistGradientBoostingRegressor`` with early stopping. Names as
+        for ``model_y``.
     folds : int, scikit-learn splitter or list of (train, test) pairs
         Cross-fitting folds of the nuisance models and of the final model's
         out-of-fold effects; stratified by a binary treatment and keeping
@@ -514,7 +568,10 @@ def rlearner(formula: str, data: object, **options: Any) -> HTEResult:
     vcov : str, optional
         Covariance of the projection: ``"HC3"`` by default (as grf), CR1 with
         ``cluster``; or ``"iid"``, ``"HC0"``-``"HC2"``.
-    treatment, reference, missing
+    singular : {"drop", "raise"}
+        Projection terms whose modifier column is aliased get NaN (as R's
+        ``lm``), or raise; checked before any model is fitted.
+    treatment, reference, missing, better
         As in :func:`fit`.
 
     Returns

@@ -6,6 +6,8 @@ Bad input ends in one line on standard error and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -16,10 +18,12 @@ import pandas as pd
 
 from hteformula import api, datasets
 from hteformula.backends import backend_names, get_backend
+from hteformula.backends.nuisance import NAMED_MODELS, named_model
 from hteformula.compare import compare
 from hteformula.errors import HTEError
+from hteformula.inference.linear import check_level
 from hteformula.report import render_report
-from hteformula.report.content import check_level
+from hteformula.report.content import format_for
 
 EXIT_BAD_INPUT = 2
 WRAP = 88
@@ -53,10 +57,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader stopped reading (``| head``): what it wanted was printed, so exit
+        # quietly, with stdout pointed at /dev/null so the final flush cannot fail again.
+        _silence_stdout()
+        return 0
     except (HTEError, OSError) as error:
         print(f"hteformula: error: {_one_line(error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):  # stdout without a file descriptor
+        pass
 
 
 # -- the parser --------------------------------------------------------------------------
@@ -124,10 +143,11 @@ def _parser() -> argparse.ArgumentParser:
         "over random assignment, from cross-fitted doubly robust scores (refits per fold)",
     )
     report.add_argument(
-        "--propensity",
-        type=float,
-        help="known probability of treatment for the targeting section (e.g. 0.5 in a trial); "
-        "default: estimated",
+        "--segments",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="add the honest segments (a shallow tree of who gains most, each segment's effect "
+        "estimated on rows the tree never saw); default: for learners, or with --propensity",
     )
     report.set_defaults(run=_run_report)
 
@@ -182,11 +202,34 @@ def _fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", help="column with positive weights")
     parser.add_argument("--seed", type=int, help="random seed for methods that cross-fit or sample")
     parser.add_argument(
+        "--folds", type=int, help="cross-fitting folds, for methods that cross-fit (default 5)"
+    )
+    parser.add_argument(
+        "--model",
+        choices=tuple(NAMED_MODELS),
+        help="the models of the methods that take them (outcome, treatment and propensity "
+        "models): boosting, linear (ridge / logistic), forest, or auto (the default)",
+    )
+    parser.add_argument(
+        "--propensity",
+        type=_propensity,
+        metavar="P",
+        help="known probability of treatment (e.g. 0.5 in a randomized trial) or a column "
+        "holding each row's, for the learners, targeting and segments; default: estimated",
+    )
+    parser.add_argument(
         "--treatment", help="treatment column (default: inferred from the interactions)"
     )
     parser.add_argument("--reference", help="reference arm of a categorical treatment")
     parser.add_argument("--level", type=float, default=0.95, help="confidence level (0.95)")
     parser.add_argument("--unit", help='unit of the outcome for the insights, e.g. "dollars"')
+    parser.add_argument(
+        "--better",
+        choices=("higher", "lower"),
+        default="higher",
+        help="which way the outcome should move: lower for churn or cost (targets the most "
+        "negative effects first and words the report so); default higher",
+    )
 
 
 # -- the commands ------------------------------------------------------------------------
@@ -203,12 +246,20 @@ def _run_fit(args: argparse.Namespace) -> int:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    result = _fit(args)
+    format_for(args.output, args.format)  # refuse a .pdf before fitting anything
+    result = _fit(args, used_elsewhere=frozenset({"propensity"}))
     options = {"propensity": args.propensity} if args.propensity is not None else {}
     if args.seed is not None:
         options["seed"] = args.seed
     path = render_report(
-        result, args.output, args.format, args.level, args.unit, args.target, options
+        result,
+        args.output,
+        args.format,
+        args.level,
+        args.unit,
+        args.target,
+        options,
+        args.segments,
     )
     print(f"hteformula: wrote {path}")
     return 0
@@ -270,30 +321,69 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _fit(args: argparse.Namespace, used_elsewhere: frozenset[str] = frozenset()):  # type: ignore[no-untyped-def]
     check_level(args.level)
     data = read_table(args.data)
-    options = _options(args, [args.method])
+    options = _options(args, [args.method], used_elsewhere)
     return api.fit(args.formula, data, method=args.method, **options)
 
 
-def _options(args: argparse.Namespace, methods: Sequence[str]) -> dict[str, Any]:
+def _options(
+    args: argparse.Namespace, methods: Sequence[str], used_elsewhere: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """Fit arguments from the command line.
 
     ``--vcov`` is passed as given (a method that does not take it says so);
-    ``--seed`` only to methods that use randomness (a deterministic one has no use for it).
+    ``--seed`` only to methods that use randomness (a deterministic one has no use for it);
+    ``--folds``, ``--propensity`` and ``--model`` (every model option) to the methods that
+    take them, and an error when none of the methods does, unless the command uses them
+    elsewhere (``used_elsewhere``: the report's targeting section takes ``--propensity``
+    whatever the method).
     """
     options: dict[str, Any] = {
         "treatment": args.treatment,
         "reference": args.reference,
         "weights": args.weights,
         "cluster": args.cluster,
+        "better": args.better,
     }
     if args.vcov is not None:
         options["vcov"] = args.vcov
     if args.seed is not None and any("seed" in get_backend(m).options for m in methods):
         options["seed"] = args.seed
+    for flag, names in ROUTED_OPTIONS.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        taken = [n for n in names if any(n in get_backend(m).options for m in methods)]
+        if not taken and flag not in used_elsewhere:
+            takers = [m for m in backend_names() if set(names) & set(get_backend(m).options)]
+            raise HTEError(
+                f"--{flag} is not an option of {', '.join(methods)}; methods that take it: "
+                f"{', '.join(takers)}."
+            )
+        options.update(dict.fromkeys(taken, value))
+    # A named model also estimates the learners' propensity, unless one is given.
+    takes_propensity = any("propensity" in get_backend(m).options for m in methods)
+    if args.model not in (None, "auto") and args.propensity is None and takes_propensity:
+        options["propensity"] = named_model(args.model, "--model", "treatment", classifier=True)
     return options
+
+
+# Command-line flags routed to the methods that take them: --model fills every model option.
+ROUTED_OPTIONS = {
+    "folds": ("folds",),
+    "propensity": ("propensity",),
+    "model": ("model", "model_y", "model_t", "model_final"),
+}
+
+
+def _propensity(text: str) -> float | str:
+    """``--propensity``: a number (a known probability) or the name of a column."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def read_table(path: str) -> pd.DataFrame:

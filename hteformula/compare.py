@@ -24,7 +24,7 @@ from hteformula.inference import Estimate
 from hteformula.insights import Insights
 from hteformula.results import HTEResult
 
-FIT_ARGUMENTS = ("treatment", "reference", "weights", "cluster", "missing")
+FIT_ARGUMENTS = ("treatment", "reference", "weights", "cluster", "missing", "better")
 
 
 def compare(
@@ -49,7 +49,7 @@ def compare(
     method_options : mapping of method to options, optional
         Options for one backend only (``{"dml": {"folds": 3}}``).
     **options
-        ``treatment``, ``reference``, ``weights``, ``cluster``, ``missing`` go to
+        ``treatment``, ``reference``, ``weights``, ``cluster``, ``missing``, ``better`` go to
         every backend; any other option goes to the backends whose
         ``Backend.options`` list it (``vcov``, ``seed``, ``folds``, ...).
 

@@ -8,7 +8,10 @@ Each message names the column, term or argument at fault and says what to do.
 from __future__ import annotations
 
 import difflib
+import sys
+import warnings
 from collections.abc import Iterable
+from types import FrameType
 
 
 class HTEError(ValueError):
@@ -41,6 +44,19 @@ class UnseenLevelError(DataError):
 
 class HTEWarning(UserWarning):
     """Something the user should know about that does not stop the fit."""
+
+
+def warn(message: str) -> None:
+    """Issue an :class:`HTEWarning` pointing at the user's line, however deep the call.
+
+    The warning's stack level is that of the first frame outside hteformula,
+    so ``python -W error`` and the printed location name the user's own call.
+    """
+    frame: FrameType | None = sys._getframe(1)
+    level = 2  # level 1 would be this function's own line
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("hteformula"):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, HTEWarning, stacklevel=level)
 
 
 def column_not_found(

@@ -90,6 +90,12 @@ def load_result(path: str | os.PathLike) -> HTEResult:
         and the package version that wrote it).
     """
     source = Path(path)
+    if not source.is_file():
+        what = "is a folder, not a file" if source.is_dir() else "does not exist"
+        raise HTEError(
+            f"model file {str(source)!r} {what}; save a model with res.save(path) or "
+            "'hteformula fit ... --save MODEL'."
+        )
     with source.open("rb") as handle:
         header = _header(handle, source)
         written = header.get("format")

@@ -14,10 +14,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pandas as pd
 
 from hteformula.backends.base import EffectFit
+from hteformula.direction import Better
 from hteformula.formula.design import Design, DesignSpec
 from hteformula.inference import Estimate, WaldTest
 
-if TYPE_CHECKING:  # policy evaluation's answer; imported for the annotation only
+if TYPE_CHECKING:  # answers of the methods below; imported for the annotations only
+    from hteformula.explain.explanation import Explanation
+    from hteformula.explain.segments import Segments
     from hteformula.policy.value import PolicyValue
 
 
@@ -60,6 +63,12 @@ class FittedResult(Protocol):
     @property
     def n_dropped(self) -> int: ...
 
+    @property
+    def better(self) -> Better: ...
+
+    @property
+    def notes(self) -> tuple[str, ...]: ...
+
     def tidy(self, level: float = 0.95) -> pd.DataFrame: ...
 
     def ate(self, level: float = 0.95) -> Estimate | Mapping[str, Estimate]: ...
@@ -72,3 +81,14 @@ class FittedResult(Protocol):
     def policy_value(self, fraction: float | None = None, **options: Any) -> PolicyValue: ...
 
     def toc(self, grid: Any = None, **options: Any) -> pd.DataFrame: ...
+
+    # Insights and reports describe what drives the effect and the honest segments.
+    def explain(
+        self,
+        newdata: object = None,
+        max_rows: int | None = 10_000,
+        background: int = 100,
+        seed: int | None = 0,
+    ) -> Explanation: ...
+
+    def segments(self, max_depth: int = 2, min_share: float = 0.05, **options: Any) -> Segments: ...

@@ -19,7 +19,8 @@ import pandas as pd
 
 from hteformula import scoring
 from hteformula.backends.base import EffectFit, FittedModels, backends_with
-from hteformula.errors import HTEError, TreatmentError
+from hteformula.direction import Better, check_better
+from hteformula.errors import HTEError, TreatmentError, warn
 from hteformula.formula.design import Design, DesignSpec
 from hteformula.inference import (
     Estimate,
@@ -42,6 +43,25 @@ from hteformula.summary import Summary
 
 TIDY_COLUMNS = ["estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
 EFFECT_COLUMNS = ["estimate", "std_error", "conf_low", "conf_high"]
+
+
+def aliased_note(aliased: tuple[str, ...]) -> str:
+    """What summaries and warnings say about columns dropped as aliased.
+
+    Examples
+    --------
+    >>> aliased_note(("x2", "T:x2"))[:68]
+    "Not defined because of singularities: 'x2', 'T:x2' are linear combin"
+    """
+    listed = ", ".join(repr(name) for name in aliased)
+    one = len(aliased) == 1
+    return (
+        f"Not defined because of singularities: {listed} "
+        f"{'is a linear combination' if one else 'are linear combinations'} of earlier columns "
+        f"(aliased) and {'was' if one else 'were'} dropped, as R's lm does; "
+        f"{'its coefficient is' if one else 'their coefficients are'} NaN, and effects treat "
+        f"{'it' if one else 'them'} as zero (as R's predict)."
+    )
 
 
 class ArmEstimates(Mapping[str, Estimate]):
@@ -92,6 +112,9 @@ class HTEResult:
         The backend's coefficients, covariance and diagnostics.
     options : mapping
         The options of the call, for the summary (``vcov``, ``cluster``, ...).
+    better : {"higher", "lower"}
+        Which way the outcome should move; targeting, policy values, TOC/RATE
+        and the wording read it (see :mod:`hteformula.direction`).
 
     Examples
     --------
@@ -107,6 +130,7 @@ class HTEResult:
     design: Design
     fit: EffectFit
     options: Mapping[str, Any]
+    better: Better = "higher"
 
     # -- what was fitted -------------------------------------------------------
 
@@ -148,6 +172,13 @@ class HTEResult:
         return self.spec.effect_names
 
     @property
+    def notes(self) -> tuple[str, ...]:
+        """Sentences summaries and reports print: the backend's notes, and aliased terms if any."""
+        if not self.fit.aliased:
+            return tuple(self.fit.notes)
+        return (*self.fit.notes, aliased_note(self.fit.aliased))
+
+    @property
     def models(self) -> FittedModels:
         """The fitted models, read-only: a mapping of name to a tuple of fitted estimators.
 
@@ -187,7 +218,7 @@ class HTEResult:
         statistic, p_value, conf_low, conf_high.
         """
         coef = self.fit.coef
-        se = np.sqrt(np.diag(self.fit.vcov))
+        se = np.sqrt(np.clip(np.diag(self.fit.vcov), 0.0, None))  # rounding can give -1e-33
         with np.errstate(divide="ignore", invalid="ignore"):
             statistic = coef / se
         half = critical_value(self.fit.df, level) * se
@@ -229,10 +260,11 @@ class HTEResult:
             weights = self.design.weights
             mean_design = np.average(self.design.modifiers, axis=0, weights=weights)
             estimates = []
+            coef, vcov = self.fit.coef_filled, self.fit.vcov_filled
             for c, label in enumerate(contrasts):
                 a = self._contrast_row(c, mean_design)
-                se = float(np.sqrt(a @ self.fit.vcov @ a))
-                estimates.append(estimate_from(a @ self.fit.coef, se, self.fit.df, level, label))
+                se = float(np.sqrt(max(a @ vcov @ a, 0.0)))
+                estimates.append(estimate_from(a @ coef, se, self.fit.df, level, label))
         if len(contrasts) == 1:
             return estimates[0]
         return ArmEstimates(dict(zip(contrasts, estimates, strict=True)))
@@ -299,57 +331,209 @@ class HTEResult:
     def heterogeneity_test(self) -> WaldTest:
         """Joint Wald test that every modifier term is zero (the effect does not vary).
 
+        Aliased terms (NaN in ``tidy()``) are not estimated, so the test is over
+        the defined modifier terms.
+
         Raises
         ------
         HTEError
-            When the formula has no modifiers.
+            When the formula has no modifiers, or every modifier term is aliased.
         """
-        restricted = [
+        modifier_terms = [
             i for i, name in enumerate(self._modifier_of_coefficient()) if name != "Intercept"
         ]
-        if not restricted:
+        if not modifier_terms:
             raise HTEError(
                 f"formula {self.formula!r} has no effect modifiers, so the effect is constant by "
                 f"assumption; interact the treatment with variables ({self.treatment} * (x1 + x2)) "
                 "to test for heterogeneity."
             )
+        # Aliased terms are not estimated (NaN): the test is over the defined ones, as R's anova.
+        restricted = [i for i in modifier_terms if self.fit.defined[i]]
+        if not restricted:
+            raise HTEError(
+                f"every modifier term of {self.formula!r} is aliased (not defined because of "
+                "singularities), so there is nothing to test; see the note in the summary."
+            )
         R = np.zeros((len(restricted), len(self.fit.coef)))
         R[np.arange(len(restricted)), restricted] = 1.0
         names = tuple(self.effect_names[i] for i in restricted)
-        return wald_test(self.fit.coef, self.fit.vcov, R, self.fit.df, terms=names)
+        return wald_test(self.fit.coef_filled, self.fit.vcov_filled, R, self.fit.df, terms=names)
+
+    # -- explaining the effect ---------------------------------------------------
+
+    def explain(
+        self,
+        newdata: object = None,
+        max_rows: int | None = 10_000,
+        background: int = 100,
+        seed: int | None = 0,
+    ):  # type: ignore[no-untyped-def]
+        """Per-row contributions of each variable to the effect (SHAP values by variable).
+
+        A variable's contribution gathers all its formula terms and columns
+        (``bs(age, df=4)``, the dummies of ``C(region)``); a column reading
+        several variables (``age:engagement``) is a variable of its own. For
+        every row the contributions add up to its effect minus the average
+        effect (``explanation.base``). How they are computed depends on the
+        backend (``explanation.method``):
+
+        - interacted OLS and dml: exactly, coefficient times the column's
+          deviation from its mean over the fitted rows (needs nothing extra);
+        - T-, S-, X- and DR-learners with tree-ensemble (or, for T, X and DR,
+          linear) models: TreeSHAP (``shap``, ``pip install
+          "hteformula[explain]"``) of each fitted model, combined as the
+          learner combines them (the T-learner's difference of arms, the
+          S-learner's pooled model at each arm, the DR-learner's mean of fold
+          models, the X-learner's propensity blend), centred on the fitted rows;
+          likewise the R-learner's final models, which read the modifiers alone
+          (controls contribute 0);
+        - otherwise (models TreeSHAP cannot read): interventional Shapley
+          values over the variables with a seeded background sample of the
+          fitted rows.
+
+        Learners are explained through their models refit on all rows, so on
+        the fitted rows ``explanation.effect`` is not the out-of-fold
+        ``effect()``.
+
+        Parameters
+        ----------
+        newdata : pandas or polars DataFrame, optional
+            Rows to explain; omitted: the fitted rows.
+        max_rows : int, optional
+            Explain a seeded random subset of at most this many rows (None: all).
+        background : int
+            Background rows of the black-box route (more is slower and steadier).
+        seed : int, optional
+            Seeds the subsets and, with many variables, the sampled orderings.
+
+        Returns
+        -------
+        Explanation
+            ``contributions`` (arms x rows x variables), ``frame()``,
+            ``to_frame()`` (tidy; ``by="column"`` for the per-column detail
+            where the route has it), ``importance()`` and ``ranking()``.
+
+        Examples
+        --------
+        >>> import hteformula as hf
+        >>> df = hf.datasets.engagement_trial(n=1000, seed=0)
+        >>> explanation = hf.ols("Y ~ T * (age + engagement)", df).explain()
+        >>> explanation.ranking()
+        ('engagement', 'age')
+        """
+        from hteformula.explain import explain_result
+
+        return explain_result(self, newdata, max_rows, background, seed)
+
+    def segments(
+        self,
+        max_depth: int = 2,
+        min_share: float = 0.05,
+        variables: Any = None,
+        target: str = "effects",
+        arm: str | None = None,
+        level: float = 0.95,
+        seed: int | None = 0,
+        **score_options: Any,
+    ):  # type: ignore[no-untyped-def]
+        """Who gains most: a shallow tree of segments, each with an honest interval.
+
+        The fitted rows are split at random into halves (whole clusters with
+        ``cluster=``). A tree of depth ``max_depth`` is grown on one half's
+        estimated effects (``target="effects"``) or doubly robust scores
+        (``"scores"``), splitting on the modifier variables as written
+        (``age`` rather than its spline columns; a category by level). Each
+        segment's effect is then estimated on the *other* half as the mean of
+        the rows' cross-fitted doubly robust (AIPW) scores, with a robust
+        (cluster-robust with clusters) interval.
+
+        Parameters
+        ----------
+        max_depth : int
+            Depth of the tree (2: at most four segments).
+        min_share : float in (0, 0.5)
+            Smallest share of the growing half in a segment.
+        variables : str or list of str, optional
+            Variables the tree may split on; default the modifier variables.
+        target : {"effects", "scores"}
+        arm : str, optional
+            The contrast, for a multi-arm treatment.
+        level : float
+        seed : int, optional
+            Seeds the halves (and a fresh cross-fit of the scores).
+        **score_options
+            ``propensity`` (e.g. ``0.5`` in a trial), ``model``, ``folds``,
+            ``n_jobs``, ``progress``: how the doubly robust scores are
+            cross-fitted when the fit has none of its own (interacted OLS,
+            dml) or to replace a learner's own; see :meth:`policy_scores`.
+
+        Returns
+        -------
+        Segments
+            ``to_frame()`` (rule, share, estimate, interval), ``sentences``,
+            ``first_split``, ``assign(newdata)``.
+
+        Examples
+        --------
+        >>> import hteformula as hf
+        >>> from sklearn.linear_model import LinearRegression
+        >>> df = hf.datasets.masked_trial(n=2000, seed=0)
+        >>> res = hf.ols("Y ~ T * (X1 + X2 + X3)", df)
+        >>> found = res.segments(max_depth=1, propensity=0.5, model=LinearRegression())
+        >>> found.first_split.variable
+        'X2'
+        """
+        from hteformula.explain.segments import segment_result
+
+        return segment_result(
+            self, max_depth, min_share, variables, target, arm, level, seed, **score_options
+        )
 
     # -- feature importance -----------------------------------------------------
 
     def feature_importance(
-        self, n_repeats: int = 5, seed: int | None = 0, max_rows: int | None = 10_000
+        self,
+        n_repeats: int = 5,
+        seed: int | None = 0,
+        max_rows: int | None = 10_000,
+        by: str = "variable",
     ) -> pd.DataFrame:
-        """How much each feature moves the per-row effects and each arm's outcome model.
+        """How much each variable moves the per-row effects and each arm's outcome model.
 
         Permutation importance on the models that score new rows (refit on all
         rows; the DR-learner's final stage averages its per-fold models),
-        measured on the training rows: the root mean squared change of the prediction when the
-        feature is shuffled (effect units for effects, outcome units for outcomes).
+        measured on the training rows: the root mean squared change of the
+        prediction when the variable is shuffled (effect units for effects,
+        outcome units for outcomes). All columns of a variable (the dummies of
+        ``C(region)``, the basis of ``bs(age, df=4)``) are shuffled together;
+        ``by="column"`` shuffles each design column on its own. :meth:`explain`
+        gives signed per-row contributions instead.
 
         Parameters
         ----------
         n_repeats : int
-            Shuffles per feature.
+            Shuffles per variable.
         seed : int, optional
         max_rows : int, optional
             Measure on a seeded random subset of at most this many rows.
+        by : {"variable", "column"}
 
         Returns
         -------
         DataFrame
-            Columns component (``"effect"`` or ``"outcome"``), arm, feature,
-            importance, importance_sd; most important first.
+            Columns component (``"effect"`` or ``"outcome"``), arm, variable
+            (``feature`` with ``by="column"``), importance, importance_sd; most
+            important first.
 
         Raises
         ------
         HTEError
             For backends whose effect is linear in the modifiers (``tidy()``
-            already gives each modifier's contribution).
+            and ``explain()`` already give each modifier's contribution).
         """
+        from hteformula.explain import feature_groups
+
         importance = getattr(self.fit.predictor, "feature_importance", None)
         if importance is None:
             able = ", ".join(repr(name) for name in backends_with("feature_importance"))
@@ -357,29 +541,43 @@ class HTEResult:
                 f"method {self.method!r} has no feature importance"
                 + (
                     ": its effect is linear in the modifiers, so tidy() gives each one's "
-                    "contribution with an interval"
+                    "contribution with an interval and explain() the per-row contributions"
                     if self.fit.is_linear
                     else ""
                 )
                 + (f". Methods with model-based importance: {able}." if able else ".")
             )
+        if by not in ("variable", "column"):
+            raise HTEError(f"by={by!r}: use 'variable' or 'column'.")
+        options = {"n_repeats": n_repeats, "seed": seed, "max_rows": max_rows}
+        if by == "column":
+            return importance(self.design.features, self.spec.feature_names, **options)
+        groups = feature_groups(self.spec)
         return importance(
             self.design.features,
-            self.spec.feature_names,
-            n_repeats=n_repeats,
-            seed=seed,
-            max_rows=max_rows,
+            groups.names,
+            members=groups.members,
+            label="variable",
+            **options,
         )
 
     # -- plain language and reports ---------------------------------------------
 
-    def insights(self, level: float = 0.95, unit: str | None = None) -> Insights:
+    def insights(
+        self,
+        level: float = 0.95,
+        unit: str | None = None,
+        segments: bool | None = None,
+        **score_options: Any,
+    ) -> Insights:
         """Plain-language findings: a list of :class:`~hteformula.insights.Finding`.
 
         ``str()`` of the answer is a short paragraph: the average effect, whether
         the effect varies, which variables change it (Holm-adjusted across
         variables), the shape of non-linear terms, masked heterogeneity and
-        sign changes, and who benefits most; every number with its interval.
+        sign changes, who benefits most and, where the fit has doubly robust
+        scores, the honest segments of :meth:`segments` (which gain, which
+        lose); every number with its interval.
 
         Parameters
         ----------
@@ -388,6 +586,14 @@ class HTEResult:
         unit : str, optional
             Unit of the outcome (``"dollars"``); 0/1 outcomes default to
             percentage points.
+        segments : bool, optional
+            Describe the honest segments of :meth:`segments`. Default: when
+            they need no new model fits (learners carry doubly robust
+            scores; interacted OLS and dml need ``segments=True`` or
+            ``score_options``, which cross-fit them).
+        **score_options
+            How to cross-fit the scores (``propensity=0.5`` in a trial,
+            ``model``, ...); see :meth:`policy_scores`.
 
         Examples
         --------
@@ -397,7 +603,10 @@ class HTEResult:
         >>> found.drivers
         ('engagement',)
         """
-        return insights_of(self, level, unit)
+        from hteformula.explain.segments import segments_for_insights
+
+        found = segments_for_insights(self, segments, level, **score_options)
+        return insights_of(self, level, unit, found)
 
     def report(
         self,
@@ -406,6 +615,7 @@ class HTEResult:
         level: float = 0.95,
         unit: str | None = None,
         target: float | None = None,
+        segments: bool | None = None,
         **target_options: Any,
     ) -> str | Path:
         """A report: data and design, average effect, insights, effect table, diagnostics, figures.
@@ -429,10 +639,15 @@ class HTEResult:
             highest estimated effect first, against as many at random (see
             :meth:`policy_value`), and the TOC curve. It refits the model once
             per fold, so it is off by default.
+        segments : bool, optional
+            Add the honest segments of :meth:`segments` (a table and a
+            finding). Default: when the fit carries doubly robust scores (the
+            learners) or ``target_options`` say how to cross-fit them;
+            ``True`` cross-fits them for interacted OLS and dml.
         **target_options
             Options of the cross-fitted policy scores: ``propensity`` (e.g.
             ``0.5`` in a trial), ``model``, ``folds``, ``seed``, ``n_jobs``,
-            ``progress``; see :meth:`policy_scores`.
+            ``progress``; see :meth:`policy_scores`. The segments use them too.
 
         Examples
         --------
@@ -442,7 +657,7 @@ class HTEResult:
         >>> print(res.report(format="markdown").splitlines()[0])
         # Heterogeneous treatment effect report: interacted OLS
         """
-        return render_report(self, path, format, level, unit, target, target_options)
+        return render_report(self, path, format, level, unit, target, target_options, segments)
 
     # -- targeting ----------------------------------------------------------------
 
@@ -454,28 +669,39 @@ class HTEResult:
         cost: object = None,
         positive_only: bool = False,
         level: float = 0.95,
+        better: str | None = None,
     ) -> pd.DataFrame:
-        """The rows of ``newdata`` to treat, highest estimated effect first.
+        """The rows of ``newdata`` to treat, best estimated effect first.
 
-        Ties keep the order of ``newdata`` (a stable sort), so the choice is
-        reproducible. For several arms each row gets the arm with its largest
-        estimated effect and rows are ranked by that effect.
+        Best is the largest effect, or the most negative one when a lower
+        outcome is better (``better``, by default the fit's). Ties keep the
+        order of ``newdata`` (a stable sort), so the choice is reproducible.
+        For several arms each row gets the arm with its best estimated effect
+        and rows are ranked by that effect. Rows with a missing value in a
+        column the model reads have no effect and are not ranked (with a
+        warning that counts them).
 
         Parameters
         ----------
         newdata : pandas or polars DataFrame
+            The population the policy is for.
         budget : number, optional
-            How many rows to treat; with ``cost``, the total cost to spend.
+            How many people to treat, counted in the rows of ``newdata`` (as in
+            :meth:`policy_value`, where it counts people of ``population``);
+            with ``cost``, the total cost to spend.
         fraction : float in (0, 1], optional
             Treat this share of the rows of ``newdata`` instead.
         cost : str or array-like, optional
             Column (or values) with each row's positive cost: rows are ranked by
             effect per unit cost.
         positive_only : bool
-            Only rows whose interval's lower bound is above zero (the estimate,
-            for learners without per-row intervals).
+            Only rows whose effect is beneficial with confidence: the interval
+            above zero (below with ``better="lower"``), or the estimate for
+            learners without per-row intervals.
         level : float
             Confidence level of the intervals.
+        better : {"higher", "lower"}, optional
+            Overrides the fit's ``better``.
 
         Returns
         -------
@@ -493,9 +719,17 @@ class HTEResult:
         (100, True)
         """
         self._require_discrete_treatment("target")
+        better = self._better(better)
         effects = ArmEffects.of(self.effect(newdata, level), self.spec.contrasts)
+        unscored = int(np.isnan(effects.estimate).all(axis=1).sum())
+        if unscored:
+            warn(
+                f"{unscored:,} of the {len(effects.index):,} rows of newdata have a missing value "
+                "in a column the model reads, so they have no estimated effect and were not "
+                "ranked; fill or drop those values to rank them."
+            )
         costs = cost_values(newdata, cost, len(effects.index))
-        return choose_targets(effects, budget, fraction, costs, positive_only)
+        return choose_targets(effects, budget, fraction, costs, positive_only, better)
 
     # -- policy evaluation on the fitted rows ---------------------------------------
 
@@ -532,19 +766,26 @@ class HTEResult:
         arm: str | None = None,
         level: float = 0.95,
         variance: str = "crossfit",
+        population: int | None = None,
+        better: str | None = None,
         **score_options: Any,
     ) -> PolicyValue:
         """Value of treating the top ``fraction`` by effect, against the same share at random.
 
         Ranked by cross-fitted effects and evaluated with cross-fitted AIPW
         scores (IPW alongside), so no row is ranked and evaluated by models
-        that saw it. Values are per person, against treating nobody.
+        that saw it. Values are per person, against treating nobody, in
+        outcome units (negative: the policy lowers the outcome); with
+        ``population``, also in total for that many people.
 
         Parameters
         ----------
         fraction : float in (0, 1), optional
         budget : int, optional
-            Number of fitted rows to treat instead of a fraction.
+            Number of people to treat instead of a fraction: out of
+            ``population`` when given, else out of the fitted rows (as
+            :meth:`target` counts the rows of its ``newdata``). The fitted rows
+            are treated in the same proportion.
         arm : str, optional
             The arm to evaluate, for a multi-arm treatment.
         level : float
@@ -554,6 +795,12 @@ class HTEResult:
             from one another's rows; ``"fixed"``: grf's difference of means
             treating the chosen rows as fixed (narrower; under-covers when
             the effect does not vary).
+        population : int, optional
+            The number of people the policy is for (the fitted rows standing
+            for them): ``.totals()`` gives the values for all of them, with
+            intervals, and ``budget`` counts people of it.
+        better : {"higher", "lower"}, optional
+            Overrides the fit's ``better``: treat the most negative effects first.
         **score_options
             ``propensity``, ``model``, ``folds``, ``seed``, ``n_jobs``,
             ``progress``: see :meth:`policy_scores`.
@@ -562,7 +809,8 @@ class HTEResult:
         -------
         PolicyValue
             ``.targeted``, ``.random``, ``.gain`` (AIPW) with ``.conf_int``;
-            ``.ipw`` the same from IPW scores; ``to_frame()``.
+            ``.ipw`` the same from IPW scores; ``.totals()`` with
+            ``population``; ``to_frame()``.
 
         Examples
         --------
@@ -575,7 +823,9 @@ class HTEResult:
         True
         """
         scores = self.policy_scores(**score_options)
-        return policy_value(scores, fraction, budget, arm, level, variance)
+        return policy_value(
+            scores, fraction, budget, arm, level, variance, population, self._better(better)
+        )
 
     def toc(
         self,
@@ -584,6 +834,7 @@ class HTEResult:
         n_boot: int = 200,
         seed: int | None = 0,
         level: float = 0.95,
+        better: str | None = None,
         **score_options: Any,
     ) -> pd.DataFrame:
         """The targeting operator characteristic curve, as grf.
@@ -598,8 +849,9 @@ class HTEResult:
         ----------
         grid : sequence of float in (0, 1], optional
             Default 0.05, 0.10, ..., 1.
-        arm, level, **score_options
-            As in :meth:`policy_value`.
+        arm, level, better, **score_options
+            As in :meth:`policy_value`; with ``better="lower"`` the most negative
+            effects come first and a good ranking has a negative curve.
         n_boot, seed : int
             Bootstrap draws; the seed also seeds the cross-fitting.
 
@@ -608,7 +860,7 @@ class HTEResult:
         DataFrame
             Columns q, estimate, std_error, conf_low, conf_high.
         """
-        return self.rate("AUTOC", arm, n_boot, seed, grid, level, **score_options).toc
+        return self.rate("AUTOC", arm, n_boot, seed, grid, level, better, **score_options).toc
 
     def rate(
         self,
@@ -618,6 +870,7 @@ class HTEResult:
         seed: int | None = 0,
         grid: Any = None,
         level: float = 0.95,
+        better: str | None = None,
         **score_options: Any,
     ) -> RATE:
         """Rank-weighted average treatment effect, as grf's ``rank_average_treatment_effect``.
@@ -629,8 +882,9 @@ class HTEResult:
         Parameters
         ----------
         target : {"AUTOC", "QINI"}
-        arm, level, **score_options
-            As in :meth:`policy_value`.
+        arm, level, better, **score_options
+            As in :meth:`policy_value`; in outcome units, so with
+            ``better="lower"`` a ranking that works has a negative RATE.
         n_boot, seed : int
             Half-sample bootstrap draws (of clusters, with clusters); the seed
             also seeds the cross-fitting of :meth:`policy_scores`.
@@ -656,6 +910,7 @@ class HTEResult:
             scores.clusters,
             level,
             scores.arms[c],
+            self._better(better),
         )
 
     def calibration_test(
@@ -733,6 +988,10 @@ class HTEResult:
 
     # -- internals --------------------------------------------------------------
 
+    def _better(self, better: str | None) -> Better:
+        """The direction a policy method uses: its argument, else the fit's."""
+        return check_better(self.better if better is None else better)
+
     def _require_discrete_treatment(self, what: str) -> None:
         if self.spec.treatment.kind == "continuous":
             raise TreatmentError(
@@ -754,8 +1013,8 @@ class HTEResult:
     def _linear_effect(self, contrast: int, modifiers: np.ndarray, level: float) -> dict:
         m = self.spec.n_modifiers
         block = slice(contrast * m, (contrast + 1) * m)
-        estimate = modifiers @ self.fit.coef[block]
-        se = combination_std_errors(modifiers, self.fit.vcov[block, block])
+        estimate = modifiers @ self.fit.coef_filled[block]
+        se = combination_std_errors(modifiers, self.fit.vcov_filled[block, block])
         half = critical_value(self.fit.df, level) * se
         return {
             "estimate": estimate,

@@ -71,13 +71,15 @@ class Summary:
         ]
         if result.design.weights_name:
             facts.append(("Weights", result.design.weights_name))
+        if result.better == "lower":
+            facts.append(("Better", f"lower {spec.formula.outcome} (targeting lowers it most)"))
         return cls(
             title=f"Heterogeneous treatment effect: {result.method_label}",
             facts=tuple(facts),
             table=result.tidy(level),
             average=average,
             heterogeneity=heterogeneity,
-            notes=tuple(result.fit.notes),
+            notes=result.notes,
             level=level,
         )
 
@@ -87,7 +89,7 @@ class Summary:
         width = max(len(label) for label, _ in self.facts) + 2
         lines = [self.title, "=" * len(self.title)]
         lines += [f"{label:<{width}}{value}" for label, value in self.facts]
-        lines += ["", "Effect coefficients", self._text_table(), ""]
+        lines += ["", f"Effect coefficients{self._singularities()}", self._text_table(), ""]
         for label, estimate in self.average:
             lines.append(f"Average effect ({label}): {_estimate_sentence(estimate)}")
         lines.append(_heterogeneity_sentence(self.heterogeneity))
@@ -97,6 +99,11 @@ class Summary:
     def __repr__(self) -> str:
         return str(self)
 
+    def _singularities(self) -> str:
+        """`` (2 not defined because of singularities)``, as R's ``summary.lm`` says it."""
+        undefined = int(self.table["estimate"].isna().sum())
+        return f" ({undefined} not defined because of singularities)" if undefined else ""
+
     def _text_table(self) -> str:
         rows = [["", "estimate", "std.error", "t", "p-value", f"{self.level:.0%} CI"]]
         for term, row in self.table.iterrows():
@@ -105,7 +112,7 @@ class Summary:
                     str(term),
                     format_number(row.estimate),
                     format_number(row.std_error, 3),
-                    f"{row.statistic:.2f}" if math.isfinite(row.statistic) else "NA",
+                    _statistic(row.statistic),
                     format_p_value(row.p_value),
                     f"[{format_number(row.conf_low)}, {format_number(row.conf_high)}]",
                 ]
@@ -136,7 +143,7 @@ class Summary:
             "<tr>"
             f"<th style='text-align:left'>{esc(str(term))}</th>"
             f"<td>{format_number(row.estimate)}</td><td>{format_number(row.std_error, 3)}</td>"
-            f"<td>{row.statistic:.2f}</td><td>{esc(format_p_value(row.p_value))}</td>"
+            f"<td>{_statistic(row.statistic)}</td><td>{esc(format_p_value(row.p_value))}</td>"
             f"<td>[{format_number(row.conf_low)}, {format_number(row.conf_high)}]</td>"
             "</tr>"
             for term, row in self.table.iterrows()
@@ -146,12 +153,19 @@ class Summary:
             for label, e in self.average
         )
         notes = "".join(f"<p><i>Note: {esc(n)}</i></p>" for n in self.notes)
+        singularities = self._singularities()
+        undefined = f"<p>Effect coefficients{esc(singularities)}</p>" if singularities else ""
         return (
             f"<div class='hteformula-summary'><h4>{esc(self.title)}</h4>"
             f"<table>{facts}</table>"
+            f"{undefined}"
             f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
             f"{average}<p>{esc(_heterogeneity_sentence(self.heterogeneity))}</p>{notes}</div>"
         )
+
+
+def _statistic(value: float) -> str:
+    return f"{value:.2f}" if math.isfinite(value) else "NA"
 
 
 def _estimate_sentence(estimate: Estimate) -> str:
@@ -165,6 +179,11 @@ def _estimate_sentence(estimate: Estimate) -> str:
 def _heterogeneity_sentence(test: WaldTest | None) -> str:
     if test is None:
         return "Heterogeneity: not tested (no effect modifiers in the formula)."
+    if not math.isfinite(test.p_value):
+        return (
+            "Heterogeneity: not testable (the modifier terms have no variance, or none that "
+            "is finite)."
+        )
     verdict = (
         "the effect varies with the modifiers"
         if test.p_value < 0.05

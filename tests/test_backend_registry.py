@@ -32,7 +32,16 @@ from hteformula.backends.nuisance import (
 from hteformula.cli import main
 
 FORMULA = "Y ~ T * (age + engagement) + income"
-FIT_ARGUMENTS = {"formula", "data", "cluster", "weights", "treatment", "reference", "missing"}
+FIT_ARGUMENTS = {
+    "formula",
+    "data",
+    "cluster",
+    "weights",
+    "treatment",
+    "reference",
+    "missing",
+    "better",
+}
 
 
 def fit_known_design(design, propensity=0.5, folds=3, seed=None, vcov=None):
@@ -109,6 +118,7 @@ def test_options_come_from_the_fit_signature():
         "n_jobs",
         "progress",
         "vcov",
+        "singular",
     )
     assert get_backend("drlearner").options == (
         *get_backend("tlearner").options[:2],

@@ -169,3 +169,101 @@ def test_report_with_a_bad_target_is_one_line(csv, tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert "fraction=1.5" in err and len(err.splitlines()) == 1
+
+
+# -- issue 17, item 5 ------------------------------------------------------------------
+
+
+def test_a_closed_pipe_ends_quietly(csv):
+    """``hteformula fit ... | head -1``: the reader leaves early; no 'Broken pipe', exit 0."""
+    command = [sys.executable, "-m", "hteformula.cli", "fit", csv, "Y ~ T * age"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdout.close()  # the reader is gone before the first line is written
+    assert child.wait(timeout=120) == 0
+    assert child.stderr.read() == b""
+
+
+def test_report_refuses_an_extension_it_cannot_write(csv, tmp_path, capsys):
+    out = tmp_path / "r.pdf"
+    assert main(["report", csv, "Y ~ T * age", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write a report as '.pdf'" in err and err.count("\n") == 1
+    assert not out.exists()
+    assert main(["report", csv, "Y ~ T * age", "-o", str(out), "--format", "text"]) == 0
+
+
+def test_a_missing_model_file_is_named(tmp_path, capsys):
+    argv = ["score", str(tmp_path / "nope.pkl"), str(tmp_path / "x.csv"), "-o", "out.csv"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "model file" in err and "nope.pkl' does not exist" in err and "Errno" not in err
+
+
+def test_learners_take_propensity_folds_and_seed(csv, capsys):
+    argv = ["fit", csv, "Y ~ T * (age + engagement)", "--method", "tlearner"]
+    assert main([*argv, "--propensity", "0.5", "--folds", "3", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "3 folds; propensity known: 0.5 for every row" in out
+    data = hf.datasets.engagement_trial(n=300, seed=4)
+    api = hf.tlearner("Y ~ T * (age + engagement)", data, propensity=0.5, folds=3, seed=1)
+    assert f"{api.ate().estimate:.4g}" in out
+
+
+def test_a_propensity_column_by_name(csv, tmp_path, capsys):
+    data = hf.datasets.engagement_trial(n=300, seed=4).assign(p=0.5)
+    path = tmp_path / "p.csv"
+    data.to_csv(path, index=False)
+    argv = ["fit", str(path), "Y ~ T * engagement", "--method", "tlearner", "--propensity", "p"]
+    assert main([*argv, "--folds", "2"]) == 0
+    assert "propensity" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option", [["--folds", "3"], ["--propensity", "0.5"]])
+def test_an_option_the_method_does_not_take_is_refused(csv, capsys, option):
+    assert main(["fit", csv, "Y ~ T * age", *option]) == 2
+    err = capsys.readouterr().err
+    assert f"{option[0]} is not an option of ols" in err and "tlearner" in err
+
+
+def test_better_lower_on_the_command_line(tmp_path, capsys):
+    path = tmp_path / "churn.csv"
+    hf.datasets.pricing_churn(n=2000, seed=0).to_csv(path, index=False)
+    out = tmp_path / "r.txt"
+    argv = ["report", str(path), "churned ~ discount * engagement", "-o", str(out)]
+    assert main([*argv, "--better", "lower", "--target", "0.4", "--propensity", "0.5"]) == 0
+    text = out.read_text()
+    assert "lower churned" in text and "most negative estimated effects" in text
+
+
+@pytest.mark.parametrize(
+    ("method", "fragments"),
+    [
+        ("tlearner", ["propensity estimated by a cross-fitted LogisticRegression"]),
+        ("dml", ["outcome RandomForestRegressor", "propensity RandomForestClassifier"]),
+    ],
+)
+def test_a_named_model_reaches_every_model_of_the_method(csv, capsys, method, fragments):
+    name = "linear" if method == "tlearner" else "forest"
+    argv = ["fit", csv, "Y ~ T * (age + engagement)", "--method", method, "--model", name]
+    assert main([*argv, "--folds", "3", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert all(fragment in out for fragment in fragments), out
+    if method == "tlearner":  # the API takes the same name
+        data = hf.datasets.engagement_trial(n=300, seed=4)
+        api = hf.tlearner("Y ~ T * (age + engagement)", data, model="linear", folds=3, seed=1)
+        assert type(api.models["outcome model of arm '1'"][0]).__name__ == "RidgeCV"
+
+
+def test_model_with_a_method_without_models_is_refused(csv, capsys):
+    assert main(["fit", csv, "Y ~ T * age", "--model", "forest"]) == 2
+    assert "--model is not an option of ols" in capsys.readouterr().err
+
+
+def test_report_segments_follow_the_flag(csv, tmp_path):
+    out = tmp_path / "r.md"
+    argv = ["report", csv, "Y ~ T * engagement", "-o", str(out)]
+    assert main(argv) == 0 and "## Segments" not in out.read_text()  # ols: no scores of its own
+    assert main([*argv, "--segments", "--seed", "1"]) == 0
+    assert "## Segments" in out.read_text() and "engagement" in out.read_text()
+    assert main([*argv, "--propensity", "0.5", "--no-segments"]) == 0
+    assert "## Segments" not in out.read_text()

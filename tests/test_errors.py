@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -129,8 +131,10 @@ CASES = {
         hf.DataError,
         ["cluster 'school'", "single cluster"],
     ),
-    "rank deficiency": (
-        lambda d: hf.ols("Y ~ T * (age + age2)", changed(d, age2=2 * d["age"] + 1)),
+    "rank deficiency with singular='raise'": (
+        lambda d: hf.ols(
+            "Y ~ T * (age + age2)", changed(d, age2=2 * d["age"] + 1), singular="raise"
+        ),
         hf.RankDeficientError,
         ["'age2'", "'T:age2'", "aliased"],
     ),
@@ -229,3 +233,144 @@ def test_unknown_arm_in_ate_mapping(data):
     ates = hf.ols("Y ~ C(arm) * age", data).ate()
     with pytest.raises(hf.HTEError, match="arm 'sms'"):
         ates["sms"]
+
+
+# -- no silent surprises (issue 17, item 3) ---------------------------------------------
+
+SURPRISES = {
+    "level as a percentage in ate": (
+        lambda d: hf.ols(FORMULA, d).ate(level=95),
+        hf.HTEError,
+        ["level=95", "between 0 and 1"],
+    ),
+    "level as a percentage in tidy": (
+        lambda d: hf.ols(FORMULA, d).tidy(level=95),
+        hf.HTEError,
+        ["level=95"],
+    ),
+    "level as a percentage in effect": (
+        lambda d: hf.ols(FORMULA, d).effect(level=95.0),
+        hf.HTEError,
+        ["level=95.0"],
+    ),
+    "constant outcome": (
+        lambda d: hf.ols(FORMULA, changed(d, Y=3.0)),
+        hf.DataError,
+        ["outcome 'Y' is constant", "every row is 3"],
+    ),
+    "unexpected argument of a wrapper": (
+        lambda d: hf.ols(FORMULA, d, n_folds=3),
+        hf.HTEError,
+        ["hf.ols()", "'n_folds'", "vcov"],
+    ),
+    "misspelt argument of a learner": (
+        lambda d: hf.tlearner(FORMULA, d, n_folds=3),
+        hf.HTEError,
+        ["'n_folds'", "did you mean folds?"],
+    ),
+    "misspelt option of fit": (
+        lambda d: hf.fit(FORMULA, d, method="dml", fold=3),
+        hf.HTEError,
+        ["fold", "did you mean folds?"],
+    ),
+    "empty data frame": (
+        lambda d: hf.ols(FORMULA, d.iloc[:0]),
+        hf.DataError,
+        ["data has no rows"],
+    ),
+    "numbers stored as text in new data": (
+        lambda d: hf.ols(FORMULA, d).effect(d.head(5).assign(age=d["age"].head(5).astype(str))),
+        hf.DataError,
+        ["column 'age' of newdata", "held numbers", "pd.to_numeric"],
+    ),
+    "a missing operator next to a backticked name, without colour codes": (
+        lambda d: hf.ols("Y ~ T * (`my age` engagement)", d.rename(columns={"age": "my age"})),
+        hf.FormulaError,
+        ["syntax error", "`my age` engagement"],
+    ),
+    "values whose squares overflow": (
+        lambda d: hf.ols(FORMULA, changed(d, income=d["income"] * 1e200)),
+        hf.DataError,
+        ["'income'", "too large", "rescale"],
+    ),
+    "a covariance that overflows": (
+        lambda d: hf.ols(FORMULA, changed(d, Y=d["Y"] * 1e120, income=d["income"] * 1e120)),
+        hf.DataError,
+        ["covariance", "overflows", "rescale"],
+    ),
+    "singular= not understood": (
+        lambda d: hf.ols(FORMULA, d, singular="ignore"),
+        hf.HTEError,
+        ["singular='ignore'", "'drop'", "'raise'"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SURPRISES))
+def test_surprises_are_named_errors(data, case):
+    call, error, fragments = SURPRISES[case]
+    with pytest.raises(error) as caught:
+        call(data)
+    message = str(caught.value)
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert "\n" not in message and "\x1b" not in message
+
+
+def test_a_backticked_name_works(data):
+    renamed = data.rename(columns={"age": "my age"})
+    res = hf.ols("Y ~ T * (`my age` + engagement)", renamed)
+    plain = hf.ols("Y ~ T * (age + engagement)", data)
+    assert list(res.tidy().index) == ["T", "T:my age", "T:engagement"]
+    np.testing.assert_allclose(res.tidy()["estimate"], plain.tidy()["estimate"], rtol=1e-12)
+    np.testing.assert_allclose(
+        res.effect(renamed.head(3))["estimate"], plain.effect().head(3)["estimate"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("treatment", "fragments"),
+    [
+        (
+            lambda d: d["T"].astype(float).where(d.index % 100 != 5, 0.5),
+            ["0, 0.5, 1", "6 of its 600 rows that are neither 0 nor 1", "C(T)"],
+        ),
+        (lambda d: d.index % 3, ["3 distinct values (0, 1, 2)", "arms rather than doses", "C(T)"]),
+    ],
+    ids=["stray 0.5 values", "integer arms without C()"],
+)
+def test_a_few_valued_treatment_is_continuous_only_with_a_warning(data, treatment, fragments):
+    with pytest.warns(hf.HTEWarning) as caught:
+        res = hf.ols(FORMULA, changed(data, T=treatment(data)))
+    assert res.spec.treatment.kind == "continuous"
+    message = " ".join(str(w.message) for w in caught)
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+
+
+def test_a_dose_with_many_values_gives_no_warning(data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", hf.HTEWarning)
+        hf.ols("Y ~ dose * age", data)
+
+
+def test_three_treated_rows_warn(data):
+    few = changed(data, T=(data.index < 3).astype(int))
+    with pytest.warns(hf.HTEWarning, match=r"T = 1 has 3 row\(s\), for 3 effect term"):
+        hf.ols(FORMULA, few)
+
+
+def test_rows_target_cannot_rank_are_counted_in_a_warning(data):
+    res = hf.ols(FORMULA, data)
+    new = data.assign(age=data["age"].where(data.index % 50 != 0))
+    with pytest.warns(hf.HTEWarning, match="12 of the 600 rows of newdata have a missing value"):
+        chosen = res.target(new, fraction=0.5)
+    assert len(chosen) == 300 and chosen["estimate"].notna().all()
+
+
+def test_a_perfect_fit_warns_and_its_tests_are_not_numbers(data):
+    with pytest.warns(hf.HTEWarning, match="essentially perfect fit"):
+        res = hf.ols("age ~ C(T) * (age + engagement)", data)
+    test = res.heterogeneity_test()
+    assert np.isnan(test.statistic) and np.isnan(test.p_value)
+    assert "not testable" in str(res.summary())

@@ -184,8 +184,8 @@ def test_feature_importance_finds_the_modifier():
     df = hf.datasets.engagement_trial(n=1500, seed=3)
     res = hf.tlearner(FORMULA, df, propensity=0.5, folds=3, seed=1)
     table = res.feature_importance(n_repeats=3)
-    assert list(table.columns) == ["component", "arm", "feature", "importance", "importance_sd"]
-    effect = table[table["component"] == "effect"].set_index("feature")["importance"]
+    assert list(table.columns) == ["component", "arm", "variable", "importance", "importance_sd"]
+    effect = table[table["component"] == "effect"].set_index("variable")["importance"]
     assert effect.idxmax() == "engagement"
     assert effect["engagement"] > 2 * effect.drop("engagement").max()
     assert set(table.loc[table["component"] == "outcome", "arm"]) == {"0", "1"}

@@ -95,9 +95,14 @@ CASES = {
         ["model (LogisticRegression) is a classifier", "'Y'", "regressor"],
     ),
     "not an estimator": (
-        lambda d: hf.tlearner(FORMULA, d, model="forest", propensity=0.5),
+        lambda d: hf.tlearner(FORMULA, d, model=42, propensity=0.5),
         hf.HTEError,
-        ["model='forest' is not a scikit-learn estimator"],
+        ["model=42 is not a scikit-learn estimator"],
+    ),
+    "not a model name": (
+        lambda d: hf.tlearner(FORMULA, d, model="rf", propensity=0.5),
+        hf.HTEError,
+        ["model='rf' is not a model name", "'linear'", "'forest'"],
     ),
     "classifier as final model": (
         lambda d: hf.drlearner(

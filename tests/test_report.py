@@ -82,6 +82,7 @@ def test_format_follows_the_extension(golden_result, golden_html, tmp_path):
     figures = sorted(p.name for p in (tmp_path / "r_files").iterdir())
     assert figures == [
         "coefficients.png",
+        "contributions.png",
         "effect-along-age.png",
         "effect-along-engagement.png",
         "effect-along-region.png",
@@ -95,7 +96,7 @@ def test_html_is_self_contained(golden_html):
     page = golden_html.read_text()
     assert "name='viewport'" in page
     assert "http://" not in page and "https://" not in page and "<script" not in page
-    assert page.count("src='data:image/png;base64,") == 5
+    assert page.count("src='data:image/png;base64,") == 6  # with the contributions figure
 
 
 def test_without_matplotlib_text_and_markdown_work_and_html_says_why(golden_result, monkeypatch):
@@ -166,7 +167,7 @@ def test_html_report_renders_in_headless_chromium(golden_html, tmp_path):
     done = _chromium(tmp_path, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
     sizes = re.findall(r'data-natural="(\d+)x(\d+)"', done.stdout)
-    assert len(sizes) == 5, done.stdout[:500]
+    assert len(sizes) == 6, done.stdout[:500]
     assert all(int(w) > 0 and int(h) > 0 for w, h in sizes)  # every figure decoded
     assert 'data-overflow="false"' in done.stdout  # no sideways scrolling on a phone
 
@@ -234,14 +235,15 @@ def test_a_learner_like_backend_reports_its_diagnostics_and_figures(learner_like
     assert "0.31, 0.69" in text and "Per-person effects have no standard errors." in text
     assert "best linear projection" in " ".join(text.split())
     page = res.report(format="html")
-    assert page.count("src='data:image/png;base64,") == 4  # distribution, age, engagement, coef
+    # distribution, age, engagement, coefficients, contributions
+    assert page.count("src='data:image/png;base64,") == 5
 
 
 @pytest.mark.parametrize(
     ("formula", "treatment", "figures"),
     [
-        ("Y ~ C(arm) * (age + engagement)", None, 4),
-        ("Y ~ dose * (engagement + C(region)) + T", "dose", 4),
+        ("Y ~ C(arm) * (age + engagement)", None, 6),  # a contributions figure per arm
+        ("Y ~ dose * (engagement + C(region)) + T", "dose", 5),
     ],
 )
 def test_multi_arm_and_continuous_reports_draw_their_figures(trial, formula, treatment, figures):
@@ -285,3 +287,26 @@ def test_decision_sentence_follows_the_interval():
     worse = decision_sentence(estimate_from(-1.0, 0.2, df=float("inf")), 0.2, 20, 100)
     assert unclear.endswith("cannot tell targeting from random assignment.")
     assert "do not target by it" in worse
+
+
+def test_segments_section_for_learners_and_on_request():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.linear_model import LinearRegression
+
+    df = hf.datasets.masked_trial(n=1200, seed=3)
+    ols = hf.ols("Y ~ T * (X1 + X2)", df)
+    assert "## Segments" not in ols.report(format="markdown")  # scores would need new fits
+    text = ols.report(format="markdown", propensity=0.5, model=LinearRegression())
+    section = text.split("## Segments")[1].split("## Effect coefficients")[0]
+    found = ols.segments(propensity=0.5, model=LinearRegression())
+    first = found.segments[0]
+    assert f"| {first.rule} | {first.share:.0%} |" in section
+    learner = hf.tlearner(
+        "Y ~ T * (X1 + X2)",
+        df,
+        model=HistGradientBoostingRegressor(max_iter=20, random_state=0),
+        propensity=0.5,
+        seed=0,
+    )
+    assert "Segments" in learner.report()
+    assert "Segments" not in learner.report(segments=False)

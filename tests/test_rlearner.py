@@ -178,7 +178,8 @@ def test_several_arms_are_refused_with_the_alternatives(trial):
     [
         (KNeighborsRegressor(), "KNeighborsRegressor\\) does not accept sample_weight"),
         (LogisticRegression(), "LogisticRegression\\) is a classifier"),
-        ("tree", "is not a scikit-learn estimator"),
+        (42, "is not a scikit-learn estimator"),
+        ("tree", "is not a model name"),
     ],
 )
 def test_final_model_must_be_a_weighted_regressor(trial, model_final, fragment):
@@ -190,6 +191,12 @@ def test_final_model_must_be_a_weighted_regressor(trial, model_final, fragment):
 def test_clip_residual_must_be_a_positive_number(trial, clip):
     with pytest.raises(hf.HTEError, match=r"clip_residual=.* must be a positive number"):
         hf.rlearner(FORMULA, trial, clip_residual=clip)
+
+
+def test_models_by_name(trial):
+    res = hf.rlearner(FORMULA, trial, model_y="linear", model_t="linear", model_final="linear")
+    assert res.fit.diagnostics["model_final"] == "RidgeCV"
+    assert type(res.models["model_t"][0]).__name__ == "LogisticRegression"
 
 
 def test_refit_final_must_be_true_or_false(trial):

@@ -108,6 +108,10 @@ class EffectFit:
         them (policy evaluation reuses them).
     models : FittedModels
         The fitted models, read-only (nuisance models per fold, refit models).
+    aliased : tuple of str
+        Design columns dropped as aliased (linear combinations of earlier
+        columns, R's order), controls included; the effect terms among them
+        have NaN in ``coef`` and in their rows and columns of ``vcov``.
     """
 
     coef: np.ndarray
@@ -121,6 +125,22 @@ class EffectFit:
     notes: tuple[str, ...] = ()
     scores: AIPWScores | None = None
     models: FittedModels = field(default_factory=FittedModels)
+    aliased: tuple[str, ...] = ()
+
+    @property
+    def defined(self) -> np.ndarray:
+        """Which coefficients the data identify (False for aliased ones); shape (k,)."""
+        return ~np.isnan(self.coef)
+
+    @property
+    def coef_filled(self) -> np.ndarray:
+        """``coef`` with aliased terms at zero, as R's ``predict`` uses a rank-deficient fit."""
+        return np.where(self.defined, self.coef, 0.0)
+
+    @property
+    def vcov_filled(self) -> np.ndarray:
+        """``vcov`` with the rows and columns of aliased terms at zero (see ``coef_filled``)."""
+        return np.where(np.outer(self.defined, self.defined), self.vcov, 0.0)
 
     @property
     def is_linear(self) -> bool:

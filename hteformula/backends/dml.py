@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from hteformula.backends.aliasing import defined_effect_terms, undefined_names
 from hteformula.backends.base import Backend, EffectFit, FittedModels, register
 from hteformula.backends.crossfit import Fold
 from hteformula.backends.nuisance import (
@@ -42,6 +43,7 @@ from hteformula.backends.nuisance import (
 from hteformula.backends.ols import require_rows_for_columns
 from hteformula.formula.design import Design, interact
 from hteformula.inference import covariance_estimator, least_squares
+from hteformula.inference.least_squares import with_undefined
 
 
 def fit_dml(
@@ -54,6 +56,7 @@ def fit_dml(
     seed: int | None = None,
     n_jobs: int | None = None,
     progress: bool | None = None,
+    singular: str = "drop",
 ) -> EffectFit:
     """Cross-fit the nuisance models and regress residual on residual.
 
@@ -78,6 +81,9 @@ def fit_dml(
         Parallel workers for the fold fits.
     progress : bool, optional
         Progress bar; None shows it on a terminal for long fits.
+    singular : {"drop", "raise"}
+        Effect terms whose modifier column is aliased get NaN (as R's ``lm``),
+        or raise; checked before any model is fitted.
 
     Returns
     -------
@@ -88,12 +94,13 @@ def fit_dml(
     """
     estimator = covariance_estimator(vcov, design.clusters, design.cluster_name or "cluster")
     require_rows_for_columns(design.nobs, design.spec.effect_names)
+    defined = defined_effect_terms(design, singular)  # before any model is fitted
     nuisances = cross_fit_nuisance(
         design, model_y, model_t, folds, repeats, seed, n_jobs=n_jobs, progress=progress
     )
     coefs, vcovs = [], []
     for nuisance in nuisances:
-        coef, cov, regression = final_stage(design, nuisance, estimator)
+        coef, cov, regression = final_stage(design, nuisance, estimator, defined)
         coefs.append(coef)
         vcovs.append(cov)
     coef, cov = aggregate_repeats(np.array(coefs), np.array(vcovs))
@@ -105,28 +112,44 @@ def fit_dml(
         diagnostics["all_coef"] = np.array(coefs)
     warn_on_poor_overlap(diagnostics)
     return EffectFit(
-        coef=coef,
-        vcov=cov,
+        coef=with_undefined(coef, defined),
+        vcov=with_undefined(cov, defined),
         df=estimator.df(regression),
         vcov_label=estimator.label,
         diagnostics=diagnostics,
         notes=(nuisance_note(diagnostics, design.spec.treatment.name),),
+        aliased=undefined_names(design, defined),
         models=FittedModels(models),
     )
 
 
-def final_stage(design: Design, nuisance: Nuisance, estimator: Any) -> tuple:
+def final_stage(
+    design: Design, nuisance: Nuisance, estimator: Any, defined: np.ndarray | None = None
+) -> tuple:
     """Least squares of the outcome residual on the residualised treatment times ``M``.
+
+    Parameters
+    ----------
+    design : Design
+    nuisance : Nuisance
+    estimator : CovarianceEstimator
+    defined : ndarray of bool, shape (k,), optional
+        The effect terms to fit (:func:`defined_effect_terms`); default all.
 
     Returns
     -------
-    coef : ndarray, shape (k,)
-    vcov : ndarray, shape (k, k)
+    coef : ndarray, shape (d,)
+        For the ``d`` defined terms.
+    vcov : ndarray, shape (d, d)
     regression : Regression
     """
     y_resid, t_resid = residuals(design, nuisance)
     regressors = interact(t_resid, design.modifiers)
-    coef, regression = least_squares(regressors, y_resid, design.spec.effect_names, design.weights)
+    names = design.spec.effect_names
+    if defined is not None:
+        regressors = regressors[:, defined]
+        names = tuple(name for name, ok in zip(names, defined, strict=True) if ok)
+    coef, regression = least_squares(regressors, y_resid, names, design.weights)
     return coef, estimator(regression), regression
 
 

@@ -64,7 +64,9 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import has_fit_parameter
 
+from hteformula.backends.aliasing import defined_effect_terms
 from hteformula.backends.base import Backend, EffectFit, register
+from hteformula.backends.components import ColumnSubsetModel, EffectComponents, subset_columns
 from hteformula.backends.crossfit import (
     Fold,
     Task,
@@ -108,6 +110,7 @@ def fit_rlearner(
     n_jobs: int | None = None,
     progress: bool | None = None,
     vcov: str | None = None,
+    singular: str = "drop",
 ) -> EffectFit:
     """Fit the R-learner and its doubly robust inference.
 
@@ -131,6 +134,9 @@ def fit_rlearner(
     n_jobs, progress : optional
     vcov : str, optional
         Covariance of the best linear projection of the scores (HC3; CR1 with clusters).
+    singular : {"drop", "raise"}
+        Projection terms whose modifier column is aliased get NaN, or raise;
+        checked before any model is fitted.
 
     Returns
     -------
@@ -141,6 +147,7 @@ def fit_rlearner(
         ``model_final (refit on all rows)``, and for a continuous treatment
         ``treatment variance model``.
     """
+    defined = defined_effect_terms(design, singular)  # before any model is fitted
     estimator = projection_estimator(design, vcov)
     clip = checked_clip(clip_residual)
     refit = checked_flag(refit_final, "refit_final")
@@ -152,7 +159,7 @@ def fit_rlearner(
     y_resid, t_resid = residuals(design, nuisance)
     target, weight = pseudo_outcomes(y_resid, t_resid[:, 0], clip, design.weights)
     columns = final_columns(design.spec)
-    inputs = final_features(design.features, columns)
+    inputs = subset_columns(design.features, columns)
     task = Task(FINAL_TASK, final, inputs, target, sample_weight=weight)
     per_fold = fit_on_each_fold([task], nuisance.folds, n_jobs=n_jobs, progress=progress)
     effects = mean_of_other_folds(per_fold[FINAL_TASK], inputs, nuisance.folds)[:, None]
@@ -174,6 +181,7 @@ def fit_rlearner(
         design,
         scores,
         estimator,
+        defined=defined,
         in_sample=effects,
         predictor=predictor,
         diagnostics=diagnostics,
@@ -239,8 +247,14 @@ class FinalModel:
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Effects of shape (n_rows, 1) for features of shape (n_rows, n_features)."""
-        inputs = final_features(features, self.columns)
+        inputs = subset_columns(features, self.columns)
         return np.mean([model.predict(inputs) for model in self.models], axis=0)[:, None]
+
+    def effect_components(self, contrast: int) -> EffectComponents:
+        """The mean of the final models, each reading the modifier columns of the features."""
+        models = tuple(ColumnSubsetModel(model, self.columns) for model in self.models)
+        weights = tuple(1.0 / len(models) for _ in models)
+        return EffectComponents(models, tuple("predict" for _ in models), weights=weights)
 
 
 def final_columns(spec: DesignSpec) -> tuple[int, ...]:
@@ -252,11 +266,6 @@ def final_columns(spec: DesignSpec) -> tuple[int, ...]:
 def final_names(spec: DesignSpec) -> tuple[str, ...]:
     """What the final model's columns are called (see :class:`FinalModel`)."""
     return tuple(name for name in spec.modifier_names if name != "Intercept") or ("Intercept",)
-
-
-def final_features(features: np.ndarray, columns: tuple[int, ...]) -> np.ndarray:
-    """The final model's input: the modifier columns, or a constant column without modifiers."""
-    return features[:, list(columns)] if columns else np.ones((features.shape[0], 1))
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from hteformula.errors import (
     TreatmentError,
     UnseenLevelError,
     column_not_found,
+    warn,
 )
 from hteformula.formula.frame import collect_rows, to_pandas, unknown_names_in
 from hteformula.formula.parse import (
@@ -43,6 +44,7 @@ from hteformula.formula.treatment import (
     TreatmentInfo,
     encode_treatment,
     identify_treatment,
+    plain,
     treatment_matrix,
 )
 
@@ -78,6 +80,9 @@ class DesignSpec:
         The data columns behind each modifier column (empty for the intercept).
     control_names : tuple of str
         The control columns.
+    numeric_variables : frozenset of str
+        Data columns that were numeric (or boolean) when fitting: new data must
+        hold numbers there too.
     """
 
     formula: ParsedFormula
@@ -91,6 +96,7 @@ class DesignSpec:
     modifier_names: tuple[str, ...]
     modifier_variables: tuple[frozenset[str], ...]
     control_names: tuple[str, ...]
+    numeric_variables: frozenset[str] = frozenset()
 
     @property
     def contrasts(self) -> tuple[str, ...]:
@@ -105,6 +111,30 @@ class DesignSpec:
         """The columns nuisance models and learners see: controls, then new modifier columns."""
         extra = [m for m in self.modifier_names if m != "Intercept" and m not in self.control_names]
         return (*self.control_names, *extra)
+
+    @property
+    def feature_variables(self) -> tuple[frozenset[str], ...]:
+        """The data columns behind each feature column, in ``feature_names`` order.
+
+        ``C(region)[T.south]`` -> ``{"region"}``, ``age:engagement`` -> ``{"age", "engagement"}``.
+
+        Examples
+        --------
+        >>> import hteformula as hf
+        >>> df = hf.datasets.engagement_trial(n=50, seed=0)
+        >>> spec = build_design("Y ~ T * age + C(region)", df).spec
+        >>> [sorted(v) for v in spec.feature_variables]
+        [['age'], ['region'], ['region'], ['region']]
+        """
+        by_name: dict[str, frozenset[str]] = {}
+        if self.control_spec is not None:
+            variables_of = {term.name: term.variables for term in self.formula.terms}
+            for term, indices in self.control_spec.term_indices.items():
+                for j in indices:
+                    by_name[self.control_spec.column_names[j]] = frozenset(variables_of[str(term)])
+        for name, variables in zip(self.modifier_names, self.modifier_variables, strict=True):
+            by_name.setdefault(name, variables)
+        return tuple(by_name[name] for name in self.feature_names)
 
     def modifier_design(self, data: object) -> np.ndarray:
         """The effect design ``M`` of new data.
@@ -145,7 +175,9 @@ class DesignSpec:
         return used
 
     def _new_frame(self, data: object, variables: set[str]) -> pd.DataFrame:
-        return to_pandas(data, sorted(variables), what="newdata")
+        frame = to_pandas(data, sorted(variables), what="newdata")
+        _require_numbers_where_fitted(frame, self.numeric_variables)
+        return frame
 
     def _effect_block(self, frame: pd.DataFrame) -> np.ndarray:
         """M for the complete rows of ``frame``, NaN rows elsewhere."""
@@ -325,6 +357,8 @@ def build_design(
     per_row = {"weights": weights, "cluster": cluster, **columns}
     rows, extra = collect_rows(data, variables, per_row, missing)
     frame = rows.frame
+    if len(rows.original) == 0:
+        raise DataError("data has no rows; there is nothing to fit.")
     if len(frame) == 0:
         raise DataError(
             f"no rows left: every one of the {rows.n_dropped} rows has a missing value "
@@ -338,11 +372,10 @@ def build_design(
     frame = encode_treatment(_outcome_as_float(parsed, frame), info)
 
     y, X, rhs_spec = _materialize_formula(parsed, frame)
+    _require_varying_outcome(parsed, y)
     x_names = tuple(rhs_spec.column_names)
-    effect_spec = rhs_spec.subset(list(structure.effect_terms))
-    control_spec = (
-        rhs_spec.subset(list(structure.control_terms)) if structure.control_terms else None
-    )
+    effect_spec = _subset(rhs_spec, structure.effect_terms)
+    control_spec = _subset(rhs_spec, structure.control_terms) if structure.control_terms else None
     effect_columns, modifiers = _effect_columns(effect_spec, frame, info, structure)
     effect_names = tuple(effect_spec.column_names[j] for j in effect_columns.ravel())
     x_effect_columns = np.array([[x_names.index(n) for n in effect_names]]).reshape(
@@ -364,7 +397,10 @@ def build_design(
             effect_spec, effect_columns[0], parsed, structure, info
         ),
         control_names=control_names,
+        numeric_variables=frozenset(v for v in variables if _is_number_column(frame[v])),
     )
+    treatment_values = treatment_matrix(frame[info.name], info)
+    _warn_on_small_arms(treatment_values, info, effect_columns.shape[1])
     controls = X[:, [x_names.index(n) for n in control_names]]
     weights_array = _weights(frame, extra.get("weights"), weights)
     clusters = _clusters(frame, extra.get("cluster"), cluster)
@@ -374,7 +410,7 @@ def build_design(
         X=X,
         x_names=x_names,
         x_effect_columns=x_effect_columns,
-        treatment=treatment_matrix(frame[info.name], info),
+        treatment=treatment_values,
         modifiers=modifiers,
         features=_join_features(controls, modifiers, spec),
         weights=weights_array,
@@ -433,6 +469,16 @@ def _materialize(spec: ModelSpec, frame: pd.DataFrame, what: str) -> np.ndarray:
     except FormulaicError as error:
         raise FormulaError(f"cannot rebuild the design on {what}: {_first_line(error)}") from None
     return np.asarray(matrix, dtype=float)
+
+
+def _subset(spec: ModelSpec, names: tuple[str, ...]) -> ModelSpec:
+    """The part of ``spec`` with the terms ``names``.
+
+    The terms are passed as formulaic's own objects, not re-parsed from their
+    names: a backticked name (```my var```) loses its quotes in the term name.
+    """
+    by_name = {str(term): term for term in spec.terms}
+    return spec.subset([by_name[name] for name in names])
 
 
 def _set_treatment(frame: pd.DataFrame, info: TreatmentInfo, value: object) -> pd.DataFrame:
@@ -545,6 +591,54 @@ def _require_numeric_outcome(parsed: ParsedFormula, frame: pd.DataFrame) -> None
             )
 
 
+def _require_varying_outcome(parsed: ParsedFormula, y: np.ndarray) -> None:
+    if np.ptp(y) == 0:
+        raise DataError(
+            f"outcome {parsed.outcome!r} is constant (every row is {y[0]:g}), so no treatment "
+            "changes it and there is no effect to estimate; check the outcome column."
+        )
+
+
+# An arm with fewer rows than this, or than twice its effect terms, gets a warning.
+MIN_ARM_ROWS = 10
+
+
+def _warn_on_small_arms(treatment: np.ndarray, info: TreatmentInfo, n_modifiers: int) -> None:
+    """Warn when an arm of a discrete treatment has too few rows to estimate its effects."""
+    if info.kind == "continuous":
+        return
+    # One indicator column per non-reference arm (or the 0/1 treatment itself).
+    per_arm = treatment.sum(axis=0)
+    counts = [round(treatment.shape[0] - per_arm.sum()), *(round(k) for k in per_arm)]
+    needed = max(MIN_ARM_ROWS, 2 * n_modifiers)
+    small = [(level, k) for level, k in zip(info.levels, counts, strict=True) if k < needed]
+    if small:
+        listed = ", ".join(f"{info.name} = {level} has {k}" for level, k in small)
+        warn(
+            f"few rows per treatment arm: {listed} row(s), for {n_modifiers} effect term(s) per "
+            f"arm; effects estimated from so few rows, and their standard errors, are "
+            f"unreliable (at least {needed} rows per arm are advisable). Collect more data or "
+            "use fewer modifiers."
+        )
+
+
+def _is_number_column(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype)
+
+
+def _require_numbers_where_fitted(frame: pd.DataFrame, numeric: frozenset[str]) -> None:
+    """New data must hold numbers in the columns that held numbers when fitting."""
+    for name in sorted(numeric & set(frame.columns)):
+        values = frame[name]
+        if not _is_number_column(values):
+            example = values.dropna().iloc[0] if values.notna().any() else None
+            raise DataError(
+                f"column {name!r} of newdata holds {values.dtype} values (e.g. {example!r}) but "
+                f"held numbers when the model was fitted; convert it first, e.g. "
+                f"newdata[{name!r}] = pd.to_numeric(newdata[{name!r}])."
+            )
+
+
 def _outcome_as_float(parsed: ParsedFormula, frame: pd.DataFrame) -> pd.DataFrame:
     """Booleans in the outcome become 0.0/1.0 so formulaic does not treat them as levels."""
     bools = {n: frame[n].astype(float) for n in parsed.outcome_variables if frame[n].dtype == bool}
@@ -573,7 +667,7 @@ def _require_finite(matrix: np.ndarray, names: tuple[str, ...], index: pd.Index)
     kind = "infinite" if np.isinf(matrix[rows[0], column]) else "NaN"
     raise DataError(
         f"column {names[column]!r} has non-finite values ({kind}) in {len(rows)} row(s), first at "
-        f"row {index[rows[0]]!r}; fix or drop those rows (a transform such as np.log(0) "
+        f"row {plain(index[rows[0]])!r}; fix or drop those rows (a transform such as np.log(0) "
         "gives -inf)."
     )
 

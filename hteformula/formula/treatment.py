@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from hteformula.errors import TreatmentError
+from hteformula.errors import TreatmentError, warn
 from hteformula.formula.parse import (
     ParsedFormula,
     factor_for_treatment,
@@ -25,6 +25,10 @@ from hteformula.formula.parse import (
 )
 
 TreatmentKind = Literal["binary", "multi-arm", "continuous"]
+
+# A numeric treatment with more than two but at most this many distinct values is fitted
+# as continuous with a warning: it may be arms written without C(), or 0/1 with stray values.
+FEW_VALUES = 10
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,8 @@ def classify(
                 f"C({name}) in the formula to treat it as categorical."
             )
         if len(distinct) > 2:
+            if len(distinct) <= FEW_VALUES:
+                warn(_few_values_message(np.asarray(values, dtype=float), distinct, name))
             return TreatmentInfo(name, factor, "continuous", False, (), inferred)
         if set(distinct) != {0.0, 1.0}:
             raise TreatmentError(
@@ -178,6 +184,24 @@ def classify(
         levels = [levels[matches[0]], *(lv for i, lv in enumerate(levels) if i != matches[0])]
     kind: TreatmentKind = "binary" if len(levels) == 2 else "multi-arm"
     return TreatmentInfo(name, factor, kind, True, tuple(levels), inferred)
+
+
+def _few_values_message(values: np.ndarray, distinct: np.ndarray, name: str) -> str:
+    """Why a numeric treatment with a few values is fitted as continuous, and what else to write."""
+    shown = ", ".join(f"{v:g}" for v in distinct[:FEW_VALUES])
+    stray = int(np.sum(~np.isin(values, (0.0, 1.0))))
+    slip = ""
+    if {0.0, 1.0} <= set(distinct.tolist()) and stray <= 0.05 * len(values):
+        slip = (
+            f"if it is a 0/1 treatment, fix or drop the {stray} of its {len(values):,} rows that "
+            "are neither 0 nor 1; "
+        )
+    return (
+        f"treatment {name!r} takes only {len(distinct)} distinct values ({shown}), so it is "
+        f"fitted as a continuous treatment with effects per unit of {name}; {slip}if its values "
+        f"are arms rather than doses, write C({name}) in the formula to compare each with the "
+        "reference."
+    )
 
 
 def encode_treatment(frame: pd.DataFrame, info: TreatmentInfo) -> pd.DataFrame:
@@ -248,6 +272,11 @@ def _looks_discrete(values: pd.Series) -> bool:
     return len(pd.unique(values)) <= 2
 
 
+def plain(value: object) -> object:
+    """A numpy scalar as the Python value it holds (``1.5`` in messages, not ``np.float64``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _is_numeric(values: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype)
 
@@ -264,7 +293,7 @@ def _levels(values: pd.Series) -> list:
 
 def _require_variation(levels: Sequence[object] | np.ndarray, name: str) -> None:
     if len(levels) < 2:
-        only = f" (every row is {levels[0]!r})" if len(levels) else ""
+        only = f" (every row is {plain(levels[0])!r})" if len(levels) else ""
         raise TreatmentError(
             f"treatment {name!r} is constant{only}; an effect needs rows under at least two "
             "treatment values."
@@ -284,6 +313,6 @@ def _require_rows_in_every_arm(
         if before.get(empty[0], 0) > 0:
             why = "all its rows were dropped for missing values"
     raise TreatmentError(
-        f"arm {empty[0]!r} of treatment {name!r} has no rows ({why}); drop the unused level "
+        f"arm {plain(empty[0])!r} of treatment {name!r} has no rows ({why}); drop the unused level "
         "(e.g. with .cat.remove_unused_categories()) or collect data for it."
     )

@@ -77,8 +77,9 @@ class Homoskedastic:
     label: str = "iid"
 
     def __call__(self, fit: Regression) -> np.ndarray:
-        sigma2 = float(fit.resid @ fit.resid) / fit.df_resid
-        return sigma2 * fit.bread
+        with np.errstate(over="ignore", invalid="ignore"):
+            sigma2 = float(fit.resid @ fit.resid) / fit.df_resid
+        return finite(sigma2 * fit.bread, fit)
 
     def df(self, fit: Regression) -> float:
         return float(fit.df_resid)
@@ -104,11 +105,12 @@ class HeteroskedasticityRobust:
                     "a coefficient); use HC1 or drop those rows."
                 )
             resid = resid / (one_minus_h ** (0.5 if self.kind == 2 else 1.0))
-        meat = scaled_cross_product(fit.X, resid)
-        cov = fit.bread @ meat @ fit.bread
+        with np.errstate(over="ignore", invalid="ignore"):
+            meat = scaled_cross_product(fit.X, resid)
+            cov = fit.bread @ meat @ fit.bread
         if self.kind == 1:
             cov *= fit.nobs / fit.df_resid
-        return cov
+        return finite(cov, fit)
 
     def df(self, fit: Regression) -> float:
         return float(fit.df_resid)
@@ -144,12 +146,15 @@ class ClusterRobust:
     def __call__(self, fit: Regression) -> np.ndarray:
         G = self.n_clusters
         scores = np.empty((G, fit.k))
-        for j in range(fit.k):
-            scores[:, j] = np.bincount(self.groups, weights=fit.X[:, j] * fit.resid, minlength=G)
-        cov = fit.bread @ (scores.T @ scores) @ fit.bread
+        with np.errstate(over="ignore", invalid="ignore"):
+            for j in range(fit.k):
+                scores[:, j] = np.bincount(
+                    self.groups, weights=fit.X[:, j] * fit.resid, minlength=G
+                )
+            cov = fit.bread @ (scores.T @ scores) @ fit.bread
         if self.small_sample:
             cov *= G / (G - 1) * (fit.nobs - 1) / fit.df_resid
-        return cov
+        return finite(cov, fit)
 
     def df(self, fit: Regression) -> float:
         return float(self.n_clusters - 1)
@@ -196,6 +201,22 @@ def covariance_estimator(
             "(or pass cluster= for cluster-robust errors)."
         )
     return _ESTIMATORS[vcov]
+
+
+def finite(cov: np.ndarray, fit: Regression) -> np.ndarray:
+    """``cov`` itself when every entry is finite; else an error (the sums of squares overflowed).
+
+    Regressors and residuals near 1e120 have products whose squares exceed double
+    precision: the covariance would be NaN without a word.
+    """
+    if np.isfinite(cov).all():
+        return cov
+    largest = max(float(np.max(np.abs(fit.X), initial=0.0)), float(np.max(np.abs(fit.resid))))
+    raise DataError(
+        f"the covariance of the coefficients overflows double precision: the outcome or a "
+        f"column holds values too large (up to about {largest:.3g}); rescale them (e.g. divide "
+        "by a power of 10)."
+    )
 
 
 def leverage(X: np.ndarray, bread: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from hteformula.errors import HTEError
 from hteformula.formatting import p_phrase
 
 _CHUNK_ROWS = 65_536
@@ -84,8 +85,33 @@ def estimate_from(
     )
 
 
+def check_level(level: object) -> None:
+    """A confidence level must be a number strictly between 0 and 1 (``95`` is a mistake).
+
+    Examples
+    --------
+    >>> check_level(95)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    hteformula.errors.HTEError: level=95 must be a number between 0 and 1, e.g. 0.95 for 95%...
+    """
+    if not (
+        isinstance(level, (int, float, np.integer, np.floating))
+        and not isinstance(level, bool)
+        and math.isfinite(level)
+        and 0 < level < 1
+    ):
+        raise HTEError(
+            f"level={level!r} must be a number between 0 and 1, e.g. 0.95 for 95% intervals."
+        )
+
+
 def critical_value(df: float, level: float = 0.95) -> float:
-    """The two-sided critical value of t(df), or of the normal when ``df`` is infinite."""
+    """The two-sided critical value of t(df), or of the normal when ``df`` is infinite.
+
+    Every interval goes through here, so a level such as ``95`` is refused once for all.
+    """
+    check_level(level)
     q = 0.5 + level / 2
     return float(stats.norm.ppf(q) if math.isinf(df) else stats.t.ppf(q, df))
 

@@ -64,6 +64,9 @@ def wald_test(
     value : ndarray, shape (q,), optional
         Defaults to zeros.
 
+    The statistic and p-value are NaN when the restrictions have no variance
+    (a perfect fit) or a covariance that is not finite.
+
     Examples
     --------
     >>> t = wald_test(np.array([1.0, 2.0]), np.eye(2), np.eye(2), df_denom=float("inf"))
@@ -73,7 +76,11 @@ def wald_test(
     R = np.atleast_2d(np.asarray(restriction, dtype=float))
     diff = R @ coef - (np.zeros(R.shape[0]) if value is None else np.asarray(value, dtype=float))
     middle = R @ vcov @ R.T
+    if not np.isfinite(middle).all():
+        return WaldTest(math.nan, R.shape[0], float(df_denom), math.nan, tuple(terms))
     q = int(np.linalg.matrix_rank(middle))
+    if q == 0:  # no restriction has any variance (a perfect fit): nothing to test
+        return WaldTest(math.nan, 0, float(df_denom), math.nan, tuple(terms))
     chi2 = float(diff @ np.linalg.pinv(middle) @ diff)
     statistic = chi2 / q
     if math.isinf(df_denom):

@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from hteformula.insights.findings import collect_findings
 from hteformula.insights.records import (
@@ -24,6 +26,9 @@ from hteformula.insights.records import (
 )
 from hteformula.insights.wording import Voice, paragraph_sentences, sentence
 from hteformula.protocols import FittedResult
+
+if TYPE_CHECKING:
+    from hteformula.explain.segments import Segments
 
 
 def voice_of(result: FittedResult, level: float = 0.95, unit: str | None = None) -> Voice:
@@ -39,10 +44,16 @@ def voice_of(result: FittedResult, level: float = 0.95, unit: str | None = None)
         unit=unit if unit is not None else ("percentage points" if binary_outcome else None),
         scale=100.0 if binary_outcome and unit is None else 1.0,
         projected=not result.fit.is_linear,
+        better=result.better,
     )
 
 
-def insights_of(result: FittedResult, level: float = 0.95, unit: str | None = None) -> Insights:
+def insights_of(
+    result: FittedResult,
+    level: float = 0.95,
+    unit: str | None = None,
+    segments: Sequence[Segments] = (),
+) -> Insights:
     """The findings of ``result`` with their sentences, and the paragraph they make.
 
     Parameters
@@ -53,9 +64,12 @@ def insights_of(result: FittedResult, level: float = 0.95, unit: str | None = No
     unit : str, optional
         Unit of the outcome, printed after effects (``"dollars"``). A 0/1
         outcome is shown in percentage points unless a unit is given.
+    segments : sequence of Segments
+        Honest segments to describe (one per contrast), see :func:`result_segments`.
     """
     voice = voice_of(result, level, unit)
-    findings = [replace(f, sentence=sentence(f, voice)) for f in collect_findings(result, level)]
+    found = collect_findings(result, level, segments)
+    findings = [replace(f, sentence=sentence(f, voice)) for f in found]
     return Insights(findings, paragraph_sentences(findings, voice))
 
 

@@ -290,9 +290,13 @@ class Contrast:
     arm : str or None
         The arm for multi-arm treatments, else None.
     beta : ndarray, shape (m,)
+        Aliased terms at zero (as R's ``predict``); see ``defined``.
     vcov : ndarray, shape (m, m)
+        Zero in the rows and columns of aliased terms.
     df : float
     level : float
+    defined : ndarray of bool, shape (m,)
+        False for aliased terms, which tests leave out.
     """
 
     label: str
@@ -301,6 +305,7 @@ class Contrast:
     vcov: np.ndarray
     df: float
     level: float
+    defined: np.ndarray
 
     def estimate(self, rows: np.ndarray) -> Combination:
         return estimate_rows(rows, self.beta, self.vcov, self.df, self.level)

@@ -14,12 +14,14 @@ Evidence is graded on p-values, Holm-adjusted across the modifier variables
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from statsmodels.stats.multitest import multipletests
 
+from hteformula.direction import benefit_sign
 from hteformula.errors import HTEError
 from hteformula.inference import Estimate, wald_test
 from hteformula.insights.crossing import crossings_on_grid, fieller_affine
@@ -31,6 +33,9 @@ from hteformula.insights.curves import (
 )
 from hteformula.insights.records import Finding, Quantity, grade_evidence
 from hteformula.protocols import FittedResult
+
+if TYPE_CHECKING:
+    from hteformula.explain.segments import Segments
 
 GROUP_SHARE = 0.2  # "who benefits most": the fifth of people with the largest estimated effects
 SIMULATION_DRAWS = 2_000  # draws of the coefficients for the interval of a peak's location
@@ -50,10 +55,11 @@ def contrasts_of(result: FittedResult, level: float) -> list[Contrast]:
             Contrast(
                 label=label,
                 arm=label if multi else None,
-                beta=np.asarray(result.fit.coef[block], dtype=float),
-                vcov=np.asarray(result.fit.vcov[block, block], dtype=float),
+                beta=np.asarray(result.fit.coef_filled[block], dtype=float),
+                vcov=np.asarray(result.fit.vcov_filled[block, block], dtype=float),
                 df=float(result.fit.df),
                 level=level,
+                defined=result.fit.defined[block],
             )
         )
     return out
@@ -70,18 +76,23 @@ def surface_of(result: FittedResult) -> EffectSurface:
     return EffectSurface(result.spec, data, result.design.modifiers, result.design.weights)
 
 
-def collect_findings(result: FittedResult, level: float = 0.95) -> list[Finding]:
+def collect_findings(
+    result: FittedResult, level: float = 0.95, segments: Sequence[Segments] = ()
+) -> list[Finding]:
     """All findings of a fit, in reading order, without sentences.
 
     Order: average effect(s); heterogeneity; per modifier variable (strongest
     evidence first) its change and, for non-linear terms, its shape; masked
-    heterogeneity; sign changes; who benefits most.
+    heterogeneity; sign changes; who benefits most; the honest segments
+    (``segments``, one per contrast, from :meth:`HTEResult.segments`).
     """
     findings = average_findings(result, level)
     heterogeneity = heterogeneity_finding(result)
     findings.append(heterogeneity)
     if heterogeneity.p_value is None or math.isnan(heterogeneity.p_value):
         return findings
+    multi = len(result.spec.contrasts) > 1
+    by_segment = [segment_finding(found, multi) for found in segments]
     surface = surface_of(result)
     contrasts = contrasts_of(result, level)
     modifiers = []
@@ -95,7 +106,7 @@ def collect_findings(result: FittedResult, level: float = 0.95) -> list[Finding]
         modifiers.append(finding)
         findings += [finding] if shape is None else [finding, shape]
     if not heterogeneity.is_supported:
-        return findings
+        return findings + by_segment
     average = {f.arm: f for f in findings if f.kind == "average"}
     effects = _row_effects(result)
     for contrast in contrasts:
@@ -115,7 +126,7 @@ def collect_findings(result: FittedResult, level: float = 0.95) -> list[Finding]
         findings.append(
             benefit_finding(result, contrast, effects[contrast.label], drivers, average)
         )
-    return findings
+    return findings + by_segment
 
 
 # -- the average effect and the overall test --------------------------------------
@@ -182,7 +193,8 @@ def modifier_findings(surface: EffectSurface, contrasts: list[Contrast]) -> list
     raw: list[Finding] = []
     for contrast in contrasts:
         for variable in surface.variables:
-            raw.append(_modifier_finding(surface, contrast, variable))
+            if contrast.defined[list(variable.columns)].any():  # else every term is aliased
+                raw.append(_modifier_finding(surface, contrast, variable))
     if not raw:
         return raw
     adjusted = multipletests([f.p_value for f in raw], method="holm")[1]
@@ -203,8 +215,9 @@ def modifier_findings(surface: EffectSurface, contrasts: list[Contrast]) -> list
 def _modifier_finding(
     surface: EffectSurface, contrast: Contrast, variable: ModifierVariable
 ) -> Finding:
-    R = np.zeros((len(variable.columns), len(contrast.beta)))
-    R[np.arange(len(variable.columns)), list(variable.columns)] = 1.0
+    tested = [j for j in variable.columns if contrast.defined[j]]  # aliased: not estimated
+    R = np.zeros((len(tested), len(contrast.beta)))
+    R[np.arange(len(tested)), tested] = 1.0
     test = wald_test(contrast.beta, contrast.vcov, R, contrast.df)
     if variable.categorical:
         levels = contrast.estimate(surface.contrast_rows(variable))
@@ -439,14 +452,18 @@ def benefit_finding(
     drivers: list[ModifierVariable],
     average: dict,
 ) -> Finding:
-    """Who benefits most: the fifth with the largest estimated effects and what marks them.
+    """Who benefits most: the fifth with the best estimated effects and what marks them.
 
+    Best is largest, or most negative when a lower outcome is better
+    (``result.better``); the quantities ``top_fifth`` and ``bottom_fifth``
+    are the fifths that benefit most and least, their effects in outcome units.
     The group's effect (with its interval) comes from the linear effect
     averaged over its rows. Its profile compares the drivers' means (numeric)
     or most over-represented level (categorical) with everyone's.
     """
-    bottom, top = _group_effects(result, contrast, effects)
-    top_rows = effects >= np.quantile(effects, 1 - GROUP_SHARE)
+    benefit = benefit_sign(result.better) * effects
+    bottom, top = _group_effects(result, contrast, benefit)
+    top_rows = benefit >= np.quantile(benefit, 1 - GROUP_SHARE)
     data = result.design.data
     profile: list[Quantity] = []
     for variable in drivers:
@@ -479,13 +496,14 @@ def benefit_finding(
 
 
 def _group_effects(
-    result: FittedResult, contrast: Contrast, effects: np.ndarray
+    result: FittedResult, contrast: Contrast, ranking: np.ndarray
 ) -> tuple[Quantity, Quantity]:
+    """Effects of the fifths lowest and highest in ``ranking`` (the effects, or the benefit)."""
     modifiers = result.design.modifiers
     weights = result.design.weights
-    cut_low, cut_high = np.quantile(effects, [GROUP_SHARE, 1 - GROUP_SHARE])
+    cut_low, cut_high = np.quantile(ranking, [GROUP_SHARE, 1 - GROUP_SHARE])
     rows = []
-    for group in (effects <= cut_low, effects >= cut_high):
+    for group in (ranking <= cut_low, ranking >= cut_high):
         w = None if weights is None else weights[group]
         rows.append(np.average(modifiers[group], axis=0, weights=w))
     groups = contrast.estimate(np.vstack(rows))
@@ -496,6 +514,49 @@ def _group_effects(
         Quantity(
             "top_fifth", float(groups.estimate[1]), float(groups.low[1]), float(groups.high[1])
         ),
+    )
+
+
+# -- honest segments ---------------------------------------------------------------------
+
+
+def segment_finding(segments: Segments, multi: bool = False) -> Finding:
+    """The segments of the honest tree: which gain, which lose, with intervals.
+
+    Direction ``"gains and loses"`` when some segment's interval lies above
+    zero and another's below (the masked heterogeneity of a near-zero
+    average, located); ``"differs"`` when two segments' intervals do not
+    overlap; ``"positive everywhere"`` / ``"negative everywhere"`` when every
+    segment's interval is on one side of zero; ``"unclear"`` otherwise. One quantity per segment
+    (``segment:<rule>``, its effect and interval) and its share
+    (``share:<rule>``), most effective first.
+    """
+    parts = [s for s in segments.segments if math.isfinite(s.estimate)]
+    positive = any(s.conf_low > 0 for s in parts)
+    negative = any(s.conf_high < 0 for s in parts)
+    separated = any(a.conf_low > b.conf_high for a in parts for b in parts)
+    if positive and negative:
+        direction = "gains and loses"
+    elif separated:
+        direction = "differs"
+    elif parts and all(s.conf_low > 0 for s in parts):
+        direction = "positive everywhere"
+    elif parts and all(s.conf_high < 0 for s in parts):
+        direction = "negative everywhere"
+    else:
+        direction = "unclear"
+    quantities: list[Quantity] = []
+    for s in parts:
+        quantities.append(Quantity(f"segment:{s.rule}", s.estimate, s.conf_low, s.conf_high))
+        quantities.append(Quantity(f"share:{s.rule}", s.share))
+    top = parts[0] if parts else None
+    return Finding(
+        kind="segments",
+        arm=segments.arm if multi else None,
+        direction=direction,
+        estimate=math.nan if top is None else top.estimate,
+        interval=(math.nan, math.nan) if top is None else (top.conf_low, top.conf_high),
+        quantities=tuple(quantities),
     )
 
 

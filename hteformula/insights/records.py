@@ -35,6 +35,7 @@ KINDS = (
     "masked",
     "sign_change",
     "benefit",
+    "segments",
 )
 """Finding kinds, in the order a reader needs them."""
 

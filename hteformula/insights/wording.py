@@ -51,6 +51,9 @@ class Voice:
     projected : bool
         True when per-row effects are non-linear and the variable findings
         describe their best linear projection.
+    better : {"higher", "lower"}
+        Which way the outcome should move: who benefits most is then who has
+        the largest effects, or the most negative.
     """
 
     outcome: str
@@ -61,6 +64,7 @@ class Voice:
     unit: str | None = None
     scale: float = 1.0
     projected: bool = False
+    better: str = "higher"
 
     @property
     def ci(self) -> str:
@@ -336,7 +340,12 @@ def sign_change_sentence(finding: Finding, voice: Voice) -> str:
 
 
 def benefit_sentence(finding: Finding, voice: Voice) -> str:
-    """Who the effect is largest for, in neutral words (a larger effect need not be better)."""
+    """Who the effect is largest (most negative, when lower is better) for.
+
+    In neutral words when higher is better (a larger effect need not be
+    better); with ``better="lower"`` the group is the one the treatment lowers
+    the outcome most for.
+    """
     top, average = finding.quantity("top_fifth"), finding.quantity("average")
     traits = []
     for q in finding.quantities:
@@ -352,14 +361,56 @@ def benefit_sentence(finding: Finding, voice: Voice) -> str:
             level = key.replace("=", " = ", 1)
             traits.append(f"{level} ({percent(q.value)} of them vs {percent(overall)} overall)")
     subject = f"The effect of {voice.treatment} = {finding.arm}" if finding.arm else "The effect"
+    extreme = "largest" if voice.better == "higher" else "most negative"
     numbers = (
-        f"the fifth of people with the largest estimated effects average "
+        f"the fifth of people with the {extreme} estimated effects average "
         f"{with_interval(top.value, *top.interval, voice)}, against "
         f"{with_interval(average.value, *average.interval, voice)} for everyone"
     )
+    if voice.better == "lower":
+        subject += f" is most negative (it lowers {voice.outcome} most)"
+    else:
+        subject += " is largest"
     if not traits:
-        return f"{subject} is largest for some: {numbers}."
-    return f"{subject} is largest for people with {_join(traits)}: {numbers}."
+        return f"{subject} for some: {numbers}."
+    return f"{subject} for people with {_join(traits)}: {numbers}."
+
+
+def segments_sentence(finding: Finding, voice: Voice) -> str:
+    """The honest segments, most effective first; where some gain and some lose, say so."""
+    segments = [
+        (q.name.split(":", 1)[1], q, finding.quantity(f"share:{q.name.split(':', 1)[1]}").value)
+        for q in finding.quantities
+        if q.name.startswith("segment:")
+    ]
+    arm = f" of {voice.treatment} = {finding.arm}" if finding.arm else ""
+    described = [
+        f"{'everyone' if rule == 'everyone' else 'people with ' + rule} ({percent(share)}): "
+        f"{with_interval(q.value, q.low, q.high, voice)}"
+        for rule, q, share in segments
+    ]
+    method = (
+        "a segment tree grown on half of the rows and estimated on the other half with doubly "
+        "robust scores"
+    )
+    if finding.direction == "gains and loses":
+        gain = [d for d, (_, q, _) in zip(described, segments, strict=True) if q.low > 0]
+        lose = [d for d, (_, q, _) in zip(described, segments, strict=True) if q.high < 0]
+        who = ("the first gain", "the second lose")
+        if voice.better == "lower":
+            who = ("the second gain", "the first lose")
+        return (
+            f"By {method}, the effect{arm} is clearly positive for {_join(gain)}, and clearly "
+            f"negative for {_join(lose)}: {who[0]} from the treatment, {who[1]}."
+        )
+    if len(segments) < 2:
+        return f"A segment tree ({method}) found no split: {_join(described)}."
+    if finding.direction in ("positive everywhere", "negative everywhere"):
+        sign = finding.direction.split()[0]
+        listed = "; ".join(described)
+        return f"The effect{arm} is clearly {sign} in every segment ({method}): {listed}."
+    lead = "differs between segments" if finding.direction == "differs" else "by segment"
+    return f"The effect{arm} {lead} ({method}): {'; '.join(described)}."
 
 
 SENTENCES: dict[str, Callable[[Finding, Voice], str]] = {
@@ -370,6 +421,7 @@ SENTENCES: dict[str, Callable[[Finding, Voice], str]] = {
     "masked": masked_sentence,
     "sign_change": sign_change_sentence,
     "benefit": benefit_sentence,
+    "segments": segments_sentence,
 }
 
 

@@ -25,11 +25,13 @@ AUTOC interval covered zero in 85% of constant-effect simulations.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from hteformula.direction import Better, benefit_sign
 from hteformula.errors import HTEError
 from hteformula.inference import Estimate, critical_value, estimate_from
 
@@ -50,6 +52,10 @@ class RATE:
         Columns q, estimate, std_error, conf_low, conf_high.
     n_boot : int
     arm : str
+    better : {"higher", "lower"}
+        The ranking: the largest effects first, or the most negative. The TOC
+        and RATE stay in outcome units, so a good ranking gives negative values
+        when a lower outcome is better.
     """
 
     target: str
@@ -57,6 +63,7 @@ class RATE:
     toc: pd.DataFrame
     n_boot: int
     arm: str
+    better: Better = "higher"
 
     def to_frame(self) -> pd.DataFrame:
         """One row: estimate, std_error, p_value, conf_low, conf_high."""
@@ -68,8 +75,9 @@ class RATE:
         )
 
     def __str__(self) -> str:
+        first = "" if self.better == "higher" else ", most negative first (lower is better)"
         return (
-            f"RATE ({self.target}) of prioritising by cross-fitted effect of {self.arm!r}: "
+            f"RATE ({self.target}) of prioritising by cross-fitted effect of {self.arm!r}{first}: "
             f"{self.estimate} [{self.n_boot} half-sample bootstrap draws]"
         )
 
@@ -198,6 +206,7 @@ def crossfit_rank_average_effect(
     clusters: np.ndarray | None = None,
     level: float = 0.95,
     arm: str = "",
+    better: Better = "higher",
 ) -> RATE:
     """RATE and TOC of cross-fitted rankings: per fold, then averaged over folds.
 
@@ -207,20 +216,22 @@ def crossfit_rank_average_effect(
     weight) with Imai & Li's (2023) cross-fitting variance: the folds'
     rankings were learned from one another's rows, so their estimates
     covary; the covariance is the variance of one fold's estimate minus the
-    spread of the fold estimates, floored at zero.
+    spread of the fold estimates, floored at zero. With ``better="lower"`` the
+    most negative effects are prioritised.
 
     Returns
     -------
     RATE
     """
     grid = _checked(target, grid, n_boot)
+    priority = benefit_sign(better) * cate
     rng = np.random.default_rng(seed)
     w = np.ones(len(scores)) if weights is None else weights
     points, variances, shares = [], [], []
     for _, test in folds:
         point, se = _estimate_and_se(
             scores[test],
-            cate[test],
+            priority[test],
             target,
             grid,
             n_boot,
@@ -235,7 +246,8 @@ def crossfit_rank_average_effect(
     point_of, variance_of = np.array(points), np.array(variances)  # (folds, ...) arrays
     covariance = np.clip(variance_of.mean(axis=0) - point_of.var(axis=0, ddof=1), 0.0, None)
     variance = share**2 @ variance_of + (1 - np.sum(share**2)) * covariance
-    return _rate(target, share @ point_of, np.sqrt(variance), grid, n_boot, level, arm)
+    rate = _rate(target, share @ point_of, np.sqrt(variance), grid, n_boot, level, arm)
+    return dataclasses.replace(rate, better=better)
 
 
 def _checked(target: str, grid: object, n_boot: object) -> np.ndarray:

@@ -128,13 +128,12 @@ def policy_scores(
             f"policy evaluation compares treating with not treating, so it needs a binary or "
             f"multi-arm treatment; {result.treatment!r} is continuous."
         )
-    own = result.fit.scores
-    if own is not None and propensity is None and model is None:
-        source = "the fit's own cross-fitted AIPW scores"
-    else:
-        fitted_with = result.options.get("propensity")
-        own = _fresh_scores(design, propensity, fitted_with, model, folds, seed, n_jobs, progress)
-        source = "cross-fitted AIPW scores (an outcome model per arm and a propensity)"
+    own = result_scores(result, propensity, model, folds, seed, n_jobs, progress)
+    source = (
+        "the fit's own cross-fitted AIPW scores"
+        if own is result.fit.scores
+        else "cross-fitted AIPW scores (an outcome model per arm and a propensity)"
+    )
     ipw = aipw_scores(design.y, own.arm, np.zeros_like(own.propensity), own.propensity)
     scores = PolicyScores(
         cate=crossfit_effects(result, own.folds, n_jobs, progress),
@@ -149,6 +148,40 @@ def policy_scores(
     if key is not None:
         _CACHE.setdefault(result, {})[key] = scores
     return scores
+
+
+def result_scores(
+    result: Any,
+    propensity: Any = None,
+    model: Any = None,
+    folds: int | Any = 5,
+    seed: int | None = 0,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+) -> AIPWScores:
+    """Cross-fitted AIPW scores of a result's fitted rows, without refitting the method.
+
+    The fit's own scores (``EffectFit.scores``) when it has them and neither
+    ``propensity`` nor ``model`` is given; otherwise an outcome model per arm
+    and a propensity cross-fitted on ``folds`` (arguments as in
+    :func:`policy_scores`). Segments use these; policy evaluation adds the
+    method's cross-fitted rankings.
+
+    Returns
+    -------
+    AIPWScores
+    """
+    own = result.fit.scores
+    if own is not None and propensity is None and model is None:
+        return own
+    design = result.design
+    if design.spec.treatment.kind == "continuous":
+        raise HTEError(
+            f"doubly robust scores compare treating with not treating, so they need a binary or "
+            f"multi-arm treatment; {result.treatment!r} is continuous."
+        )
+    fitted_with = result.options.get("propensity")
+    return _fresh_scores(design, propensity, fitted_with, model, folds, seed, n_jobs, progress)
 
 
 def crossfit_effects(
@@ -177,7 +210,7 @@ def crossfit_effects(
         fit = backend.fit(subset_design(design, train), **options)
         if fit.is_linear:
             m = design.spec.n_modifiers
-            coef = fit.coef.reshape(-1, m)
+            coef = fit.coef_filled.reshape(-1, m)  # aliased terms as zero, as R's predict
             out[test] = design.modifiers[test] @ coef.T
         else:
             out[test] = fit.predictor.predict(design.features[test])  # type: ignore[union-attr]
@@ -270,4 +303,10 @@ def _fresh_scores(
     )
 
 
-__all__ = ["PolicyScores", "crossfit_effects", "policy_scores", "subset_design"]
+__all__ = [
+    "PolicyScores",
+    "crossfit_effects",
+    "policy_scores",
+    "result_scores",
+    "subset_design",
+]

@@ -1,7 +1,9 @@
-"""Choose the rows to treat: highest estimated effect (or effect per unit cost) first.
+"""Choose the rows to treat: best estimated effect (or effect per unit cost) first.
 
-Ranking is a stable sort of the descending score, so rows with equal scores
-keep their order in the data and the same call always chooses the same rows.
+"Best" is the largest effect, or the most negative one when a lower outcome is
+better (``better="lower"``, :mod:`hteformula.direction`). Ranking is a stable
+sort, so rows with equal scores keep their order in the data and the same call
+always chooses the same rows.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from hteformula.direction import Better, benefit_sign
 from hteformula.errors import DataError, HTEError
 from hteformula.formula.frame import to_pandas
 
@@ -50,12 +53,14 @@ def choose_targets(
     fraction: float | None = None,
     cost: np.ndarray | None = None,
     positive_only: bool = False,
+    better: Better = "higher",
 ) -> pd.DataFrame:
     """The rows to treat, best first.
 
-    Each row gets the arm with the largest estimated effect (the only arm for a
-    binary treatment); rows are ranked by that effect, or by effect per unit of
-    ``cost``, and taken until the budget is spent.
+    Each row gets the arm with the best estimated effect (the only arm for a
+    binary treatment): the largest, or the most negative with ``better="lower"``;
+    rows are ranked by that effect, or by effect per unit of ``cost``, and
+    taken until the budget is spent.
 
     Parameters
     ----------
@@ -69,8 +74,11 @@ def choose_targets(
     cost : ndarray, shape (n,), optional
         Positive cost of treating each row.
     positive_only : bool
-        Treat only rows whose effect is positive with confidence: the
-        interval's lower bound, or the estimate where there is no interval.
+        Treat only rows whose effect is beneficial with confidence: the
+        interval above zero (below zero with ``better="lower"``), or the
+        estimate where there is no interval.
+    better : {"higher", "lower"}
+        Which way the outcome should move.
 
     Returns
     -------
@@ -88,18 +96,21 @@ def choose_targets(
     [1, 3, 2]
     """
     n, n_arms = effects.estimate.shape
-    best = _best_arm(effects.estimate)
+    sign = benefit_sign(better)
+    best = _best_arm(sign * effects.estimate)
     rows = np.arange(n)
     chosen = {
         name: getattr(effects, name)[rows, best]
         for name in ("estimate", "std_error", "conf_low", "conf_high")
     }
-    score = chosen["estimate"] if cost is None else chosen["estimate"] / cost
-    eligible = ~np.isnan(score)
+    effect_per_cost = chosen["estimate"] if cost is None else chosen["estimate"] / cost
+    benefit = sign * effect_per_cost
+    eligible = ~np.isnan(benefit)
     if positive_only:
-        bound = np.where(np.isnan(chosen["conf_low"]), chosen["estimate"], chosen["conf_low"])
-        eligible &= bound > 0
-    order = rows[eligible][np.argsort(-score[eligible], kind="stable")]
+        near_zero = chosen["conf_low"] if sign > 0 else chosen["conf_high"]
+        bound = np.where(np.isnan(near_zero), chosen["estimate"], near_zero)
+        eligible &= sign * bound > 0
+    order = rows[eligible][np.argsort(-benefit[eligible], kind="stable")]
     order = order[: _how_many(order, n, budget, fraction, cost)]
 
     table = pd.DataFrame({"rank": np.arange(1, len(order) + 1)}, index=effects.index[order])
@@ -109,7 +120,7 @@ def choose_targets(
         table[name] = values[order]
     if cost is not None:
         table["cost"] = cost[order]
-        table["effect_per_cost"] = score[order]
+        table["effect_per_cost"] = effect_per_cost[order]
     return table
 
 

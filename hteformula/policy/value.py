@@ -27,11 +27,13 @@ between folds whose policies were learned from one another's rows (see
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from hteformula.direction import Better, benefit_sign
 from hteformula.errors import HTEError
 from hteformula.inference import (
     Estimate,
@@ -59,7 +61,9 @@ class PolicyValue:
     """What treating the top ``fraction`` by estimated effect is worth, against random.
 
     Values are per person in the population, relative to treating nobody, in
-    outcome units. Divide by ``fraction`` for the mean effect among the treated.
+    outcome units: a negative value lowers the outcome, which is the aim when
+    ``better="lower"``. Divide by ``fraction`` for the mean effect among the
+    treated; ``totals()`` multiplies by ``population`` when it was given.
 
     Attributes
     ----------
@@ -74,6 +78,11 @@ class PolicyValue:
         Where the scores came from.
     treated : ndarray of bool, shape (nobs,)
         The fitted rows the evaluated policy treats.
+    population : int or None
+        Size of the population the policy is for, when given: ``totals()``.
+    better : {"higher", "lower"}
+        Which way the outcome should move: the policy treats the largest
+        estimated effects first, or the most negative.
     """
 
     fraction: float
@@ -84,6 +93,8 @@ class PolicyValue:
     ipw: PolicyEstimates
     source: str
     treated: np.ndarray
+    population: int | None = None
+    better: Better = "higher"
 
     @property
     def targeted(self) -> Estimate:
@@ -100,8 +111,38 @@ class PolicyValue:
         """AIPW gain of targeting over random assignment."""
         return self.aipw.gain
 
+    def totals(self, scores: str = "aipw") -> PolicyEstimates:
+        """The values for the whole population of ``population`` people, with intervals.
+
+        Per-person values times ``population``: what the policy adds up to when
+        the fitted rows represent that population.
+
+        Parameters
+        ----------
+        scores : {"aipw", "ipw"}
+
+        Raises
+        ------
+        HTEError
+            When ``policy_value`` was called without ``population=``.
+        """
+        if self.population is None:
+            raise HTEError(
+                "totals need the size of the population: call policy_value(..., "
+                "population=N) with the number of people the policy is for."
+            )
+        if scores not in ("aipw", "ipw"):
+            raise HTEError(f"scores={scores!r} is not understood; use 'aipw' or 'ipw'.")
+        per_person: PolicyEstimates = getattr(self, scores)
+        return PolicyEstimates(
+            *(_scaled(getattr(per_person, name), self.population) for name in QUANTITIES)
+        )
+
     def to_frame(self) -> pd.DataFrame:
-        """Rows (scores, quantity) x columns estimate, std_error, p_value, conf_low, conf_high."""
+        """Rows (scores, quantity) x columns estimate, std_error, p_value, conf_low, conf_high.
+
+        With ``population``, also total, total_low and total_high for the population.
+        """
         rows = {
             (kind, name): [getattr(getattr(getattr(self, kind), name), c) for c in VALUE_COLUMNS]
             for kind in ("aipw", "ipw")
@@ -109,6 +150,11 @@ class PolicyValue:
         }
         frame = pd.DataFrame.from_dict(rows, orient="index", columns=VALUE_COLUMNS)
         frame.index = pd.MultiIndex.from_tuples(frame.index, names=["scores", "quantity"])
+        if self.population is not None:
+            totals = [getattr(self.totals(kind), name) for kind, name in frame.index]
+            frame["total"] = [e.estimate for e in totals]
+            frame["total_low"] = [e.conf_low for e in totals]
+            frame["total_high"] = [e.conf_high for e in totals]
         return frame
 
     def _lines(self) -> list[tuple[str, ...]]:
@@ -124,17 +170,38 @@ class PolicyValue:
             out.append((labels[name], *cells))
         return out
 
+    def _ranking(self) -> str:
+        """How the ranking runs: the default needs no words, a lower-is-better one does."""
+        return "" if self.better == "higher" else ", most negative first (lower is better)"
+
+    def _totals_line(self) -> str | None:
+        if self.population is None:
+            return None
+        totals = self.totals()
+        level = f"{totals.gain.level:.0%} CI"
+        cells = "; ".join(
+            f"{label} {_total_cell(getattr(totals, name), level)}"
+            for label, name in (
+                (f"treat top {self.fraction:.0%}", "targeted"),
+                ("at random", "random"),
+                ("gain", "gain"),
+            )
+        )
+        return f"Totals for a population of {self.population:,} (AIPW): {cells}."
+
     def __str__(self) -> str:
         head = (
             f"Policy value: treat the top {self.fraction:.1%} ({self.n_treated:,} of "
-            f"{self.nobs:,}) by cross-fitted effect of {self.arm!r}; per person, vs treating nobody"
+            f"{self.nobs:,}) by cross-fitted effect of {self.arm!r}{self._ranking()}; per person, "
+            "vs treating nobody"
         )
         lines = self._lines()
         widths = [max(len(row[i]) for row in lines) for i in range(3)]
         table = [
             "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in lines
         ]
-        return "\n".join([head, *table, f"Scores: {self.source}."])
+        totals = self._totals_line()
+        return "\n".join([head, *table, *([totals] if totals else []), f"Scores: {self.source}."])
 
     def _repr_html_(self) -> str:
         lines = self._lines()
@@ -142,15 +209,37 @@ class PolicyValue:
         body = "".join(
             "<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in lines[1:]
         )
+        totals = self._totals_line()
         return (
             f"<p>Policy value: treat the top {self.fraction:.1%} ({self.n_treated:,} of "
-            f"{self.nobs:,}), arm {self.arm!r}</p><table><thead><tr>{header}</tr></thead>"
-            f"<tbody>{body}</tbody></table><p>Scores: {self.source}.</p>"
+            f"{self.nobs:,}), arm {self.arm!r}{self._ranking()}</p><table><thead><tr>{header}"
+            f"</tr></thead><tbody>{body}</tbody></table>{f'<p>{totals}</p>' if totals else ''}"
+            f"<p>Scores: {self.source}.</p>"
         )
 
 
 def _cell(e: Estimate, level: str) -> str:
     return f"{e.estimate:.4g} ({level} {e.conf_low:.4g} to {e.conf_high:.4g})"
+
+
+def _total_cell(e: Estimate, level: str) -> str:
+    """A population total: whole numbers with thousands separators once they are large."""
+
+    def number(x: float) -> str:
+        return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.4g}"
+
+    return f"{number(e.estimate)} ({level} {number(e.conf_low)} to {number(e.conf_high)})"
+
+
+def _scaled(e: Estimate, factor: float) -> Estimate:
+    """``e`` for ``factor`` people: estimate, error and interval scaled, same test."""
+    return dataclasses.replace(
+        e,
+        estimate=e.estimate * factor,
+        std_error=e.std_error * factor,
+        conf_low=e.conf_low * factor,
+        conf_high=e.conf_high * factor,
+    )
 
 
 def top_set(cate: np.ndarray, folds: list, n_treated: int) -> np.ndarray:
@@ -182,24 +271,61 @@ def top_set(cate: np.ndarray, folds: list, n_treated: int) -> np.ndarray:
     return chosen
 
 
-def n_treated_of(n: int, fraction: float | None, budget: int | None) -> int:
-    """Rows to treat from a fraction (rounded down) or a budget of rows; checked."""
+def n_treated_of(
+    n: int, fraction: float | None, budget: float | None, population: int | None = None
+) -> int:
+    """Fitted rows to treat, from a fraction or a budget of people; checked.
+
+    A budget counts people of the population the policy is for, as in
+    ``target(newdata, budget=...)``, where it counts the rows of ``newdata``:
+    out of ``population`` people when it is given, else out of the ``n`` fitted
+    rows. The policy treats the same share of the fitted rows, rounded down.
+
+    Examples
+    --------
+    >>> n_treated_of(1000, None, 200_000, population=1_000_000)  # a fifth
+    200
+    """
     if (fraction is None) == (budget is None):
-        raise HTEError("give fraction= (e.g. 0.2) or budget= (a number of rows), one of them.")
+        raise HTEError("give fraction= (e.g. 0.2) or budget= (a number of people), one of them.")
+    out_of = n if population is None else check_population(population)
     if fraction is not None:
         if not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
             raise HTEError(f"fraction={fraction!r} must be a number strictly between 0 and 1.")
-        k = int(np.floor(fraction * n + 1e-9))
     else:
-        if not (isinstance(budget, (int, np.integer)) or float(budget).is_integer()):  # type: ignore[arg-type]
-            raise HTEError(f"budget={budget!r} must be a whole number of rows.")
-        k = int(budget)  # type: ignore[arg-type]
+        if not (isinstance(budget, (int, float, np.integer, np.floating)) and budget >= 0):
+            raise HTEError(f"budget={budget!r} must be a non-negative whole number of people.")
+        if not float(budget).is_integer():
+            raise HTEError(f"budget={budget!r} must be a whole number of people.")
+        if budget > out_of:
+            where = (
+                f"the population of {out_of:,}"
+                if population is not None
+                else f"the {n:,} fitted rows; to budget for a larger population, pass its "
+                "size as population= (e.g. population=1_000_000)"
+            )
+            raise HTEError(f"budget={budget:,} is more people than {where}.")
+        fraction = float(budget) / out_of
+    k = int(np.floor(fraction * n + 1e-9))
     if not 0 < k < n:
         raise HTEError(
             f"the policy would treat {k} of the {n} fitted rows; targeting needs at least one row "
             "treated and one not: choose a fraction or budget in between."
         )
     return k
+
+
+def check_population(population: object) -> int:
+    """``population`` as a whole number of people, at least one."""
+    if isinstance(population, bool) or not (
+        isinstance(population, (int, float, np.integer, np.floating))
+        and float(population).is_integer()
+        and population >= 1
+    ):
+        raise HTEError(
+            f"population={population!r} must be a whole number of people (e.g. 1_000_000)."
+        )
+    return int(population)
 
 
 def policy_value(
@@ -209,15 +335,18 @@ def policy_value(
     arm: str | None = None,
     level: float = 0.95,
     variance: str = "crossfit",
+    population: int | None = None,
+    better: Better = "higher",
 ) -> PolicyValue:
-    """Value of treating the top ``fraction`` (or ``budget`` rows) against random, AIPW and IPW.
+    """Value of treating the top ``fraction`` (or a ``budget``) against random, AIPW and IPW.
 
     Parameters
     ----------
     scores : PolicyScores
     fraction : float in (0, 1), optional
     budget : int, optional
-        Number of fitted rows to treat.
+        Number of people to treat: out of ``population`` when given, else out
+        of the fitted rows (see :func:`n_treated_of`).
     arm : str, optional
         The arm to evaluate (required with several arms).
     level : float
@@ -231,6 +360,11 @@ def policy_value(
         grf's difference of means over all rows, treating the chosen set as
         fixed; it ignores that correlation and under-covers zero when the
         effect is constant (see ``benchmarks/policy_coverage.py``).
+    population : int, optional
+        Number of people the policy is for: ``PolicyValue.totals()`` gives the
+        values for all of them, with intervals.
+    better : {"higher", "lower"}
+        Treat the largest cross-fitted effects first, or the most negative.
 
     Returns
     -------
@@ -242,8 +376,8 @@ def policy_value(
         )
     c = scores.column(arm)
     n = len(scores.cate)
-    k = n_treated_of(n, fraction, budget)
-    chosen = top_set(scores.cate[:, c], scores.folds, k)
+    k = n_treated_of(n, fraction, budget, population)
+    chosen = top_set(benefit_sign(better) * scores.cate[:, c], scores.folds, k)
     w = np.ones(n) if scores.weights is None else scores.weights
     per_kind = {}
     for kind in ("aipw", "ipw"):
@@ -264,6 +398,8 @@ def policy_value(
         ipw=per_kind["ipw"],
         source=scores.source,
         treated=chosen,
+        population=None if population is None else int(population),
+        better=better,
     )
 
 

@@ -13,8 +13,9 @@ import os
 from pathlib import Path
 
 from hteformula.errors import HTEError
+from hteformula.inference.linear import check_level
 from hteformula.protocols import FittedResult
-from hteformula.report.content import ReportContent, build_content, check_level, format_for
+from hteformula.report.content import ReportContent, build_content, format_for
 from hteformula.report.figures import Figure, figures_unavailable
 from hteformula.report.render import RENDERERS
 
@@ -27,6 +28,7 @@ def render_report(
     unit: str | None = None,
     target: float | None = None,
     target_options: dict | None = None,
+    segments: bool | None = None,
 ) -> str | Path:
     """Render ``result`` as a report; write it to ``path`` when given.
 
@@ -46,6 +48,9 @@ def render_report(
         against as many at random, and the TOC curve.
     target_options : dict, optional
         Options of the cross-fitted policy scores (see ``HTEResult.policy_scores``).
+    segments : bool, optional
+        Add the honest segments (see ``HTEResult.segments``); by default when
+        the fit carries doubly robust scores or ``target_options`` are given.
 
     Returns
     -------
@@ -61,7 +66,13 @@ def render_report(
     out = Path(path) if path is not None else None
     wants_figures = chosen == "html" or (chosen == "markdown" and out is not None)
     content = build_content(
-        result, level, unit, figures=wants_figures, target=target, target_options=target_options
+        result,
+        level,
+        unit,
+        figures=wants_figures,
+        target=target,
+        target_options=target_options,
+        segments=segments,
     )
     text = RENDERERS[chosen](content, out)
     if out is None:

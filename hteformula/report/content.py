@@ -6,20 +6,26 @@ never compute statistics, so the three formats always say the same thing.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from hteformula.errors import HTEError
+from hteformula.explain.segments import Segments, segments_for_insights
 from hteformula.formatting import format_number
 from hteformula.inference import Estimate, WaldTest
 from hteformula.insights import Insights, insights_of
 from hteformula.protocols import FittedResult
-from hteformula.report.figures import Figure, figures_unavailable, render_figures
+from hteformula.report.figures import (
+    Figure,
+    contribution_figure,
+    figures_unavailable,
+    render_figures,
+)
 from hteformula.report.targeting import TargetingSection, targeting_section
 from hteformula.summary import Summary
 
@@ -45,7 +51,7 @@ class ReportContent:
     diagnostics : tuple of (str, str)
         The backend's diagnostics (``fit.diagnostics``), formatted.
     notes : tuple of str
-        The backend's notes (``fit.notes``).
+        The result's notes (``result.notes``: the backend's, and aliased terms).
     level : float
     figures : tuple of Figure
         Empty when figures were not asked for or cannot be drawn.
@@ -53,6 +59,8 @@ class ReportContent:
         Why there are no figures, when there are none.
     targeting : TargetingSection or None
         What treating the top of the ranking gains over random (when asked for).
+    segments : tuple of Segments
+        The honest segments of each contrast (see ``HTEResult.segments``).
     """
 
     title: str
@@ -67,6 +75,11 @@ class ReportContent:
     figures: tuple[Figure, ...] = ()
     figures_note: str = ""
     targeting: TargetingSection | None = None
+    segments: tuple[Segments, ...] = ()
+
+
+EXPLAIN_ROWS = 1_000  # rows explained for the report's contribution figure
+EXPLAIN_BACKGROUND = 50  # background rows when the effect is explained as a black box
 
 
 def build_content(
@@ -76,6 +89,7 @@ def build_content(
     figures: bool = True,
     target: float | None = None,
     target_options: Mapping[str, Any] | None = None,
+    segments: bool | None = None,
 ) -> ReportContent:
     """Gather a report's content from ``result``.
 
@@ -91,10 +105,16 @@ def build_content(
     target : float, optional
         Add a targeting section for treating this share, best first.
     target_options : mapping, optional
-        Options of the cross-fitted policy scores (``propensity``, ``model``, ...).
+        Options of the cross-fitted policy scores (``propensity``, ``model``, ...),
+        also used for the segments' doubly robust scores.
+    segments : bool, optional
+        Add the honest segments (``HTEResult.segments``): by default when the
+        fit carries doubly robust scores or ``target_options`` say how to
+        cross-fit them.
     """
     summary = Summary.of(result, level)
-    insights = insights_of(result, level, unit)
+    found = segments_for_insights(result, segments, level, **dict(target_options or {}))
+    insights = insights_of(result, level, unit, found)
     drawn: tuple[Figure, ...] = ()
     note = ""
     if figures:
@@ -103,6 +123,8 @@ def build_content(
             note = f"Figures need matplotlib ({missing}): {PLOTS_EXTRA}."
         else:
             drawn = render_figures(result, level)
+            contributions, note = _contribution_figures(result)
+            drawn = (*drawn, *contributions)
     targeting = None
     if target is not None:
         targeting = targeting_section(
@@ -118,12 +140,28 @@ def build_content(
         table=summary.table,
         insights=insights,
         diagnostics=format_diagnostics(result.fit.diagnostics),
-        notes=tuple(result.fit.notes),
+        notes=result.notes,
         level=level,
         figures=drawn,
         figures_note=note,
         targeting=targeting,
+        segments=found,
     )
+
+
+def _contribution_figures(result: FittedResult) -> tuple[tuple[Figure, ...], str]:
+    """The SHAP summary figure of each contrast, or why there is none."""
+    if not any(result.spec.modifier_variables) and result.fit.is_linear:
+        return (), ""
+    try:
+        explanation = result.explain(max_rows=EXPLAIN_ROWS, background=EXPLAIN_BACKGROUND)
+    except HTEError as error:  # e.g. shap missing for tree models: say so, draw the rest
+        return (), f"No contribution figure: {error}"
+    arms = explanation.arms if len(explanation.arms) > 1 else (None,)
+    outcome = result.spec.formula.outcome
+    return tuple(
+        contribution_figure(explanation, arm, outcome, result.treatment) for arm in arms
+    ), ""
 
 
 def design_facts(
@@ -253,19 +291,34 @@ def _option(value: object) -> str:
     return type(value).__name__
 
 
-REPORT_FORMATS = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown"}
+REPORT_FORMATS = {
+    ".html": "html",
+    ".htm": "html",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".text": "text",
+    "": "text",
+}
 
 
 def format_for(path: object, format: str | None) -> str:
-    """The format asked for, or the one the file name implies (text by default)."""
+    """The format asked for, or the one the file name implies (text without an extension).
+
+    Raises
+    ------
+    HTEError
+        For an extension no report format writes (``.pdf``, ``.docx``), rather
+        than plain text under a name that promises something else.
+    """
     if format is not None:
         return format
     if path is None:
         return "text"
-    suffix = str(path).lower().rsplit(".", 1)[-1] if "." in str(path) else ""
-    return REPORT_FORMATS.get(f".{suffix}", "text")
-
-
-def check_level(level: float) -> None:
-    if not (isinstance(level, float | int) and 0 < level < 1 and math.isfinite(level)):
-        raise HTEError(f"level={level!r} must be a number between 0 and 1, e.g. 0.95.")
+    suffix = Path(str(path)).suffix.lower()
+    if suffix not in REPORT_FORMATS:
+        raise HTEError(
+            f"cannot write a report as {suffix!r} ({str(path)!r}); name the file .html, .md or "
+            ".txt, or give the format (format='html', or --format on the command line)."
+        )
+    return REPORT_FORMATS[suffix]

@@ -193,25 +193,109 @@ def _slug(name: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in name).strip("-").lower() or "variable"
 
 
-def toc_figure(curve: Any, level: float, outcome: str) -> Figure:
+SHAP_POINTS = 1_000  # rows drawn per variable in the contribution figure
+
+
+def contribution_figure(explanation: Any, arm: str | None, outcome: str, treatment: str) -> Figure:
+    """Each variable's per-row contributions to the effect (a SHAP summary plot).
+
+    One row of dots per variable, most important first; a dot is a person,
+    its position the variable's contribution to that person's effect, its
+    colour the variable's value (low to high; categories by level order).
+    """
+    table = explanation.importance()
+    if arm is not None:
+        table = table[table["arm"] == arm]
+    variables = list(table["variable"])[::-1]  # most important at the top
+    values = explanation.matrix(arm)
+    keep = np.flatnonzero(np.isfinite(values).all(axis=1))
+    if len(keep) > SHAP_POINTS:
+        keep = keep[np.linspace(0, len(keep) - 1, SHAP_POINTS).round().astype(int)]
+    fig, ax = _axes(height=max(HEIGHT * 0.6, 0.5 * len(variables) + 1.2))
+    rng = np.random.default_rng(0)  # vertical jitter only: the same figure every time
+    scatter = None
+    for position, variable in enumerate(variables):
+        j = explanation.variables.index(variable)
+        x = values[keep, j]
+        color = _colour_values(explanation.data, variable, keep)
+        y = position + rng.uniform(-0.3, 0.3, size=len(x))
+        scatter = ax.scatter(
+            x, y, c=color, cmap="coolwarm", vmin=0, vmax=1, s=7, alpha=0.6, linewidths=0
+        )
+    ax.set_yticks(np.arange(len(variables)), variables)
+    ax.axvline(0.0, color="0.4", linestyle="--", linewidth=1)
+    ax.set_xlabel(f"Contribution to the effect of {treatment} on {outcome}")
+    if scatter is not None:
+        bar = ax.figure.colorbar(scatter, ax=ax, ticks=[0, 1], aspect=30)
+        bar.ax.set_yticklabels(["low", "high"])
+        bar.set_label("value of the variable")
+    suffix = "" if arm is None else f" ({arm})"
+    return Figure(
+        name="contributions" if arm is None else f"contributions-{_slug(arm)}",
+        title=f"What drives the effect{suffix}",
+        caption=(
+            "Each dot is a person: how much the variable moves their estimated effect away from "
+            f"the average ({explanation.method}). Variables are sorted by mean absolute "
+            "contribution; colour shows the variable's value."
+        ),
+        png=_png(fig),
+    )
+
+
+def _colour_values(data: Any, variable: str, rows: np.ndarray) -> np.ndarray:
+    """The variable's values on [0, 1]: numbers between their 5th and 95th percentiles,
+    categories by level order (0.5 for a variable of several columns, ``age:engagement``)."""
+    if data is None or variable not in getattr(data, "columns", ()):
+        return np.full(len(rows), 0.5)
+    column = data[variable]
+    if column.dtype.kind in "biuf":
+        values = np.asarray(column, dtype=float)
+        low, high = np.nanpercentile(values, [5, 95])
+        scaled = (values[rows] - low) / (high - low) if high > low else np.full(len(rows), 0.5)
+        return np.clip(scaled, 0.0, 1.0)
+    codes = np.asarray(column.astype("category").cat.codes, dtype=float)
+    return codes[rows] / max(codes.max(), 1.0)
+
+
+# How the TOC figure reads for each outcome direction: the ranking, the y axis, the
+# comparison and where a good ranking lies.
+TOC_WORDS = {
+    "higher": (
+        "highest estimated effect first",
+        "Gain in {outcome} over the average effect",
+        "how much larger their average effect is than everyone's",
+        "Above zero, the ranking finds people who gain more.",
+    ),
+    "lower": (
+        "most negative estimated effect first",
+        "Change in {outcome} against the average effect",
+        "how their average effect differs from everyone's",
+        "Below zero, the ranking finds people whose {outcome} falls more.",
+    ),
+}
+
+
+def toc_figure(curve: Any, level: float, outcome: str, better: str = "higher") -> Figure:
     """The TOC curve: how much more the top ``q`` gain than everyone, with a pointwise band.
 
-    ``curve`` is :meth:`HTEResult.toc`'s frame (q, estimate, conf_low, conf_high).
+    ``curve`` is :meth:`HTEResult.toc`'s frame (q, estimate, conf_low, conf_high). With
+    ``better="lower"`` the most negative effects come first and a good ranking is below zero.
     """
     fig, ax = _axes()
     q = np.asarray(curve["q"], dtype=float)
     ax.fill_between(q, curve["conf_low"], curve["conf_high"], color=COLORS[0], alpha=0.2)
     ax.plot(q, curve["estimate"], color=COLORS[0], linewidth=2, marker="o", markersize=3)
     ax.axhline(0.0, color="0.4", linestyle="--", linewidth=1)
-    ax.set_xlabel("Share treated, highest estimated effect first")
-    ax.set_ylabel(f"Gain in {outcome} over the average effect")
+    first, ylabel, compared, reading = TOC_WORDS[better]
+    ax.set_xlabel(f"Share treated, {first}")
+    ax.set_ylabel(ylabel.format(outcome=outcome))
     return Figure(
         name="targeting-curve",
         title="Targeting curve (TOC)",
         caption=(
-            "For each share of people treated, best first, how much larger their average effect "
-            "is than everyone's (cross-fitted doubly robust scores); the band is a pointwise "
-            f"{level:.0%} interval. Above zero, the ranking finds people who gain more."
+            f"For each share of people treated, best first, {compared} (cross-fitted doubly "
+            f"robust scores); the band is a pointwise {level:.0%} interval. "
+            f"{reading.format(outcome=outcome)}"
         ),
         png=_png(fig),
     )

@@ -63,6 +63,37 @@ def heterogeneity_line(content: ReportContent) -> str:
     return f"Joint test that no modifier changes the effect: {test}."
 
 
+def segment_rows(content: ReportContent) -> list[list[str]]:
+    """The segment tables as strings: header, then one row per segment (arm first when several)."""
+    several = len(content.segments) > 1
+    head = ["arm"] if several else []
+    rows = [[*head, "segment", "people", "effect", f"{content.level:.0%} CI", "rows used"]]
+    for found in content.segments:
+        for s in found.segments:
+            estimate, low, high = format_estimate(s.estimate, s.conf_low, s.conf_high)
+            arm = [found.arm] if several else []
+            rows.append(
+                [
+                    *arm,
+                    s.rule,
+                    f"{s.share:.0%}",
+                    estimate,
+                    f"{low} to {high}",
+                    f"{s.n_estimation:,}",
+                ]
+            )
+    return rows
+
+
+def segment_line(content: ReportContent) -> str:
+    found = content.segments[0]
+    return (
+        f"Segments from a tree of depth at most {found.tree.get_depth()} grown on the estimated "
+        f"{found.target} of {found.n_grow:,} rows; each segment's effect is the mean of "
+        f"{found.score_source} over the other {found.n_estimate:,} rows, which the tree never saw."
+    )
+
+
 def _aligned(rows: Sequence[Sequence[str]], right: bool = True) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = []
@@ -90,6 +121,10 @@ def render_text(content: ReportContent, path: Path | None = None) -> str:
     lines += average_lines(content)
     lines += heading("Insights")
     lines += textwrap.wrap(content.insights.paragraph, WRAP)
+    if content.segments:
+        lines += heading("Segments")
+        lines += textwrap.wrap(segment_line(content), WRAP)
+        lines += ["", *_aligned(segment_rows(content))]
     lines += heading("Effect coefficients")
     lines += _aligned(table_rows(content))
     lines += ["", heterogeneity_line(content)]
@@ -126,6 +161,9 @@ def render_markdown(content: ReportContent, path: Path | None = None) -> str:
     lines += [f"- {line}" for line in average_lines(content)]
     lines += ["", "## Insights", ""]
     lines += [f"- {sentence}" for sentence in content.insights.sentences]
+    if content.segments:
+        lines += ["", "## Segments", "", segment_line(content), ""]
+        lines += table(segment_rows(content), "---:")
     lines += ["", "## Effect coefficients", ""]
     lines += table(table_rows(content), "---:")
     lines += ["", heterogeneity_line(content)]
@@ -149,14 +187,14 @@ def render_markdown(content: ReportContent, path: Path | None = None) -> str:
                 f"*{figure.caption}*",
                 "",
             ]
-    elif content.figures_note:
-        lines += [content.figures_note, ""]
-    else:
+    elif not content.figures_note:
         lines += [
             "Figures are written as PNG files beside the report when it is saved to a file "
             "(`res.report('report.md')`).",
             "",
         ]
+    if content.figures_note:
+        lines += [content.figures_note, ""]
     for note in content.notes:
         lines += [f"> Note: {note}", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -209,6 +247,15 @@ def render_html(content: ReportContent, path: Path | None = None) -> str:
         "<ul class='insights'>"
         + "".join(f"<li>{esc(sentence)}</li>" for sentence in content.insights.sentences)
         + "</ul>",
+        *(
+            [
+                "<h2>Segments</h2>",
+                f"<p>{esc(segment_line(content))}</p>",
+                table(segment_rows(content)),
+            ]
+            if content.segments
+            else []
+        ),
         "<h2>Effect coefficients</h2>",
         table(table_rows(content)),
         f"<p>{esc(heterogeneity_line(content))}</p>",
@@ -230,7 +277,7 @@ def render_html(content: ReportContent, path: Path | None = None) -> str:
                 f"<img src='data:image/png;base64,{data}' alt='{esc(figure.title)}'>"
                 f"<figcaption>{esc(figure.caption)}</figcaption></figure>"
             )
-    else:
+    if content.figures_note or not content.figures:
         parts.append(f"<p class='note'>{esc(content.figures_note or 'No figures.')}</p>")
     parts += [f"<p class='note'>Note: {esc(note)}</p>" for note in content.notes]
     return (

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hteformula.backends.aliasing import defined_effect_terms
 from hteformula.backends.base import Backend, EffectFit, fixed, register
 from hteformula.backends.crossfit import cross_fit
 from hteformula.backends.learners.inputs import learner_inputs
@@ -55,6 +56,7 @@ def fit_learner(
     n_jobs: int | None = None,
     progress: bool | None = None,
     vcov: str | None = None,
+    singular: str = "drop",
 ) -> EffectFit:
     """Fit a meta-learner and its doubly robust inference.
 
@@ -80,12 +82,16 @@ def fit_learner(
     vcov : str, optional
         Covariance of the best linear projection: ``"HC3"`` by default (as
         grf), CR1 with clusters; any of ``"iid"``, ``"HC0"``-``"HC3"``.
+    singular : {"drop", "raise"}
+        Projection terms whose modifier column is aliased get NaN (as R's
+        ``lm``), or raise; checked before any model is fitted.
 
     Returns
     -------
     EffectFit
     """
     recipe = LEARNERS[learner]
+    defined = defined_effect_terms(design, singular)  # before any model is fitted
     estimator = projection_estimator(design, vcov)
     inputs = learner_inputs(design, model, final_model, folds, seed, n_jobs, progress)
     data = inputs.data
@@ -113,6 +119,7 @@ def fit_learner(
         design,
         scores,
         estimator,
+        defined=defined,
         in_sample=effects.in_sample,
         predictor=effects.predictor,
         diagnostics=diagnostics,

@@ -34,9 +34,11 @@ from hteformula.backends.nuisance.arms import (
 )
 from hteformula.backends.nuisance.models import (
     DEFAULT_MODELS,
+    NAMED_MODELS,
     DefaultModel,
     OutcomeModel,
     default_model,
+    named_model,
     outcome_model,
     prepared,
     regressor,
@@ -79,6 +81,7 @@ from hteformula.backends.nuisance.scores import (
 
 __all__ = [
     "DEFAULT_MODELS",
+    "NAMED_MODELS",
     "OVERLAP_BOUNDS",
     "OVERLAP_WARN_SHARE",
     "VARIANCE_FLOOR_SHARE",
@@ -103,6 +106,7 @@ __all__ = [
     "doubly_robust_scores",
     "fit_from_scores",
     "folds_for",
+    "named_model",
     "nuisance_diagnostics",
     "nuisance_note",
     "outcome_model",

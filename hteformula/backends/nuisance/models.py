@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import clone, is_classifier
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.utils.validation import has_fit_parameter
 
 from hteformula.backends.crossfit import Fold, PredictMethod
@@ -63,6 +69,56 @@ BOOSTING = DefaultModel(boosting_regressor, boosting_classifier)
 DEFAULT_MODELS: Mapping[str, DefaultModel] = MappingProxyType(
     {"outcome": BOOSTING, "treatment": BOOSTING, "final": BOOSTING}
 )
+
+
+def linear_regressor() -> Any:
+    """Ridge regression with its penalty chosen by efficient leave-one-out over a wide grid."""
+    return RidgeCV(alphas=np.logspace(-6, 6, 25))
+
+
+def linear_classifier() -> Any:
+    """L2-penalised logistic regression (scikit-learn's defaults, enough iterations)."""
+    return LogisticRegression(max_iter=5000)
+
+
+def forest_regressor() -> Any:
+    """A random forest of 200 trees with leaves of at least 5 rows."""
+    return RandomForestRegressor(n_estimators=200, min_samples_leaf=5)
+
+
+def forest_classifier() -> Any:
+    """A random forest classifier of 200 trees with leaves of at least 5 rows."""
+    return RandomForestClassifier(n_estimators=200, min_samples_leaf=5)
+
+
+#: Models by name, for ``model="linear"`` and the command line's ``--model``: each
+#: name gives the regressor or the classifier a nuisance needs. ``"auto"`` is the
+#: role's default (:data:`DEFAULT_MODELS`).
+NAMED_MODELS: Mapping[str, DefaultModel | None] = MappingProxyType(
+    {
+        "auto": None,
+        "boosting": BOOSTING,
+        "linear": DefaultModel(linear_regressor, linear_classifier),
+        "forest": DefaultModel(forest_regressor, forest_classifier),
+    }
+)
+
+
+def named_model(name: str, argument: str, role: str, classifier: bool) -> Any:
+    """The unfitted model called ``name`` (a key of :data:`NAMED_MODELS`) for one nuisance.
+
+    Examples
+    --------
+    >>> type(named_model("linear", "model", "outcome", classifier=True)).__name__
+    'LogisticRegression'
+    """
+    if name not in NAMED_MODELS:
+        raise HTEError(
+            f"{argument}={name!r} is not a model name; use one of "
+            f"{', '.join(map(repr, NAMED_MODELS))}, or pass a scikit-learn estimator."
+        )
+    family = NAMED_MODELS[name]
+    return (family or DEFAULT_MODELS[role]).make(classifier)
 
 
 def default_model(role: str, classifier: bool) -> Any:
@@ -117,7 +173,12 @@ def seeded(model: Any, argument: str, seed: int | None) -> Any:
 
 
 def prepared(model: Any, argument: str, role: str, classifier: bool, seed: int | None) -> Any:
-    """``model`` (or the role's default when None), cloned and seeded: see :func:`seeded`."""
+    """``model`` (the role's default when None; a name: :func:`named_model`), cloned and seeded.
+
+    See :func:`seeded`.
+    """
+    if isinstance(model, str):
+        model = named_model(model, argument, role, classifier)
     return seeded(default_model(role, classifier) if model is None else model, argument, seed)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from hteformula.backends.aliasing import undefined_names
 from hteformula.backends.base import CATEPredictor, EffectFit, FittedModels
 from hteformula.backends.nuisance.arms import CrossFitting, cross_fitting
 from hteformula.backends.nuisance.overlap import scoring_propensities
@@ -28,6 +29,7 @@ from hteformula.backends.nuisance.residuals import Nuisance
 from hteformula.formula.design import Design
 from hteformula.inference import CovarianceEstimator, covariance_estimator, estimate_from
 from hteformula.inference.aipw import AIPWScores, aipw_scores
+from hteformula.inference.least_squares import with_undefined
 from hteformula.inference.projection import project_scores
 
 
@@ -78,6 +80,7 @@ def fit_from_scores(
     diagnostics: Mapping[str, Any] | None = None,
     notes: tuple[str, ...] = (),
     models: Mapping[str, Any] | None = None,
+    defined: np.ndarray | None = None,
 ) -> EffectFit:
     """The effect fit whose table and average effect come from doubly robust scores.
 
@@ -85,6 +88,8 @@ def fit_from_scores(
     effect design ``M`` (its best linear projection), with the joint
     covariance across contrasts; ``ate``: the mean score of each contrast with
     an HC1 (CR1 with clusters) standard error; weighted with the design's weights.
+    Terms that ``defined`` marks as aliased are left out of the projection
+    and get NaN, as R's ``lm`` reports them.
 
     Parameters
     ----------
@@ -97,14 +102,24 @@ def fit_from_scores(
         Covariance of the projection, from :func:`projection_estimator`.
     in_sample, predictor, diagnostics, notes, models
         The backend's own per-row effects and the rest of :class:`EffectFit`.
+    defined : ndarray of bool, shape (n_contrasts * n_modifiers,), optional
+        :func:`~hteformula.backends.aliasing.defined_effect_terms`, checked by the
+        backend before it fitted anything; default: every term.
 
     Returns
     -------
     EffectFit
     """
     matrix = scores.scores if isinstance(scores, AIPWScores) else scores
+    if defined is None:
+        defined = np.ones(len(design.spec.effect_names), dtype=bool)
+    kept = defined[: design.spec.n_modifiers]
     blp = project_scores(
-        matrix, design.modifiers, design.spec.modifier_names, estimator, design.weights
+        matrix,
+        design.modifiers[:, kept],
+        [name for name, ok in zip(design.spec.modifier_names, kept, strict=True) if ok],
+        estimator,
+        design.weights,
     )
     mean = project_scores(
         matrix,
@@ -118,8 +133,8 @@ def fit_from_scores(
         for c, label in enumerate(design.spec.contrasts)
     )
     return EffectFit(
-        coef=blp.coef,
-        vcov=blp.vcov,
+        coef=with_undefined(blp.coef, defined),
+        vcov=with_undefined(blp.vcov, defined),
         df=blp.df,
         vcov_label=f"{blp.label}; best linear projection of AIPW scores",
         in_sample=in_sample,
@@ -129,6 +144,7 @@ def fit_from_scores(
         notes=notes,
         scores=scores if isinstance(scores, AIPWScores) else None,
         models=FittedModels(models or {}),
+        aliased=undefined_names(design, defined),
     )
 
 

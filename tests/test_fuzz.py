@@ -1,0 +1,49 @@
+"""A short fuzzing run: random formulas over random frames end in a result or an HTEError.
+
+The long run (at least 5,000 examples) is ``python -m benchmarks.fuzz``; this one
+keeps to a few dozen examples, derandomized so that the suite is reproducible.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+
+import fuzz_inputs
+import hteformula as hf
+from fuzz_inputs import calls, check_call, frames
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(frame=frames(), call=calls())
+def test_every_call_ends_in_a_result_or_an_hte_error(frame, call):
+    outcome = check_call(frame, call)
+    assert outcome.kind in ("result", "HTEError"), outcome.failure
+
+
+def test_the_property_catches_other_exceptions_and_changed_frames(monkeypatch):
+    data = hf.datasets.engagement_trial(n=50, seed=1)
+    call = {"formula": "Y ~ T * age", "method": "ols"}
+    assert check_call(data, call).kind == "result"
+
+    def mutating(result, frame, level):  # a question that changes the caller's frame
+        frame["Y"] = 0.0
+        return 1
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fuzz_inputs, "exercise", mutating)
+        outcome = check_call(data.copy(), call)
+    assert outcome.kind == "other" and "frame changed" in outcome.failure
+
+    def broken(*args, **kwargs):
+        raise KeyError("not an HTEError")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fuzz_inputs.hf, "fit", broken)
+        outcome = check_call(data, call)
+    assert outcome.kind == "other" and "KeyError" in outcome.failure
