@@ -140,10 +140,16 @@ def main() -> None:
             table["in_target"] = table["coverage"].between(0.93, 0.97)
             table["s/fit"] = seconds
             tables.append(table)
+            # each setting's table as it ends, so a long run interrupted keeps what it finished
             print(f"{setting.label}: {reps} replications, {seconds:.2f} s per fit", flush=True)
+            print(_format(table.reset_index()), flush=True)
     out = pd.concat(tables).reset_index()
     print("\n95% interval coverage of hf.rlearner (target 0.93-0.97; mc_se = sqrt(p(1-p)/reps))\n")
-    print(out.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(_format(out))
+
+
+def _format(table: pd.DataFrame) -> str:
+    return table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 
 if __name__ == "__main__":
