@@ -176,7 +176,9 @@ def run_all(args: argparse.Namespace) -> None:
             if seed == 0:  # econml on our folds: the same estimator as ours refit
                 same = econml(train, test, seed, folds)
                 gaps.append(np.max(np.abs(same - on_test) / np.maximum(np.abs(same), 1e-12)))
-            print(f"setup {setup} seed {seed} done", file=sys.stderr, flush=True)
+            # the seed's RMSEs as they come, so an interrupted run keeps its numbers
+            seed_rmse = ", ".join(f"{row['library']} {row['rmse']:.4f}" for row in rows[-4:])
+            print(f"setup {setup} seed {seed}: {seed_rmse}", file=sys.stderr, flush=True)
     print_table(pd.DataFrame(rows), args)
     print(
         "\neconml on hteformula's folds against hteformula refit (seed 0 of each setup): "
