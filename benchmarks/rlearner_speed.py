@@ -22,7 +22,7 @@ Targets: hteformula at most 1.15x its bare fits and at most econml's time.
 The effects of the test rows of ``refit_final=True`` and econml are compared
 too (they must agree: same folds, same models).
 
-    python -m benchmarks.rlearner_speed [--rows 200000] [--repeat 3] [--quick]
+    python -m benchmarks.rlearner_speed [--rows 200000] [--repeat 3] [--threads 1 all] [--quick]
 
 Best of ``--repeat`` runs taken in turns (interleaved), so that drift on a
 shared machine hits all alike; the load average is printed with the table.
@@ -102,10 +102,20 @@ def run_bare_fits(data: pd.DataFrame, folds: list) -> None:
         fitted.predict(modifiers)  # the out-of-fold effects average these
 
 
+THREAD_SETTINGS = {"1": 1, "all": None}  # one thread per model, or every core
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--threads",
+        nargs="+",
+        choices=sorted(THREAD_SETTINGS),
+        default=list(THREAD_SETTINGS),
+        help="thread settings to time (default: both)",
+    )
     parser.add_argument("--quick", action="store_true", help="20,000 rows, 1 run each")
     args = parser.parse_args()
     if args.quick:
@@ -123,7 +133,8 @@ def main() -> None:
     )
 
     rows = []
-    for label, limit in (("1 thread", 1), ("2 cores", None)):
+    for label in args.threads:
+        limit = THREAD_SETTINGS[label]
         load_before = os.getloadavg()[0]
         with threadpool_limits(limits=limit):
             best = best_times(
@@ -137,7 +148,7 @@ def main() -> None:
             )
         rows.append(
             {
-                "setting": label,
+                "setting": "1 thread" if limit == 1 else f"{os.cpu_count()} cores",
                 "hteformula s": best["ours"],
                 "refit_final s": best["ours refit"],
                 "econml s": best["econml"],
