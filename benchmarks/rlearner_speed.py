@@ -24,6 +24,13 @@ too (they must agree: same folds, same models).
 
     python -m benchmarks.rlearner_speed [--rows 200000] [--repeat 3] [--threads 1 all] [--quick]
 
+A weighted HistGradientBoosting fit has a fixed cost that does not shrink
+with its rows (scikit-learn 1.9 finds each feature's bin edges with one
+weighted percentile per edge): hf.rlearner makes one weighted final fit per
+fold, econml one on all rows, so on small data (n = 2,000, as in
+``benchmarks/rlearner_rmse.py``) ours takes about twice econml's time; the
+bare fits pay the same cost.
+
 Best of ``--repeat`` runs taken in turns (interleaved), so that drift on a
 shared machine hits all alike; the load average is printed with the table.
 """
