@@ -17,12 +17,19 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hteformula.backends import backends_accepting, get_backend
+from hteformula.backends import (
+    Backend,
+    EffectFit,
+    backends_accepting,
+    backends_out_of_core,
+    get_backend,
+)
 from hteformula.direction import check_better
 from hteformula.errors import HTEError, TreatmentError, warn
-from hteformula.formula.design import build_design
+from hteformula.formula.design import Design, build_design
 from hteformula.formula.frame import is_per_row
 from hteformula.results import HTEResult, aliased_note
+from hteformula.scoring import is_dask_frame
 
 
 def fit(
@@ -46,6 +53,8 @@ def fit(
         ``"Y ~ T * (age + engagement) + income"``: the outcome, the treatment
         interacted with the effect modifiers, and controls.
     data : pandas or polars DataFrame
+        Or a dask DataFrame, for the methods that fit one out of core
+        (``hteformula.backends.backends_out_of_core()``: ``"ols"``).
     method : str
         A registered backend: ``"ols"``, ``"dml"``, the meta-learners ``"tlearner"``,
         ``"slearner"``, ``"xlearner"``, ``"drlearner"``, the R-learner ``"rlearner"``
@@ -95,22 +104,21 @@ def fit(
             f"{_suggestion(unknown, backend.options)}; its options are: {accepted} (plus "
             "treatment, reference, weights, cluster, missing, better)."
         )
-    columns = {
-        option: options[option]
-        for option in backend.column_options
-        if is_per_row(options.get(option))
-    }
-    design = build_design(
-        formula, data, treatment, reference, weights, cluster, missing, columns=columns
-    )
-    kind = design.spec.treatment.kind
-    if kind not in backend.treatment_kinds:
-        raise TreatmentError(
-            f"method {method!r} cannot estimate a {kind} treatment "
-            f"({design.spec.treatment.name!r}); "
-            f"methods that can: {', '.join(backends_accepting(kind))}."
+    if is_dask_frame(data):
+        design, effect_fit = _fit_partitioned(
+            backend, formula, data, treatment, reference, weights, cluster, missing, options
         )
-    effect_fit = backend.fit(design, **options)
+    else:
+        columns = {
+            option: options[option]
+            for option in backend.column_options
+            if is_per_row(options.get(option))
+        }
+        design = build_design(
+            formula, data, treatment, reference, weights, cluster, missing, columns=columns
+        )
+        _require_treatment_kind(backend, design)
+        effect_fit = backend.fit(design, **options)
     if effect_fit.aliased:
         warn(f"{aliased_note(effect_fit.aliased)} Pass singular='raise' to make this an error.")
     shown = {"weights": design.weights_name, "cluster": design.cluster_name, **options}
@@ -130,6 +138,49 @@ def _suggestion(unknown: Sequence[str], accepted: Sequence[str]) -> str:
     """`` (did you mean folds?)`` for a misspelt option, else nothing."""
     close = [m for name in unknown for m in difflib.get_close_matches(name, accepted, n=1)]
     return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def _fit_partitioned(
+    backend: Backend,
+    formula: str,
+    data: object,
+    treatment: str | None,
+    reference: object,
+    weights: object,
+    cluster: object,
+    missing: str,
+    options: dict[str, Any],
+) -> tuple[Design, EffectFit]:
+    """A dask DataFrame goes to the backend's partition-by-partition fit, if it has one."""
+    if backend.fit_partitioned is None:
+        raise HTEError(
+            f"method {backend.name!r} needs the data in memory, and a dask DataFrame is fitted "
+            f"out of core only by: {', '.join(backends_out_of_core())}. Fit {backend.name!r} on "
+            "a pandas frame (ddf.compute(), or a sample: ddf.sample(frac=0.1).compute()); "
+            "effect(ddf) then scores the dask frame lazily."
+        )
+    design, effect_fit = backend.fit_partitioned(
+        formula,
+        data,
+        treatment=treatment,
+        reference=reference,
+        weights=weights,
+        cluster=cluster,
+        missing=missing,
+        **options,
+    )
+    _require_treatment_kind(backend, design)
+    return design, effect_fit
+
+
+def _require_treatment_kind(backend: Backend, design: Design) -> None:
+    kind = design.spec.treatment.kind
+    if kind not in backend.treatment_kinds:
+        raise TreatmentError(
+            f"method {backend.name!r} cannot estimate a {kind} treatment "
+            f"({design.spec.treatment.name!r}); "
+            f"methods that can: {', '.join(backends_accepting(kind))}."
+        )
 
 
 Wrapper = Callable[..., HTEResult]
@@ -198,7 +249,10 @@ def ols(formula: str, data: object, **options: Any) -> HTEResult:
     Parameters
     ----------
     formula : str
-    data : pandas or polars DataFrame
+    data : pandas, polars or dask DataFrame
+        A dask DataFrame is fitted out of core, partition by partition, with
+        the answer of an in-memory fit (see :mod:`hteformula.outofcore`);
+        ``weights`` and ``cluster`` then name its columns.
     vcov : {"iid", "HC0", "HC1", "HC2", "HC3"}
         Covariance type; with ``cluster`` the default becomes CR1 (statsmodels'
         ``cov_type="cluster"``). Tests use t with n - k degrees of freedom
