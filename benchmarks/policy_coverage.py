@@ -11,8 +11,15 @@ divided by n, minus the fraction times the mean true effect. Prints one table:
   (the true gain is exactly 0), and how often the AUTOC interval covers 0;
 - the same with the T-learner backend (its own cross-fitted scores).
 
+``--scenarios`` adds the fits whose own cross-fitted pieces rank the rows
+without refitting the method per fold: ``dml`` (scores from its out-of-fold
+``m(x)``, ``e(x)`` and its final stage refit without each fold, which also
+ranks), the X- and DR-learners (their out-of-fold effects), with linear
+models, with and without heterogeneity; ``"constant, dml boosting"`` uses
+dml's default gradient-boosting models (slow).
+
 Run from the repository root:
-    python benchmarks/policy_coverage.py [replications]     (default 300)
+    python benchmarks/policy_coverage.py [replications] [--scenarios ...]   (default 300)
 Replications are seeded (seed = 50_000 + r), so runs are reproducible.
 """
 
@@ -25,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's hteformula
 
 import numpy as np
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 
 import hteformula as hf
 
@@ -40,9 +47,17 @@ def one_replication(scenario: str, seed: int) -> dict[str, float]:
     else:
         df = hf.datasets.engagement_trial(n=N, seed=seed)
         formula = "Y ~ T * (age + engagement) + income"
-    if scenario.endswith("tlearner"):
-        res = hf.tlearner(formula, df, model=LinearRegression(), propensity=0.5, seed=seed)
-        options: dict = {}
+    method = scenario.split(", ")[1]
+    options: dict = {}
+    if method in ("tlearner", "xlearner", "drlearner"):
+        res = hf.fit(
+            formula, df, method=method, model=LinearRegression(), propensity=0.5, seed=seed
+        )
+    elif method == "dml":
+        models = {"model_y": LinearRegression(), "model_t": LogisticRegression()}
+        res = hf.dml(formula, df, **models, seed=seed)
+    elif method == "dml boosting":
+        res = hf.dml(formula, df, seed=seed, progress=False)
     else:
         res = hf.ols(formula, df)
         options = {"propensity": 0.5, "model": LinearRegression(), "seed": seed}
@@ -66,7 +81,19 @@ def one_replication(scenario: str, seed: int) -> dict[str, float]:
     return out
 
 
-def main(reps: int) -> None:
+SCENARIOS = ("heterogeneous, ols", "constant, ols", "heterogeneous, tlearner")
+OWN_PIECES = (
+    "constant, dml",
+    "heterogeneous, dml",
+    "constant, xlearner",
+    "heterogeneous, xlearner",
+    "constant, drlearner",
+    "heterogeneous, drlearner",
+    "constant, dml boosting",
+)
+
+
+def main(reps: int, scenarios: tuple[str, ...] = SCENARIOS) -> None:
     print(f"Policy value of treating the top {FRACTION:.0%}: {reps} replications, n = {N:,}")
     header = (
         f"{'scenario':<22}{'true gain':>10}{'AIPW gain':>10}{'AIPW cover':>11}{'(MC se)':>8}"
@@ -74,7 +101,7 @@ def main(reps: int) -> None:
     )
     print(header)
     print("-" * len(header))
-    for scenario in ("heterogeneous, ols", "constant, ols", "heterogeneous, tlearner"):
+    for scenario in scenarios:
         start = time.perf_counter()
         rows = [one_replication(scenario, 50_000 + r) for r in range(reps)]
         seconds = (time.perf_counter() - start) / reps
@@ -94,4 +121,12 @@ def main(reps: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 300)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("replications", type=int, nargs="?", default=300)
+    parser.add_argument(
+        "--scenarios", nargs="+", choices=SCENARIOS + OWN_PIECES, default=list(SCENARIOS)
+    )
+    args = parser.parse_args()
+    main(args.replications, tuple(args.scenarios))

@@ -8,7 +8,7 @@
 """
 
 from hteformula import datasets
-from hteformula.api import dml, drlearner, fit, ols, slearner, tlearner, xlearner
+from hteformula.api import dml, drlearner, fit, ols, rlearner, slearner, tlearner, xlearner
 from hteformula.compare import Comparison, compare
 from hteformula.errors import (
     ColumnNotFoundError,
@@ -47,6 +47,7 @@ __all__ = [
     "fit",
     "load",
     "ols",
+    "rlearner",
     "slearner",
     "tlearner",
     "xlearner",

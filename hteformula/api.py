@@ -4,7 +4,7 @@
 
     formula, data -> build_design -> backend.fit(design, **options) -> HTEResult
 
-``ols``, ``dml`` and the learners are thin, documented wrappers of ``fit``:
+``ols``, ``dml``, the learners and the R-learner are thin, documented wrappers of ``fit``:
 each takes exactly its backend's options (read from the backend's fit
 function, so the two cannot drift apart), with the backend's defaults.
 """
@@ -17,13 +17,20 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hteformula.backends import backends_accepting, get_backend
+from hteformula.backends import (
+    Backend,
+    EffectFit,
+    backends_accepting,
+    backends_out_of_core,
+    get_backend,
+)
 from hteformula.backends.nuisance import is_model_name
 from hteformula.direction import check_better
 from hteformula.errors import HTEError, TreatmentError, warn
-from hteformula.formula.design import build_design, subset_design
+from hteformula.formula.design import Design, build_design, subset_design
 from hteformula.formula.frame import is_per_row
 from hteformula.results import HTEResult, aliased_note
+from hteformula.scoring import is_dask_frame
 
 
 def fit(
@@ -47,10 +54,12 @@ def fit(
         ``"Y ~ T * (age + engagement) + income"``: the outcome, the treatment
         interacted with the effect modifiers, and controls.
     data : pandas or polars DataFrame
+        Or a dask DataFrame, for the methods that fit one out of core
+        (``hteformula.backends.backends_out_of_core()``: ``"ols"``).
     method : str
         A registered backend: ``"ols"``, ``"dml"``, the meta-learners ``"tlearner"``,
-        ``"slearner"``, ``"xlearner"``, ``"drlearner"`` (see
-        ``hteformula.backends.backend_names()``).
+        ``"slearner"``, ``"xlearner"``, ``"drlearner"``, the R-learner ``"rlearner"``
+        (see ``hteformula.backends.backend_names()``).
     treatment : str, optional
         The treatment column; inferred from the interactions when omitted.
     reference : optional
@@ -96,22 +105,21 @@ def fit(
             f"{_suggestion(unknown, backend.options)}; its options are: {accepted} (plus "
             "treatment, reference, weights, cluster, missing, better)."
         )
-    columns = {
-        option: options[option]
-        for option in backend.column_options
-        if is_per_row(options.get(option)) and not is_model_name(options.get(option))
-    }
-    design = build_design(
-        formula, data, treatment, reference, weights, cluster, missing, columns=columns
-    )
-    kind = design.spec.treatment.kind
-    if kind not in backend.treatment_kinds:
-        raise TreatmentError(
-            f"method {method!r} cannot estimate a {kind} treatment "
-            f"({design.spec.treatment.name!r}); "
-            f"methods that can: {', '.join(backends_accepting(kind))}."
+    if is_dask_frame(data):
+        design, effect_fit = _fit_partitioned(
+            backend, formula, data, treatment, reference, weights, cluster, missing, options
         )
-    effect_fit = backend.fit(design, **options)
+    else:
+        columns = {
+            option: options[option]
+            for option in backend.column_options
+            if is_per_row(options.get(option)) and not is_model_name(options.get(option))
+        }
+        design = build_design(
+            formula, data, treatment, reference, weights, cluster, missing, columns=columns
+        )
+        _require_treatment_kind(backend, design)
+        effect_fit = backend.fit(design, **options)
     if effect_fit.rows is not None:  # the backend kept only some rows (overlap="trim")
         design = subset_design(design, effect_fit.rows)
     if effect_fit.aliased:
@@ -133,6 +141,49 @@ def _suggestion(unknown: Sequence[str], accepted: Sequence[str]) -> str:
     """`` (did you mean folds?)`` for a misspelt option, else nothing."""
     close = [m for name in unknown for m in difflib.get_close_matches(name, accepted, n=1)]
     return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def _fit_partitioned(
+    backend: Backend,
+    formula: str,
+    data: object,
+    treatment: str | None,
+    reference: object,
+    weights: object,
+    cluster: object,
+    missing: str,
+    options: dict[str, Any],
+) -> tuple[Design, EffectFit]:
+    """A dask DataFrame goes to the backend's partition-by-partition fit, if it has one."""
+    if backend.fit_partitioned is None:
+        raise HTEError(
+            f"method {backend.name!r} needs the data in memory, and a dask DataFrame is fitted "
+            f"out of core only by: {', '.join(backends_out_of_core())}. Fit {backend.name!r} on "
+            "a pandas frame (ddf.compute(), or a sample: ddf.sample(frac=0.1).compute()); "
+            "effect(ddf) then scores the dask frame lazily."
+        )
+    design, effect_fit = backend.fit_partitioned(
+        formula,
+        data,
+        treatment=treatment,
+        reference=reference,
+        weights=weights,
+        cluster=cluster,
+        missing=missing,
+        **options,
+    )
+    _require_treatment_kind(backend, design)
+    return design, effect_fit
+
+
+def _require_treatment_kind(backend: Backend, design: Design) -> None:
+    kind = design.spec.treatment.kind
+    if kind not in backend.treatment_kinds:
+        raise TreatmentError(
+            f"method {backend.name!r} cannot estimate a {kind} treatment "
+            f"({design.spec.treatment.name!r}); "
+            f"methods that can: {', '.join(backends_accepting(kind))}."
+        )
 
 
 Wrapper = Callable[..., HTEResult]
@@ -201,7 +252,10 @@ def ols(formula: str, data: object, **options: Any) -> HTEResult:
     Parameters
     ----------
     formula : str
-    data : pandas or polars DataFrame
+    data : pandas, polars or dask DataFrame
+        A dask DataFrame is fitted out of core, partition by partition, with
+        the answer of an in-memory fit (see :mod:`hteformula.outofcore`);
+        ``weights`` and ``cluster`` then name its columns.
     vcov : {"iid", "HC0", "HC1", "HC2", "HC3"}
         Covariance type; with ``cluster`` the default becomes CR1 (statsmodels'
         ``cov_type="cluster"``). Tests use t with n - k degrees of freedom
@@ -521,3 +575,107 @@ def drlearner(formula: str, data: object, **options: Any) -> HTEResult:
     ('drlearner', 5)
     """
     return fit(formula, data, method="drlearner", **options)
+
+
+@options_of("rlearner", data_options_after="progress")
+def rlearner(formula: str, data: object, **options: Any) -> HTEResult:
+    """R-learner (Nie & Wager 2021): a final model of the effect fitted to cross-fitted residuals.
+
+    Nuisance models predict the outcome, ``m(x)``, and the treatment,
+    ``e(x)``, out of fold (as in :func:`dml`); the final model then fits the
+    residual ratio ``(Y - m) / (T - e)`` on the modifiers with weights
+    ``(T - e)^2``, which minimises Nie & Wager's R-loss
+    ``sum (Y - m - (T - e) tau(x))^2``. The effect may be any function of
+    the modifiers the final model can learn; controls only adjust the
+    nuisance models.
+
+    One final model is fitted on each fold's rows alone (as the DR-learner's):
+    a training row's effect (``effect()``) is the mean of the other folds'
+    models, so it is out of fold, and a new row's (``effect(newdata)``) the
+    mean of all of them. Averaging models fitted on disjoint rows damps the
+    noise of the residual ratio; ``refit_final=True`` instead scores new rows
+    with one final model fitted on all rows, as econml's ``NonParamDML`` (equal
+    to it with the same folds and models). Per-row effects have no standard
+    errors. Inference comes from doubly robust scores built from ``m``, ``e``
+    and those out-of-fold effects (grf's scores for its causal forest):
+    ``ate()`` is their mean and ``tidy()`` their best linear projection on the
+    effect design, as for the meta-learners, so policy evaluation works too.
+    Binary and continuous treatments (the effect of one more unit, and
+    ``ate()`` the average partial effect); for several arms use
+    :func:`drlearner` or :func:`dml`.
+
+    Parameters
+    ----------
+    formula : str
+        ``"Y ~ T * (age + engagement) + income"``: the final model sees the
+        modifiers (``age``, ``engagement``); the nuisance models see modifiers
+        and controls.
+    data : pandas or polars DataFrame
+    model_y : scikit-learn estimator or name, optional
+        Outcome model, cloned per fold. Default: ``HistGradientBoostingRegressor``
+        with early stopping (its classifier's probability for a 0/1 outcome),
+        as every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``). A
+        name (``"linear"``, ``"forest"``, ``"boosting"``, ``"auto"``: the
+        default) gives that family's regressor or classifier.
+    model_t : scikit-learn estimator or name, optional
+        Treatment model: a classifier for a binary treatment (its probability
+        of treatment), a regressor for a continuous one (which also fits the
+        treatment's conditional variance for the scores). Default:
+        HistGradientBoosting with early stopping. Names as for ``model_y``.
+    model_final : scikit-learn regressor or name, optional
+        The final model of the effect; its ``fit`` must take ``sample_weight``.
+        Default: ``HistGradientBoostingRegressor`` with early stopping. Names as
+        for ``model_y``.
+    folds : int, scikit-learn splitter or list of (train, test) pairs
+        Cross-fitting folds of the nuisance models and of the final model's
+        out-of-fold effects; stratified by a binary treatment and keeping
+        every ``cluster`` whole.
+    clip_residual : float
+        Treatment residuals within this of zero (in the treatment's units) are
+        moved out to ``+-clip_residual`` in the ratio's denominator, keeping
+        their sign; their weight stays the squared residual, so they barely
+        count. Default ``1e-5``, as econml; the summary says how many rows it moved.
+    refit_final : bool
+        Score new rows with one final model fitted on all rows (Nie & Wager's
+        and econml's final stage) instead of the mean of the per-fold final
+        models; the training rows' effects and the inference do not change.
+        In Nie & Wager's setups the mean of the per-fold gradient-boosted
+        models had about half the squared error (``benchmarks/rlearner_rmse.py``).
+    seed : int, optional
+        Seeds the folds and every default (or unseeded) model.
+    n_jobs : int, optional
+        Fit the folds in parallel.
+    progress : bool, optional
+        Progress bar (None: on a terminal once the fit runs for a few seconds).
+    cluster, weights : str or array-like, optional
+        Cluster-robust inference (folds keep clusters whole); positive weights,
+        passed to every model as ``sample_weight`` (the final model's times the
+        squared residual) and used to average and project the scores.
+    vcov : str, optional
+        Covariance of the projection: ``"HC3"`` by default (as grf), CR1 with
+        ``cluster``; or ``"iid"``, ``"HC0"``-``"HC2"``.
+    singular : {"drop", "raise"}
+        Projection terms whose modifier column is aliased get NaN (as R's
+        ``lm``), or raise; checked before any model is fitted.
+    treatment, reference, missing, better
+        As in :func:`fit`.
+
+    Returns
+    -------
+    HTEResult
+        ``result.models`` holds ``model_y``, ``model_t`` and ``model_final``
+        of every fold (the final models read the modifier columns), and with
+        ``refit_final=True`` ``model_final (refit on all rows)``.
+
+    Examples
+    --------
+    >>> import hteformula as hf
+    >>> from sklearn.linear_model import LinearRegression, LogisticRegression
+    >>> df = hf.datasets.engagement_trial(n=2000, seed=0)  # true effect 2 + 3 * engagement
+    >>> res = hf.rlearner("Y ~ T * (age + engagement) + income", df, model_y=LinearRegression(),
+    ...                   model_t=LogisticRegression(), model_final=LinearRegression(), seed=1)
+    >>> low, high = res.tidy().loc["T:engagement", ["conf_low", "conf_high"]]
+    >>> bool(low < 3 < high)
+    True
+    """
+    return fit(formula, data, method="rlearner", **options)

@@ -140,7 +140,8 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         metavar="FRACTION",
         help="add a targeting section: what treating this share (e.g. 0.2), best first, gains "
-        "over random assignment, from cross-fitted doubly robust scores (refits per fold)",
+        "over random assignment, from cross-fitted doubly robust scores (OLS and the "
+        "X-learner refit per fold)",
     )
     report.add_argument(
         "--segments",
@@ -375,7 +376,7 @@ def _options(
 ROUTED_OPTIONS = {
     "folds": ("folds",),
     "propensity": ("propensity",),
-    "model": ("model", "model_y", "model_t"),
+    "model": ("model", "model_y", "model_t", "model_final"),
 }
 
 

@@ -149,7 +149,14 @@ def without_training_rows(result: HTEResult) -> HTEResult:
     judged = own_effects(result.fit, result.design)  # a learner's own effects, judged now
     if judged:
         diagnostics[OWN_EFFECTS] = judged
-    fit = replace(result.fit, in_sample=None, ate=averages, scores=None, diagnostics=diagnostics)
+    fit = replace(
+        result.fit,
+        in_sample=None,
+        ate=averages,
+        scores=None,
+        diagnostics=diagnostics,
+        out_of_fold=None,
+    )
     design = SavedDesign(
         spec=result.design.spec,
         nobs=result.design.nobs,
@@ -163,7 +170,12 @@ def without_training_rows(result: HTEResult) -> HTEResult:
     return replace(result, design=cast(Design, design), fit=fit, options=options)
 
 
-_DESIGN_ROWS = frozenset(f.name for f in fields(Design)) | {"effect_design", "outcome_is_binary"}
+_DESIGN_ROWS = frozenset(f.name for f in fields(Design)) | {
+    "effect_design",
+    "outcome_is_binary",
+    "modifier_means",
+    "treatment_moments",
+}
 
 
 @dataclass(frozen=True)
@@ -187,6 +199,9 @@ class SavedDesign:
     missing: dict[str, int]
     cluster_name: str | None
     weights_name: str | None
+
+    totals = None  # whole-data totals of an out-of-core fit are per-row values too
+    is_sample = False
 
     def __getattr__(self, name: str) -> Any:
         # Only called for names that are not fields: the Design's per-row arrays.

@@ -25,7 +25,7 @@ from hteformula.formula.design import Design, DesignSpec
 from hteformula.inference import (
     Estimate,
     WaldTest,
-    combination_std_errors,
+    combination_table,
     critical_value,
     estimate_from,
     two_sided_p,
@@ -257,8 +257,7 @@ class HTEResult:
                     estimate_from(e.estimate, e.std_error, e.df, level, e.label) for e in estimates
                 ]
         else:
-            weights = self.design.weights
-            mean_design = np.average(self.design.modifiers, axis=0, weights=weights)
+            mean_design = self.design.modifier_means
             estimates = []
             coef, vcov = self.fit.coef_filled, self.fit.vcov_filled
             for c, label in enumerate(contrasts):
@@ -279,7 +278,8 @@ class HTEResult:
         newdata : pandas, polars or dask DataFrame, optional
             Rows to score; they need the modifier columns (and, for learners, the
             controls), not the outcome or the treatment. Omitted: the fitted rows
-            (out-of-fold for cross-fitted learners).
+            (out-of-fold for cross-fitted learners; for a fit on a dask
+            DataFrame, lazily over its partitions).
         level : float
             Confidence level of the intervals.
 
@@ -293,6 +293,8 @@ class HTEResult:
             scored in chunks (bounded memory). A dask DataFrame gives a lazy
             dask DataFrame with the same columns, scored partition by partition.
         """
+        if newdata is None and self.design.totals is not None:  # fitted out of core
+            newdata = self.design.totals.source
         if newdata is not None and scoring.is_dask_frame(newdata):
             meta = scoring.effect_meta(EFFECT_COLUMNS, len(self.spec.contrasts) > 1)
             return scoring.lazy_effect(newdata, lambda part: self.effect(part, level), meta)  # type: ignore[return-value]
@@ -317,10 +319,9 @@ class HTEResult:
             if self.fit.is_linear:
                 block = self._linear_effect(c, modifiers, level)  # type: ignore[arg-type]
             else:
-                estimate = nonlinear[:, c]  # type: ignore[index]
-                nan = np.full_like(estimate, np.nan)
-                block = {"estimate": estimate, "std_error": nan, "conf_low": nan, "conf_high": nan}
-            frame = pd.DataFrame(block, index=index, columns=EFFECT_COLUMNS)
+                block = np.full((len(index), len(EFFECT_COLUMNS)), np.nan, order="F")
+                block[:, 0] = nonlinear[:, c]  # type: ignore[index]
+            frame = pd.DataFrame(block, index=index, columns=EFFECT_COLUMNS, copy=False)
             if len(self.spec.contrasts) > 1:
                 frame.insert(0, "arm", arm)
             blocks.append(frame)
@@ -386,6 +387,8 @@ class HTEResult:
           learner combines them (the T-learner's difference of arms, the
           S-learner's pooled model at each arm, the DR-learner's mean of fold
           models, the X-learner's propensity blend), centred on the fitted rows;
+          likewise the R-learner's final models, which read the modifiers alone
+          (controls contribute 0);
         - otherwise (models TreeSHAP cannot read): interventional Shapley
           values over the variables with a seeded background sample of the
           fitted rows.
@@ -635,8 +638,9 @@ class HTEResult:
         target : float in (0, 1), optional
             Add a targeting section: the value of treating this share of people,
             highest estimated effect first, against as many at random (see
-            :meth:`policy_value`), and the TOC curve. It refits the model once
-            per fold, so it is off by default.
+            :meth:`policy_value`), and the TOC curve. Fits without their own
+            out-of-fold effects (OLS, the X-learner) refit the model once per
+            fold for it, so it is off by default.
         segments : bool, optional
             Add the honest segments of :meth:`segments` (a table and a
             finding). Default: when the fit carries doubly robust scores (the
@@ -742,9 +746,12 @@ class HTEResult:
     ) -> PolicyScores:
         """Cross-fitted rankings and doubly robust scores of the fitted rows.
 
-        Rankings come from the same method and options refit without each
-        row's fold; scores are cross-fitted AIPW (and IPW) scores: the fit's
-        own (``fit.scores``, e.g. a learner's), or from an outcome model per
+        Rankings come from models that did not see a row's fold: with the
+        fit's own scores, its own out-of-fold effects (``fit.out_of_fold``:
+        dml's and the T-, S- and DR-learners'; nothing is refit); otherwise
+        the same method and options refit without each fold. Scores
+        are cross-fitted AIPW (and IPW) scores: the fit's own (``fit.scores``:
+        the learners', dml's), or from an outcome model per
         arm (``model``, default HistGradientBoosting with early stopping) and
         ``propensity`` (known, e.g. ``0.5`` in a trial or per row as
         ``df["p"]``, or a classifier; default a cross-fitted HistGradientBoosting).
@@ -873,8 +880,8 @@ class HTEResult:
     ) -> RATE:
         """Rank-weighted average treatment effect, as grf's ``rank_average_treatment_effect``.
 
-        Computed within each cross-fitting fold (rows ranked by the model
-        refit without them) and averaged over folds with Imai & Li's
+        Computed within each cross-fitting fold (rows ranked by models that
+        did not see them, see :meth:`policy_scores`) and averaged over folds with Imai & Li's
         cross-fitting variance (see :mod:`hteformula.policy.rank`).
 
         Parameters
@@ -1008,18 +1015,17 @@ class HTEResult:
         row[contrast * m : (contrast + 1) * m] = modifier_values
         return row
 
-    def _linear_effect(self, contrast: int, modifiers: np.ndarray, level: float) -> dict:
+    def _linear_effect(self, contrast: int, modifiers: np.ndarray, level: float) -> np.ndarray:
+        """Columns estimate, std_error, conf_low, conf_high of one contrast, shape (n, 4)."""
         m = self.spec.n_modifiers
         block = slice(contrast * m, (contrast + 1) * m)
-        estimate = modifiers @ self.fit.coef_filled[block]
-        se = combination_std_errors(modifiers, self.fit.vcov_filled[block, block])
-        half = critical_value(self.fit.df, level) * se
-        return {
-            "estimate": estimate,
-            "std_error": se,
-            "conf_low": estimate - half,
-            "conf_high": estimate + half,
-        }
+        return combination_table(
+            modifiers,
+            self.fit.coef_filled[block],
+            self.fit.vcov_filled[block, block],
+            self.fit.df,
+            level,
+        )
 
     def _predict(self, newdata: object) -> np.ndarray:
         features = self.spec.features(newdata)

@@ -29,20 +29,33 @@ def n_rows(data: object) -> int:
     return int(data.shape[0])  # type: ignore[attr-defined]
 
 
-def in_chunks(data: object, score: EffectFunction, chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame:
+def in_chunks(data: object, score: EffectFunction, chunk_rows: int | None = None) -> pd.DataFrame:
     """``score`` applied to consecutive row blocks of a pandas or polars frame, stacked.
 
-    For several arms each chunk stacks one block per arm; the answer is
-    reordered so it stacks arm by arm over all rows, as one call would.
+    Numeric answers are written into one array as the blocks come, so memory
+    holds the answer once, plus one block's work. For several arms each
+    chunk stacks one block per arm; the answer is reordered so it stacks arm
+    by arm over all rows, as one call would.
     """
+    chunk_rows = CHUNK_ROWS if chunk_rows is None else chunk_rows
     n = n_rows(data)
     if n <= chunk_rows:
         return score(data)
-    parts = [score(_rows(data, start, start + chunk_rows)) for start in range(0, n, chunk_rows)]
-    if "arm" not in parts[0].columns:
-        return pd.concat(parts)
-    arms = pd.unique(parts[0]["arm"])
-    return pd.concat([part[part["arm"] == arm] for arm in arms for part in parts])
+    first = score(_rows(data, 0, chunk_rows))
+    starts = range(chunk_rows, n, chunk_rows)
+    if "arm" in first.columns:
+        parts = [first, *(score(_rows(data, start, start + chunk_rows)) for start in starts)]
+        arms = pd.unique(parts[0]["arm"])
+        return pd.concat([part[part["arm"] == arm] for arm in arms for part in parts])
+    values = np.empty((n, first.shape[1]), order="F")
+    values[: len(first)] = first.to_numpy(dtype=float)
+    indexes = [first.index]
+    for start in starts:
+        part = score(_rows(data, start, start + chunk_rows))
+        values[start : start + len(part)] = part.to_numpy(dtype=float)
+        indexes.append(part.index)
+    index = indexes[0].append(indexes[1:])
+    return pd.DataFrame(values, index=index, columns=first.columns, copy=False)
 
 
 def lazy_effect(data: object, score: EffectFunction, meta: pd.DataFrame) -> object:

@@ -1,9 +1,11 @@
 """Policy value on the fitted rows: cross-fitted rankings and scores, checked by hand.
 
 References: the rankings are the method refit with ``hf.fit`` on the other folds'
-rows of the caller's data (every backend); the AIPW scores are rebuilt with
-scikit-learn models per fold; the values and their standard errors are
-statsmodels' OLS of the scores on the two group indicators (HC1).
+rows of the caller's data (every backend), or, with a fit's own scores, its own
+out-of-fold effects (a T-learner's equal that refit; dml's final stage is rebuilt
+with statsmodels on the other folds' residuals of scikit-learn nuisances); the
+AIPW scores are rebuilt with scikit-learn models per fold; the values and their
+standard errors are statsmodels' OLS of the scores on the two group indicators (HC1).
 """
 
 from __future__ import annotations
@@ -78,6 +80,71 @@ def test_learner_reuses_its_own_scores_and_folds(trial):
     np.testing.assert_array_equal(scores.aipw, own.scores)
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(scores.folds, own.folds, strict=True))
     assert res.policy_scores() is scores  # cached
+
+
+@pytest.fixture
+def no_refits(monkeypatch):
+    """Fail if policy evaluation refits the method."""
+
+    def refit(*args, **kwargs):
+        raise AssertionError("the method was refit")
+
+    monkeypatch.setattr("hteformula.policy.scores.crossfit_effects", refit)
+
+
+@pytest.mark.parametrize("method", ["tlearner", "slearner", "drlearner"])
+def test_learners_rank_by_their_own_out_of_fold_effects(trial, method, no_refits):
+    options = {"model": LinearRegression(), "propensity": 0.5, "seed": 3, "folds": 3}
+    res = hf.fit(FORMULA, trial, method=method, **options)
+    scores = res.policy_scores()
+    np.testing.assert_array_equal(scores.cate, res.fit.in_sample)
+    assert "own out-of-fold effects" in scores.source
+
+
+def test_x_learner_is_refit_per_fold(trial):
+    # Its in-sample effects come from effects imputed by outcome models that saw the fold.
+    options = {"model": LinearRegression(), "propensity": 0.5, "seed": 3, "folds": 3}
+    res = hf.xlearner(FORMULA, trial, **options)
+    assert res.fit.out_of_fold is None
+    scores = res.policy_scores()
+    train, test = scores.folds[0]
+    refit = hf.xlearner(FORMULA, trial.iloc[train], **options)
+    expected = refit.effect(trial.iloc[test])["estimate"].to_numpy()
+    np.testing.assert_allclose(scores.cate[test, 0], expected, rtol=1e-8, atol=1e-10)
+
+
+def test_t_learner_own_effects_equal_the_refit_without_each_fold(trial, no_refits):
+    # The out-of-fold effects are the ones a T-learner refit on the other folds predicts.
+    options = {"model": LinearRegression(), "propensity": 0.5, "seed": 3, "folds": 3}
+    res = hf.tlearner(FORMULA, trial, **options)
+    scores = res.policy_scores()
+    for train, test in scores.folds:
+        refit = hf.tlearner(FORMULA, trial.iloc[train], **options)
+        expected = refit.effect(trial.iloc[test])["estimate"].to_numpy()
+        np.testing.assert_allclose(scores.cate[test, 0], expected, rtol=1e-8, atol=1e-10)
+
+
+def test_dml_scores_from_its_nuisances_and_a_final_stage_without_each_fold(trial, no_refits):
+    res = hf.dml(FORMULA, trial, **LINEAR["dml"])
+    scores = res.policy_scores()
+    X = trial[["age", "engagement", "income"]].to_numpy()
+    M = np.column_stack([np.ones(len(trial)), trial[["age", "engagement"]].to_numpy()])
+    y, t = trial["Y"].to_numpy(), trial["T"].to_numpy()
+    m, e = np.empty(len(y)), np.empty(len(y))
+    for train, test in scores.folds:  # the fit's own folds, its nuisances by hand
+        m[test] = LinearRegression().fit(X[train], y[train]).predict(X[test])
+        e[test] = LogisticRegression().fit(X[train], t[train]).predict_proba(X[test])[:, 1]
+    regressors = (t - e)[:, None] * M
+    tau = np.empty(len(y))
+    for train, test in scores.folds:  # the final stage without the fold (statsmodels)
+        beta = sm.OLS(y[train] - m[train], regressors[train]).fit().params
+        tau[test] = M[test] @ beta
+    mu0, mu1 = m - e * tau, m + (1 - e) * tau
+    aipw = mu1 - mu0 + t * (y - mu1) / e - (1 - t) * (y - mu0) / (1 - e)
+    np.testing.assert_allclose(scores.cate[:, 0], tau, rtol=1e-6)
+    np.testing.assert_allclose(scores.aipw[:, 0], aipw, rtol=1e-6)
+    value = res.policy_value(fraction=0.2)
+    assert value.gain.conf_low > 0  # the trial's effect varies with engagement
 
 
 def test_values_and_errors_equal_statsmodels_on_group_indicators(trial):

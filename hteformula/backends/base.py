@@ -58,6 +58,13 @@ class FittedModels(Mapping[str, tuple[Any, ...]]):
             )
         return self._models[name]
 
+    def __contains__(self, name: object) -> bool:
+        # Mapping's own would call __getitem__, whose error is not a KeyError.
+        return name in self._models
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._models.get(name, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._models)
 
@@ -109,6 +116,11 @@ class EffectFit:
         Design columns dropped as aliased (linear combinations of earlier
         columns, R's order), controls included; the effect terms among them
         have NaN in ``coef`` and in their rows and columns of ``vcov``.
+    out_of_fold : ndarray, shape (n, n_contrasts), optional
+        Each training row's effect from the fit's own models that did not see
+        the row's fold of ``scores``: policy evaluation ranks by it instead of
+        refitting the method per fold (the T-, S- and DR-learners' in-sample
+        effects; dml's final stage refit without each fold). None: it refits.
     """
 
     coef: np.ndarray
@@ -124,6 +136,7 @@ class EffectFit:
     models: FittedModels = field(default_factory=FittedModels)
     rows: np.ndarray | None = None
     aliased: tuple[str, ...] = ()
+    out_of_fold: np.ndarray | None = None
 
     @property
     def defined(self) -> np.ndarray:
@@ -169,6 +182,11 @@ class Backend:
     capabilities : frozenset of str
         What its fits can do beyond every backend's answer, for messages
         that name the backends able to (``"feature_importance"``).
+    fit_partitioned : callable, optional
+        ``fit_partitioned(formula, data, treatment=, reference=, weights=,
+        cluster=, missing=, **options) -> (Design, EffectFit)`` for a dask
+        DataFrame, read partition by partition; None: the backend needs the
+        data in memory.
     """
 
     name: str
@@ -177,6 +195,7 @@ class Backend:
     treatment_kinds: frozenset[str] = frozenset({"binary", "multi-arm", "continuous"})
     column_options: tuple[str, ...] = ()
     capabilities: frozenset[str] = frozenset()
+    fit_partitioned: Callable[..., tuple[Any, EffectFit]] | None = None
 
     @property
     def parameters(self) -> tuple[inspect.Parameter, ...]:
@@ -246,6 +265,11 @@ def get_backend(name: str) -> Backend:
 def backend_names() -> tuple[str, ...]:
     """The registered ``method=`` names."""
     return tuple(sorted(_REGISTRY))
+
+
+def backends_out_of_core() -> tuple[str, ...]:
+    """Names of the backends that fit a dask DataFrame partition by partition."""
+    return tuple(sorted(b.name for b in _REGISTRY.values() if b.fit_partitioned is not None))
 
 
 def backends_accepting(kind: str) -> tuple[str, ...]:

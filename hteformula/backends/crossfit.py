@@ -277,6 +277,30 @@ def fit_on_each_fold(
     return {task.name: models[i * k : (i + 1) * k] for i, task in enumerate(tasks)}
 
 
+def mean_of_other_folds(
+    models: Sequence[Any], features: np.ndarray, folds: Sequence[Fold]
+) -> np.ndarray:
+    """Each row's mean prediction over the models of :func:`fit_on_each_fold` of the other folds.
+
+    Parameters
+    ----------
+    models : sequence of fitted regressors, one per fold, in fold order
+    features : ndarray, shape (n, p)
+    folds : list of (train, test)
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        Row ``i`` of test fold ``j``: the mean of ``models[k].predict`` for every ``k != j``.
+    """
+    each = np.stack([model.predict(features) for model in models])  # (K, n)
+    total = each.sum(axis=0)
+    out = np.empty(features.shape[0])
+    for j, (_, test) in enumerate(folds):
+        out[test] = (total[test] - each[j, test]) / (len(models) - 1)
+    return out
+
+
 def fit_model(task: Task) -> Any:
     """Clone and fit ``task.estimator`` on all its rows (for predictions on new data)."""
     return _fit(task, np.arange(len(task.y)), fold=None)

@@ -20,11 +20,18 @@ coefficient is the median over repetitions, and its variance the median of
 ``se_r^2 + (coef_r - median)^2``: the adjustment of Chernozhukov et al.
 (2018, section 3.4) for the variability of sample splitting, taken on the
 scale of the estimates (whole covariance matrices, element by element).
+
+For a discrete treatment the fit also keeps doubly robust scores built from
+its own pieces (:func:`held_out_scores`), which policy evaluation uses
+without refitting anything: the final stage is refit without each fold on
+the other folds' residuals, and the effect ``tau(x)`` it gives a fold's rows,
+with ``m(x)`` and ``e(x)``, implies each arm's outcome (grf's construction).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -34,24 +41,27 @@ from hteformula.backends.aliasing import defined_effect_terms, undefined_names
 from hteformula.backends.base import Backend, EffectFit, FittedModels, register
 from hteformula.backends.crossfit import Fold
 from hteformula.backends.nuisance import (
+    CrossFitting,
     Nuisance,
+    arm_codes,
     cross_fit_nuisance,
-    describe,
+    doubly_robust_scores,
     folds_within,
     nuisance_diagnostics,
     nuisance_note,
     on_overlap_rows,
+    outcomes_from_effects,
     overlap_rule,
     residuals,
     selection_notes,
     treatment_propensities,
     warn_on_poor_overlap,
 )
-from hteformula.backends.ols import require_rows_for_columns
-from hteformula.errors import HTEError
+from hteformula.errors import HTEError, RankDeficientError
 from hteformula.formula.design import Design, interact
 from hteformula.inference import covariance_estimator, least_squares
-from hteformula.inference.least_squares import with_undefined
+from hteformula.inference.aipw import AIPWScores
+from hteformula.inference.least_squares import require_rows_for_columns, with_undefined
 
 
 def fit_dml(
@@ -149,16 +159,11 @@ def fit_dml(
 
     models = {name: sum((n.models[name] for n in nuisances), ()) for name in nuisances[0].models}
     diagnostics = nuisance_diagnostics(design, nuisances)
-    diagnostics.update(
-        folds=len(nuisances[0].folds),
-        repeats=len(nuisances),
-        model_y=describe(models["model_y"][0]),
-        model_t=describe(models["model_t"][0]),
-        df_resid=regression.df_resid,
-    )
+    diagnostics["df_resid"] = regression.df_resid
     if len(nuisances) > 1:
         diagnostics["all_coef"] = np.array(coefs)
     warn_on_poor_overlap(diagnostics)
+    held_out = held_out_scores(design, nuisances[0], defined)
     return EffectFit(
         coef=with_undefined(coef, defined),
         vcov=with_undefined(cov, defined),
@@ -171,7 +176,69 @@ def fit_dml(
         ),
         aliased=undefined_names(design, defined),
         models=FittedModels(models),
+        scores=held_out.scores if held_out else None,
+        out_of_fold=held_out.effects if held_out else None,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class HeldOut:
+    """Doubly robust scores and effects of the training rows, none from a fit that saw its fold.
+
+    Attributes
+    ----------
+    scores : AIPWScores
+    effects : ndarray, shape (n, n_contrasts)
+        ``tau(x)`` of each row from the final stage refit without its fold.
+    """
+
+    scores: AIPWScores
+    effects: np.ndarray
+
+
+def held_out_scores(design: Design, nuisance: Nuisance, defined: np.ndarray) -> HeldOut | None:
+    """Doubly robust scores from the fit's own pieces: no fold's with a final stage that saw it.
+
+    For each fold, the final stage is refit on the other folds' residuals;
+    its effect ``tau(x)`` on the fold's rows, with their out-of-fold ``m(x)``
+    and ``e(x)``, gives each arm's outcome (``mu_0 = m - sum_k e_k tau_k``,
+    ``mu_k = mu_0 + tau_k``), and those give the AIPW scores. The arms'
+    outcome differences are each row's effect from the final stage refit
+    without its fold: what policy evaluation ranks by. With repeated
+    cross-fitting the first repetition's folds are used; aliased effect terms
+    (not ``defined``) count as zero, as in the fit's own effects.
+
+    Returns
+    -------
+    HeldOut or None
+        None for a continuous treatment, or when a fold's complement cannot
+        identify the final stage (policy evaluation then refits the method).
+    """
+    if design.spec.treatment.kind == "continuous":
+        return None
+    y_resid, t_resid = residuals(design, nuisance)
+    regressors = interact(t_resid, design.modifiers)[:, defined]
+    names = tuple(name for name, ok in zip(design.spec.effect_names, defined, strict=True) if ok)
+    m = design.spec.n_modifiers
+    effects = np.empty((design.nobs, t_resid.shape[1]))
+    coef = np.zeros(len(defined))
+    for train, test in nuisance.folds:
+        weights = None if design.weights is None else design.weights[train]
+        try:
+            coef[defined], _ = least_squares(regressors[train], y_resid[train], names, weights)
+        except RankDeficientError:
+            return None
+        effects[test] = design.modifiers[test] @ coef.reshape(-1, m).T
+    data = CrossFitting(
+        features=design.features,
+        y=design.y,
+        arm=arm_codes(design),
+        levels=tuple(str(level) for level in design.spec.treatment.levels),
+        weights=design.weights,
+        folds=nuisance.folds,
+    )
+    outcomes = outcomes_from_effects(nuisance.outcome, nuisance.treatment, effects)
+    return HeldOut(doubly_robust_scores(data, outcomes, nuisance.treatment), effects)
 
 
 def final_stage(

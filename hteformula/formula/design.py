@@ -16,8 +16,9 @@ the coding.
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,13 +29,20 @@ from formulaic.errors import FormulaicError
 from hteformula.errors import (
     DataError,
     FormulaError,
+    HTEError,
     RankDeficientError,
     TreatmentError,
     UnseenLevelError,
     column_not_found,
     warn,
 )
-from hteformula.formula.frame import collect_rows, to_pandas, unknown_names_in
+from hteformula.formula.frame import (
+    collect_rows,
+    plain_strings,
+    to_pandas,
+    unknown_names_in,
+    with_levels,
+)
 from hteformula.formula.parse import (
     EffectStructure,
     ParsedFormula,
@@ -53,6 +61,9 @@ try:  # formulaic warns (rather than fails) on unseen categorical levels
     from formulaic.transforms.contrasts import DataMismatchWarning
 except ImportError:  # pragma: no cover - older formulaic
     DataMismatchWarning = UserWarning  # type: ignore[misc,assignment]
+
+
+MODIFIER_CHECK_ROWS = 2_000  # fitted rows on which the modifiers' own terms are compared with M
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +95,13 @@ class DesignSpec:
     numeric_variables : frozenset of str
         Data columns that were numeric (or boolean) when fitting: new data must
         hold numbers there too.
+    outcome_spec : formulaic.ModelSpec or None
+        The left-hand side (``Y``, ``np.log(Y)``), to rebuild the outcome of
+        new rows (:func:`rebuild_design`); None in results saved before it existed.
+    modifier_spec : formulaic.ModelSpec or None
+        The subset of ``rhs_spec`` with the modifiers' own terms (``1 + age +
+        C(region)``), when its columns are the effect design (checked on the
+        fitted rows): ``M`` is then built without the treatment's products.
     """
 
     formula: ParsedFormula
@@ -98,6 +116,8 @@ class DesignSpec:
     modifier_variables: tuple[frozenset[str], ...]
     control_names: tuple[str, ...]
     numeric_variables: frozenset[str] = frozenset()
+    outcome_spec: ModelSpec | None = None
+    modifier_spec: ModelSpec | None = None
 
     @property
     def contrasts(self) -> tuple[str, ...]:
@@ -183,13 +203,26 @@ class DesignSpec:
     def _effect_block(self, frame: pd.DataFrame) -> np.ndarray:
         """M for the complete rows of ``frame``, NaN rows elsewhere."""
         complete = ~frame.isna().any(axis=1).to_numpy()
+        if self.modifier_spec is not None and complete.all():
+            return self._modifier_block(frame)
         out = np.full((len(frame), self.n_modifiers), np.nan)
         if complete.any():
             rows = frame.loc[complete] if not complete.all() else frame
-            at_arm = _set_treatment(rows, self.treatment, self.treatment.arms[0])
-            block = _materialize(self.effect_spec, at_arm, "newdata")
-            out[complete] = block[:, self.effect_columns[0]]
+            if self.modifier_spec is not None:
+                out[complete] = self._modifier_block(rows)
+            else:
+                at_arm = _set_treatment(rows, self.treatment, self.treatment.arms[0])
+                block = _materialize(self.effect_spec, at_arm, "newdata")
+                out[complete] = block[:, self.effect_columns[0]]
         return out
+
+    def _modifier_block(self, rows: pd.DataFrame) -> np.ndarray:
+        return _materialize(self.modifier_spec, rows, "newdata", self.modifier_names)  # type: ignore[arg-type]
+
+    def _modifiers_in_rhs(self, X: np.ndarray) -> np.ndarray:
+        """``M`` read off the columns of the whole right-hand side (needs ``modifier_spec``)."""
+        names = list(self.rhs_spec.column_names)
+        return X[:, [names.index(name) for name in self.modifier_names]]
 
     def _features_of(self, frame: pd.DataFrame) -> np.ndarray:
         complete = ~frame.isna().any(axis=1).to_numpy()
@@ -204,6 +237,70 @@ class DesignSpec:
             modifiers = self._effect_block(rows)
             out[complete] = _join_features(controls, modifiers, self)
         return out
+
+
+@dataclass(frozen=True)
+class TreatmentMoments:
+    """Sums over rows of the treatment matrix, which add up over blocks of rows.
+
+    Attributes
+    ----------
+    count : int
+    sum, sum_squares, low, high : ndarray, shape (n_contrasts,)
+        Per treatment column: the sum, the sum of squares, the smallest and largest value.
+    """
+
+    count: int
+    sum: np.ndarray
+    sum_squares: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+    @classmethod
+    def of(cls, treatment: np.ndarray) -> TreatmentMoments:
+        """The moments of a treatment matrix of shape (n, n_contrasts), n >= 1."""
+        return cls(
+            treatment.shape[0],
+            treatment.sum(axis=0),
+            (treatment**2).sum(axis=0),
+            treatment.min(axis=0),
+            treatment.max(axis=0),
+        )
+
+    def __add__(self, other: TreatmentMoments) -> TreatmentMoments:
+        return TreatmentMoments(
+            self.count + other.count,
+            self.sum + other.sum,
+            self.sum_squares + other.sum_squares,
+            np.minimum(self.low, other.low),
+            np.maximum(self.high, other.high),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Totals:
+    """What an out-of-core fit knows exactly about all its rows (its Design holds a sample).
+
+    Attributes
+    ----------
+    nobs : int
+        Rows used.
+    modifier_means : ndarray, shape (m,)
+        The mean effect-design row, weighted like the fit.
+    treatment : TreatmentMoments
+    outcome_is_binary : bool
+    source : object
+        The fitted columns as the lazy partitioned frame they were read from,
+        so ``effect()`` scores the fitted rows lazily.
+    partitions : int
+    """
+
+    nobs: int
+    modifier_means: np.ndarray
+    treatment: TreatmentMoments
+    outcome_is_binary: bool
+    source: object
+    partitions: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -244,6 +341,9 @@ class Design:
         The fitted rows of the columns the formula reads (``index`` labels), so
         insights and reports can describe and vary the modifier variables
         themselves (``age`` behind ``bs(age, df=4)``). A private copy.
+    totals : Totals or None
+        Set by out-of-core fits, whose arrays then hold an evenly spaced
+        sample of the fitted rows: what is known exactly about all of them.
     """
 
     spec: DesignSpec
@@ -263,15 +363,38 @@ class Design:
     weights_name: str | None = None
     columns: Mapping[str, np.ndarray] = field(default_factory=dict)
     data: pd.DataFrame | None = None
+    totals: Totals | None = None
 
     @property
     def nobs(self) -> int:
-        return len(self.y)
+        """Rows used by the fit (all of them, also when the arrays hold a sample)."""
+        return len(self.y) if self.totals is None else self.totals.nobs
+
+    @property
+    def is_sample(self) -> bool:
+        """True when the arrays hold a sample of the fitted rows (an out-of-core fit)."""
+        return self.totals is not None
 
     @property
     def outcome_is_binary(self) -> bool:
         """True when the outcome only takes the values 0 and 1."""
+        if self.totals is not None:
+            return self.totals.outcome_is_binary
         return bool(np.isin(self.y, (0.0, 1.0)).all())
+
+    @property
+    def modifier_means(self) -> np.ndarray:
+        """The mean effect-design row over the fitted rows, weighted like the fit; shape (m,)."""
+        if self.totals is not None:
+            return self.totals.modifier_means
+        return np.average(self.modifiers, axis=0, weights=self.weights)
+
+    @property
+    def treatment_moments(self) -> TreatmentMoments:
+        """Count, sum, sum of squares, smallest and largest value of each treatment column."""
+        if self.totals is not None:
+            return self.totals.treatment
+        return TreatmentMoments.of(self.treatment)
 
     @property
     def effect_design(self) -> np.ndarray:
@@ -398,16 +521,12 @@ def build_design(
     _require_treatment_only_in_effect_terms(parsed, structure, info)
     frame = encode_treatment(_outcome_as_float(parsed, frame), info)
 
-    y, X, rhs_spec = _materialize_formula(parsed, frame)
+    y, X, rhs_spec, outcome_spec = _materialize_formula(parsed, frame)
     _require_varying_outcome(parsed, y)
-    x_names = tuple(rhs_spec.column_names)
     effect_spec = _subset(rhs_spec, structure.effect_terms)
     control_spec = _subset(rhs_spec, structure.control_terms) if structure.control_terms else None
     effect_columns, modifiers = _effect_columns(effect_spec, frame, info, structure)
     effect_names = tuple(effect_spec.column_names[j] for j in effect_columns.ravel())
-    x_effect_columns = np.array([[x_names.index(n) for n in effect_names]]).reshape(
-        effect_columns.shape
-    )
     modifier_names = _modifier_names(effect_names[: effect_columns.shape[1]], info)
     control_names = tuple(control_spec.column_names) if control_spec is not None else ()
     spec = DesignSpec(
@@ -425,35 +544,199 @@ def build_design(
         ),
         control_names=control_names,
         numeric_variables=frozenset(v for v in variables if _is_number_column(frame[v])),
+        outcome_spec=outcome_spec,
+        modifier_spec=_modifier_spec(rhs_spec, structure, modifier_names, frame, modifiers),
     )
     treatment_values = treatment_matrix(frame[info.name], info)
-    _warn_on_small_arms(treatment_values, info, effect_columns.shape[1])
-    controls = X[:, [x_names.index(n) for n in control_names]]
-    weights_array = _weights(frame, extra.get("weights"), weights)
-    clusters = _clusters(frame, extra.get("cluster"), cluster)
+    warn_on_small_arms(TreatmentMoments.of(treatment_values), info, effect_columns.shape[1])
+    return _assemble(
+        spec,
+        frame,
+        y,
+        X,
+        modifiers,
+        treatment_values,
+        weights=_weights(frame, extra.get("weights"), weights),
+        clusters=_clusters(frame, extra.get("cluster"), cluster),
+        n_dropped=rows.n_dropped,
+        missing=rows.missing,
+        cluster_name=_argument_name(cluster, "cluster"),
+        weights_name=_argument_name(weights, "weights"),
+        columns={option: frame[extra[option]].to_numpy() for option in columns},
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class RowArrays:
+    """The arrays least squares reads, for complete rows rebuilt with a fitted spec.
+
+    Attributes
+    ----------
+    y : ndarray, shape (n,)
+    X : ndarray, shape (n, p)
+    modifiers : ndarray, shape (n, n_modifiers)
+    treatment : ndarray, shape (n, n_contrasts)
+    weights : ndarray, shape (n,) or None
+    frame : DataFrame
+        The rows as the spec reads them (treatment encoded).
+    """
+
+    y: np.ndarray
+    X: np.ndarray
+    modifiers: np.ndarray
+    treatment: np.ndarray
+    weights: np.ndarray | None
+    frame: pd.DataFrame
+
+    @property
+    def nobs(self) -> int:
+        return len(self.y)
+
+
+def rebuild_arrays(spec: DesignSpec, frame: pd.DataFrame, weights: str | None = None) -> RowArrays:
+    """The outcome, right-hand side and effect design of complete rows of new data.
+
+    The columns, levels and transform states are the fitted ones, so blocks
+    of rows (the partitions of a large data set) give the rows of one design.
+
+    Parameters
+    ----------
+    spec : DesignSpec
+    frame : DataFrame
+        Rows without missing values, with the formula's columns (and ``weights``).
+    weights : str, optional
+        The column of positive weights.
+
+    Raises
+    ------
+    UnseenLevelError
+        A categorical level the spec does not know.
+    DataError
+        Non-finite values in the design, or weights that are not positive.
+    """
+    if spec.outcome_spec is None:
+        raise HTEError("this result was saved before designs could be rebuilt; refit it.")
+    parsed = spec.formula
+    frame = plain_strings(frame)
+    _require_numeric_outcome(parsed, frame)
+    frame = encode_treatment(_outcome_as_float(parsed, frame), spec.treatment)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # log(0) etc.: reported below
+        y = _materialize(spec.outcome_spec, frame, "data").ravel()
+        X = _materialize(spec.rhs_spec, frame, "data")
+    _require_finite(y[:, None], (parsed.outcome,), frame.index)
+    _require_finite(X, tuple(spec.rhs_spec.column_names), frame.index)
+    modifiers = (
+        spec._modifiers_in_rhs(X) if spec.modifier_spec is not None else spec._effect_block(frame)
+    )
+    return RowArrays(
+        y=y,
+        X=X,
+        modifiers=modifiers,
+        treatment=treatment_matrix(frame[spec.treatment.name], spec.treatment),
+        weights=_weights(frame, weights, weights),
+        frame=frame,
+    )
+
+
+def rebuild_design(spec: DesignSpec, frame: pd.DataFrame, weights: str | None = None) -> Design:
+    """The :class:`Design` of complete rows of new data (see :func:`rebuild_arrays`).
+
+    Clusters are left to the caller (a block may hold a single cluster).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"Y": [1.0, 2, 3, 5, 4, 7], "T": [0, 1, 0, 1, 0, 1],
+    ...                    "age": [20.0, 30, 40, 50, 60, 70]})
+    >>> design = build_design("Y ~ T * age", df)
+    >>> np.array_equal(rebuild_design(design.spec, df.iloc[2:]).X, design.X[2:])
+    True
+    """
+    rows = rebuild_arrays(spec, frame, weights)
+    return _assemble(
+        spec,
+        rows.frame,
+        rows.y,
+        rows.X,
+        rows.modifiers,
+        rows.treatment,
+        weights=rows.weights,
+        clusters=None,
+        n_dropped=0,
+        missing={},
+        cluster_name=None,
+        weights_name=weights,
+        columns={},
+    )
+
+
+def _assemble(
+    spec: DesignSpec,
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    X: np.ndarray,
+    modifiers: np.ndarray,
+    treatment: np.ndarray,
+    **fields: object,
+) -> Design:
+    """A Design from the materialized arrays of ``frame``'s rows; ``fields`` as in Design."""
+    x_names = tuple(spec.rhs_spec.column_names)
+    x_effect_columns = np.array([[x_names.index(n) for n in spec.effect_names]]).reshape(
+        spec.effect_columns.shape
+    )
+    controls = X[:, [x_names.index(n) for n in spec.control_names]]
     return Design(
         spec=spec,
         y=y,
         X=X,
         x_names=x_names,
         x_effect_columns=x_effect_columns,
-        treatment=treatment_values,
+        treatment=treatment,
         modifiers=modifiers,
         features=_join_features(controls, modifiers, spec),
-        weights=weights_array,
-        clusters=clusters,
         index=frame.index,
-        n_dropped=rows.n_dropped,
-        missing=rows.missing,
-        cluster_name=cluster
-        if isinstance(cluster, str)
-        else ("cluster" if cluster is not None else None),
-        weights_name=weights
-        if isinstance(weights, str)
-        else ("weights" if weights is not None else None),
-        columns={option: frame[extra[option]].to_numpy() for option in columns},
-        data=frame.loc[:, variables],
+        data=frame.loc[:, sorted(spec.formula.variables)],
+        **fields,  # type: ignore[arg-type]
     )
+
+
+def learned_transforms(spec: DesignSpec) -> tuple[str, ...]:
+    """The transforms of the formula whose state was learned from the data (``center(x)``).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"Y": [1.0, 2, 3, 5], "T": [0, 1, 0, 1], "x": [1.0, 2, 4, 3]})
+    >>> learned_transforms(build_design("Y ~ T * center(x)", df).spec)
+    ('center(x)',)
+    """
+    states = dict(spec.rhs_spec.transform_state)
+    if spec.outcome_spec is not None:
+        states.update(spec.outcome_spec.transform_state)
+    return tuple(sorted(expression for expression, state in states.items() if state))
+
+
+def categorical_factors(spec: DesignSpec) -> dict[str, frozenset[str]]:
+    """The factors formulaic encodes with dummy columns, and the data columns each reads.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"Y": [1.0, 2, 3, 5], "T": [0, 1, 0, 1], "r": ["a", "b", "a", "b"]})
+    >>> categorical_factors(build_design("Y ~ T * C(r)", df).spec)
+    {'C(r)': frozenset({'r'})}
+    """
+    variables_of = spec.formula.factor_variables
+    return {
+        str(factor): frozenset(variables_of.get(str(factor), ()))
+        for factor, (kind, _state) in spec.rhs_spec.encoder_state.items()
+        if getattr(kind, "value", kind) == "categorical"
+    }
+
+
+def _argument_name(argument: object, what: str) -> str | None:
+    """How summaries name a weights or cluster argument: its column, or the argument."""
+    if argument is None:
+        return None
+    return argument if isinstance(argument, str) else what
 
 
 # -- materialization -----------------------------------------------------------
@@ -461,8 +744,8 @@ def build_design(
 
 def _materialize_formula(
     parsed: ParsedFormula, frame: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray, ModelSpec]:
-    """Outcome vector, right-hand side matrix and its model spec, all finite."""
+) -> tuple[np.ndarray, np.ndarray, ModelSpec, ModelSpec]:
+    """Outcome vector, right-hand side matrix and their model specs (right, left), all finite."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # log(0) etc.: reported below
@@ -481,11 +764,18 @@ def _materialize_formula(
     X = np.asarray(rhs, dtype=float)
     _require_finite(y[:, None], (parsed.outcome,), frame.index)
     _require_finite(X, tuple(rhs.columns), frame.index)
-    return y, X, rhs.model_spec
+    return y, X, rhs.model_spec, lhs.model_spec
 
 
-def _materialize(spec: ModelSpec, frame: pd.DataFrame, what: str) -> np.ndarray:
-    """Columns of ``spec`` on ``frame``; an unseen categorical level is an error."""
+def _materialize(
+    spec: ModelSpec, frame: pd.DataFrame, what: str, columns: Sequence[str] | None = None
+) -> np.ndarray:
+    """Columns of ``spec`` on ``frame``; an unseen categorical level is an error.
+
+    With ``columns``, just those, in that order, as a column-major array
+    (read column by column, as the effect arithmetic does, without striding).
+    """
+    frame = _with_fitted_levels(spec, frame)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", DataMismatchWarning)
@@ -495,7 +785,71 @@ def _materialize(spec: ModelSpec, frame: pd.DataFrame, what: str) -> np.ndarray:
         raise UnseenLevelError(_describe_unseen(str(warning), spec, frame, what)) from None
     except FormulaicError as error:
         raise FormulaError(f"cannot rebuild the design on {what}: {_first_line(error)}") from None
-    return np.asarray(matrix, dtype=float)
+    if columns is None:
+        return np.asarray(matrix, dtype=float)
+    out = np.empty((len(matrix), len(columns)), order="F")
+    for j, name in enumerate(columns):
+        out[:, j] = matrix[name].to_numpy(dtype=float)
+    return out
+
+
+def _with_fitted_levels(spec: ModelSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns of categorical factors as categoricals with the fitted levels.
+
+    formulaic would match every row against the levels itself; hashing the
+    column once and mapping its few distinct values is several times faster
+    on millions of rows and gives the same columns. Columns with an unseen
+    level are left for formulaic to report.
+    """
+    converted: dict[str, pd.Categorical] = {}
+    for factor, (kind, state) in spec.encoder_state.items():
+        column = _plain_column(str(factor))
+        if (
+            column is None
+            or getattr(kind, "value", kind) != "categorical"
+            or column not in frame.columns
+            or not isinstance(state, dict)
+            or "categories" not in state
+            or isinstance(frame[column].dtype, pd.CategoricalDtype)
+        ):
+            continue
+        encoded = with_levels(frame[column], state["categories"])
+        if encoded is not None:
+            converted[column] = encoded
+    return frame.assign(**converted) if converted else frame
+
+
+def _plain_column(factor: str) -> str | None:
+    """The column of ``region`` or ``C(region)`` / ``C(region, ...)``; None for expressions."""
+    match = re.fullmatch(r"(?:C\(\s*)?([A-Za-z_][A-Za-z0-9_]*)\s*(?:,.*)?\)?", factor)
+    if match is None or (factor.startswith("C(") != factor.endswith(")")):
+        return None
+    return match.group(1)
+
+
+def _modifier_spec(
+    rhs_spec: ModelSpec,
+    structure: EffectStructure,
+    modifier_names: tuple[str, ...],
+    frame: pd.DataFrame,
+    modifiers: np.ndarray,
+) -> ModelSpec | None:
+    """The modifiers' own terms of the right-hand side, if their columns are exactly ``M``.
+
+    Whether they are is a property of the spec, not of the rows, so a few
+    rows show it.
+    """
+    rows = slice(0, MODIFIER_CHECK_ROWS)
+    frame, modifiers = frame.iloc[rows], modifiers[rows]
+    try:
+        subset = _subset(rhs_spec, structure.modifier_terms)
+    except Exception:  # a modifier that is not a term of its own (Y ~ T + T:x)
+        return None
+    names = list(subset.column_names)
+    if sorted(names) != sorted(modifier_names):
+        return None
+    block = _materialize(subset, frame, "data", modifier_names)
+    return subset if np.array_equal(block, modifiers) else None
 
 
 def _subset(spec: ModelSpec, names: tuple[str, ...]) -> ModelSpec:
@@ -630,13 +984,17 @@ def _require_varying_outcome(parsed: ParsedFormula, y: np.ndarray) -> None:
 MIN_ARM_ROWS = 10
 
 
-def _warn_on_small_arms(treatment: np.ndarray, info: TreatmentInfo, n_modifiers: int) -> None:
-    """Warn when an arm of a discrete treatment has too few rows to estimate its effects."""
+def warn_on_small_arms(moments: TreatmentMoments, info: TreatmentInfo, n_modifiers: int) -> None:
+    """Warn when an arm of a discrete treatment has too few rows to estimate its effects.
+
+    ``moments`` are those of the treatment matrix (one indicator column per
+    non-reference arm, or the 0/1 treatment itself), so an out-of-core fit
+    warns from its exact counts as an in-memory one does.
+    """
     if info.kind == "continuous":
         return
-    # One indicator column per non-reference arm (or the 0/1 treatment itself).
-    per_arm = treatment.sum(axis=0)
-    counts = [round(treatment.shape[0] - per_arm.sum()), *(round(k) for k in per_arm)]
+    per_arm = moments.sum
+    counts = [round(moments.count - per_arm.sum()), *(round(k) for k in per_arm)]
     needed = max(MIN_ARM_ROWS, 2 * n_modifiers)
     small = [(level, k) for level, k in zip(info.levels, counts, strict=True) if k < needed]
     if small:
@@ -777,4 +1135,16 @@ def _factor_by_expr(spec: ModelSpec, expr: str) -> object:
     return expr
 
 
-__all__ = ["Design", "DesignSpec", "build_design", "interact"]
+__all__ = [
+    "Design",
+    "DesignSpec",
+    "Totals",
+    "TreatmentMoments",
+    "build_design",
+    "categorical_factors",
+    "interact",
+    "learned_transforms",
+    "rebuild_arrays",
+    "rebuild_design",
+    "warn_on_small_arms",
+]

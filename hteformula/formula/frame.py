@@ -55,10 +55,79 @@ def to_pandas(data: object, columns: Iterable[str], what: str = "data") -> pd.Da
             raise column_not_found(column, available)
     if isinstance(data, pd.DataFrame):
         # Selecting makes a new frame; with copy-on-write the caller's is never touched.
-        return data.loc[:, columns].copy(deep=False)
+        return plain_strings(data.loc[:, columns].copy(deep=False))
     if _is_polars(data):
         return pd.DataFrame({column: data.get_column(column).to_numpy() for column in columns})  # type: ignore[attr-defined]
     return pd.DataFrame({column: np.asarray(data[column]) for column in columns})  # type: ignore[index]
+
+
+def plain_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with nullable ``"string"`` columns as pandas' default strings (NaN for missing).
+
+    formulaic encodes default string columns as categories but reads the
+    nullable ``"string"`` dtype (missing values ``pd.NA``; dask's default
+    for text) as numbers. The strings themselves are not copied where pandas
+    can keep their storage.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"r": pd.array(["a", None], dtype="string")})
+    >>> plain_strings(frame)["r"].isna().tolist()
+    [False, True]
+    """
+    nullable = {
+        column: _nan_strings(dtype)
+        for column, dtype in frame.dtypes.items()
+        if isinstance(dtype, pd.StringDtype) and dtype.na_value is pd.NA
+    }
+    return frame.astype(nullable) if nullable else frame
+
+
+def with_levels(values: pd.Series, levels: Sequence[object]) -> pd.Categorical | None:
+    """``values`` as a categorical with exactly ``levels`` (missing values stay missing).
+
+    Hashes the values once (``pd.factorize``, fast on Arrow strings) and maps
+    the few distinct ones onto ``levels``; None when a value is not among
+    them, so the caller can report it.
+
+    Examples
+    --------
+    >>> with_levels(pd.Series(["b", "a", None, "b"]), ["a", "b", "c"]).codes.tolist()
+    [1, 0, -1, 1]
+    >>> with_levels(pd.Series(["a", "z"]), ["a", "b"]) is None
+    True
+    """
+    categories = pd.Index(list(levels))
+    dtype = values.dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        return _arrow_with_levels(values, categories)
+    codes, uniques = pd.factorize(values)
+    positions = categories.get_indexer(uniques)
+    if (positions < 0).any():
+        return None
+    mapped = np.where(codes >= 0, positions[codes], -1) if len(positions) else codes
+    return pd.Categorical.from_codes(mapped, categories=categories)
+
+
+def _arrow_with_levels(values: pd.Series, categories: pd.Index) -> pd.Categorical | None:
+    """:func:`with_levels` for Arrow strings: Arrow looks each value up among the levels."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if categories.inferred_type != "string":
+        return None
+    found = pc.index_in(pa.array(values.array), value_set=pa.array(list(categories), pa.string()))
+    codes = np.asarray(pc.fill_null(found, -1))  # -1: missing, or not a level
+    if (codes[values.notna().to_numpy()] < 0).any():
+        return None
+    return pd.Categorical.from_codes(codes, categories=categories)
+
+
+def _nan_strings(dtype: pd.StringDtype) -> object:
+    try:
+        return pd.StringDtype(storage=dtype.storage, na_value=np.nan)
+    except TypeError:  # pragma: no cover - pandas before 2.3 has no NaN strings
+        return object
 
 
 def collect_rows(
@@ -111,16 +180,21 @@ def collect_rows(
     is_missing = frame.isna()
     counts = {str(column): int(n) for column, n in is_missing.sum().items() if n}
     if counts and missing == "raise":
-        listed = ", ".join(f"{_label(c, extra_columns)} ({n})" for c, n in counts.items())
-        raise DataError(
-            f"missing values in {listed}; drop those rows first or use missing='drop' to "
-            "drop them and count them in the result."
-        )
+        raise missing_values_error({_label(c, extra_columns): n for c, n in counts.items()})
     complete = ~is_missing.any(axis=1).to_numpy()
     kept = frame.loc[complete] if counts else frame
     labelled = {_label(c, extra_columns): n for c, n in counts.items()}
     rows = Rows(kept, frame, int((~complete).sum()), labelled)
     return rows, extra_columns
+
+
+def missing_values_error(counts: Mapping[str, int]) -> DataError:
+    """The error of ``missing="raise"``, naming the columns and their missing values."""
+    listed = ", ".join(f"{column} ({n})" for column, n in counts.items())
+    return DataError(
+        f"missing values in {listed}; drop those rows first or use missing='drop' to "
+        "drop them and count them in the result."
+    )
 
 
 def is_per_row(value: object) -> bool:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from hteformula.errors import TreatmentError, warn
+from hteformula.formula.frame import with_levels
 from hteformula.formula.parse import (
     ParsedFormula,
     factor_for_treatment,
@@ -213,7 +214,9 @@ def encode_treatment(frame: pd.DataFrame, info: TreatmentInfo) -> pd.DataFrame:
     """
     column = frame[info.name]
     if info.categorical:
-        encoded = pd.Categorical(np.asarray(column, dtype=object), categories=list(info.levels))
+        encoded = with_levels(column, info.levels)
+        if encoded is None:  # values outside the levels become missing, as pd.Categorical does
+            encoded = pd.Categorical(np.asarray(column, dtype=object), categories=list(info.levels))
     elif column.dtype == bool:
         encoded = column.astype(np.int8)
     else:

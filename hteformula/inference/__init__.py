@@ -11,10 +11,11 @@ from hteformula.inference.covariance import (
     covariance_estimator,
     leverage,
 )
-from hteformula.inference.least_squares import least_squares
+from hteformula.inference.least_squares import least_squares, solve_from_sums
 from hteformula.inference.linear import (
     Estimate,
     combination_std_errors,
+    combination_table,
     critical_value,
     estimate_from,
     two_sided_p,
@@ -31,6 +32,7 @@ __all__ = [
     "Regression",
     "WaldTest",
     "combination_std_errors",
+    "combination_table",
     "covariance_estimator",
     "critical_value",
     "estimate_from",
@@ -38,6 +40,7 @@ __all__ = [
     "least_squares",
     "leverage",
     "p_phrase",
+    "solve_from_sums",
     "two_sided_p",
     "wald_test",
 ]

@@ -6,6 +6,12 @@ returns the covariance of the coefficients. They know nothing about formulas
 or treatment effects, so interacted OLS, the orthogonalised final stage and
 the learners' best linear projection all use them.
 
+Each estimator works in two steps: ``sums`` adds up what it needs over rows
+(the squared residuals, the meat ``X' diag(e^2) X``, or one score sum per
+cluster), and ``from_sums`` turns the total into the covariance. Sums over
+blocks of rows add up to the sums over all rows, which is how an out-of-core
+fit computes the same covariance partition by partition.
+
 The small-sample factors follow statsmodels (and Stata): HC1 scales by
 ``n / (n - k)``; the cluster-robust CR1 by ``G / (G - 1) * (n - 1) / (n - k)``.
 """
@@ -69,6 +75,19 @@ class CovarianceEstimator(Protocol):
         """Degrees of freedom of the t reference distribution."""
         ...
 
+    def sums(self, fit: Regression, groups: np.ndarray | None = None) -> np.ndarray:
+        """What the covariance adds up over the rows of ``fit``; blocks of rows add up.
+
+        ``groups`` (cluster codes of the rows) replaces the estimator's own
+        clusters; estimators without clusters ignore it.
+        """
+        ...
+
+    def from_sums(self, sums: np.ndarray, bread: np.ndarray, nobs: int) -> np.ndarray:
+        """The (k, k) covariance from the sums over all ``nobs`` rows (may overflow: see
+        :func:`finite`)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Homoskedastic:
@@ -77,9 +96,16 @@ class Homoskedastic:
     label: str = "iid"
 
     def __call__(self, fit: Regression) -> np.ndarray:
+        return finite(self.from_sums(self.sums(fit), fit.bread, fit.nobs), fit)
+
+    def sums(self, fit: Regression, groups: np.ndarray | None = None) -> np.ndarray:
+        """The sum of squared residuals, shape (1,)."""
         with np.errstate(over="ignore", invalid="ignore"):
-            sigma2 = float(fit.resid @ fit.resid) / fit.df_resid
-        return finite(sigma2 * fit.bread, fit)
+            return np.array([float(fit.resid @ fit.resid)])
+
+    def from_sums(self, sums: np.ndarray, bread: np.ndarray, nobs: int) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return float(sums[0]) / (nobs - bread.shape[0]) * bread
 
     def df(self, fit: Regression) -> float:
         return float(fit.df_resid)
@@ -96,6 +122,10 @@ class HeteroskedasticityRobust:
         return f"HC{self.kind}"
 
     def __call__(self, fit: Regression) -> np.ndarray:
+        return finite(self.from_sums(self.sums(fit), fit.bread, fit.nobs), fit)
+
+    def sums(self, fit: Regression, groups: np.ndarray | None = None) -> np.ndarray:
+        """The meat ``X' diag(e~^2) X`` with leverage-adjusted residuals ``e~``, shape (k, k)."""
         resid = fit.resid
         if self.kind in (2, 3):
             one_minus_h = 1.0 - leverage(fit.X, fit.bread)
@@ -106,11 +136,14 @@ class HeteroskedasticityRobust:
                 )
             resid = resid / (one_minus_h ** (0.5 if self.kind == 2 else 1.0))
         with np.errstate(over="ignore", invalid="ignore"):
-            meat = scaled_cross_product(fit.X, resid)
-            cov = fit.bread @ meat @ fit.bread
-        if self.kind == 1:
-            cov *= fit.nobs / fit.df_resid
-        return finite(cov, fit)
+            return scaled_cross_product(fit.X, resid)
+
+    def from_sums(self, sums: np.ndarray, bread: np.ndarray, nobs: int) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            cov = bread @ sums @ bread
+            if self.kind == 1:
+                cov *= nobs / (nobs - bread.shape[0])
+        return cov
 
     def df(self, fit: Regression) -> float:
         return float(fit.df_resid)
@@ -123,7 +156,9 @@ class ClusterRobust:
     Attributes
     ----------
     groups : ndarray of int, shape (n,)
-        Cluster codes 0..G-1.
+        Cluster codes 0..G-1. An out-of-core fit, which only learns the
+        clusters when it combines their sums, gives an empty array and then
+        ``np.arange(G)``: one code per row of the combined sums.
     name : str
         The clustering variable, for labels.
     small_sample : bool
@@ -136,7 +171,7 @@ class ClusterRobust:
 
     @property
     def n_clusters(self) -> int:
-        return int(self.groups.max()) + 1
+        return int(self.groups.max()) + 1 if len(self.groups) else 0
 
     @property
     def label(self) -> str:
@@ -144,17 +179,26 @@ class ClusterRobust:
         return f"{kind} clustered by {self.name} ({self.n_clusters:,} clusters)"
 
     def __call__(self, fit: Regression) -> np.ndarray:
-        G = self.n_clusters
+        return finite(self.from_sums(self.sums(fit), fit.bread, fit.nobs), fit)
+
+    def sums(self, fit: Regression, groups: np.ndarray | None = None) -> np.ndarray:
+        """Each cluster's score sum ``sum_(i in g) x_i e_i``, shape (G, k), row g for code g."""
+        groups = self.groups if groups is None else groups
+        G = int(groups.max()) + 1
         scores = np.empty((G, fit.k))
         with np.errstate(over="ignore", invalid="ignore"):
             for j in range(fit.k):
-                scores[:, j] = np.bincount(
-                    self.groups, weights=fit.X[:, j] * fit.resid, minlength=G
-                )
-            cov = fit.bread @ (scores.T @ scores) @ fit.bread
-        if self.small_sample:
-            cov *= G / (G - 1) * (fit.nobs - 1) / fit.df_resid
-        return finite(cov, fit)
+                scores[:, j] = np.bincount(groups, weights=fit.X[:, j] * fit.resid, minlength=G)
+        return scores
+
+    def from_sums(self, sums: np.ndarray, bread: np.ndarray, nobs: int) -> np.ndarray:
+        """The sandwich from one score sum per cluster (the rows of ``sums``)."""
+        G, k = sums.shape
+        with np.errstate(over="ignore", invalid="ignore"):
+            cov = bread @ (sums.T @ sums) @ bread
+            if self.small_sample:
+                cov *= G / (G - 1) * (nobs - 1) / (nobs - k)
+        return cov
 
     def df(self, fit: Regression) -> float:
         return float(self.n_clusters - 1)
@@ -203,19 +247,22 @@ def covariance_estimator(
     return _ESTIMATORS[vcov]
 
 
-def finite(cov: np.ndarray, fit: Regression) -> np.ndarray:
+def finite(cov: np.ndarray, fit: Regression | None = None) -> np.ndarray:
     """``cov`` itself when every entry is finite; else an error (the sums of squares overflowed).
 
     Regressors and residuals near 1e120 have products whose squares exceed double
-    precision: the covariance would be NaN without a word.
+    precision: the covariance would be NaN without a word. ``fit`` (when the
+    rows are at hand) lets the message say how large the values are.
     """
     if np.isfinite(cov).all():
         return cov
-    largest = max(float(np.max(np.abs(fit.X), initial=0.0)), float(np.max(np.abs(fit.resid))))
+    size = ""
+    if fit is not None:
+        largest = max(float(np.max(np.abs(fit.X), initial=0.0)), float(np.max(np.abs(fit.resid))))
+        size = f" (up to about {largest:.3g})"
     raise DataError(
         f"the covariance of the coefficients overflows double precision: the outcome or a "
-        f"column holds values too large (up to about {largest:.3g}); rescale them (e.g. divide "
-        "by a power of 10)."
+        f"column holds values too large{size}; rescale them (e.g. divide by a power of 10)."
     )
 
 

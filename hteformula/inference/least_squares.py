@@ -13,11 +13,15 @@ order, a column is aliased when less than ``ALIAS_TOLERANCE`` of its norm is
 left after projecting it on the columns kept before it. So of a collinear set
 the later column is dropped, and an all-zero column always is. The kept
 columns are then solved by QR.
+
+:func:`solve_from_sums` makes the same decisions from sums over rows (``X'X``,
+``X'y`` and, only when the Cholesky factorisation cannot decide, the
+triangular factor of ``[X, y]``), for data read in pieces.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import linalg
@@ -91,15 +95,8 @@ def least_squares(
     if not np.isfinite(gram).all():
         raise too_large_error(X, names)
     scale = np.sqrt(np.diag(gram))
-    factor = None
-    if np.all(scale > 0):
-        try:
-            factor = linalg.cho_factor(
-                gram / np.outer(scale, scale), lower=False, check_finite=False
-            )
-        except linalg.LinAlgError:
-            factor = None
-    if factor is not None and np.min(np.diag(factor[0]) ** 2) >= CHOLESKY_PIVOT_FLOOR:
+    factor = _trusted_cholesky(gram, scale)
+    if factor is not None:
         return _cholesky_solution(X, y, factor, scale)
 
     aliased = aliased_columns(X)
@@ -156,6 +153,16 @@ def aliased_columns(X: np.ndarray, tolerance: float = ALIAS_TOLERANCE) -> list[i
     # largest value changes none of them and keeps values near 1e200 from overflowing.
     largest = np.max(np.abs(X), axis=0)
     R = linalg.qr(X / np.where(largest > 0, largest, 1.0), mode="r", check_finite=False)[0][:k]
+    return aliased_in_triangle(R, tolerance)
+
+
+def aliased_in_triangle(R: np.ndarray, tolerance: float = ALIAS_TOLERANCE) -> list[int]:
+    """:func:`aliased_columns` of any ``X`` whose QR triangular factor is ``R`` (k, k).
+
+    Only the lengths and angles of the columns count, so ``R`` may come from
+    ``X`` with its columns rescaled, or from the stacked factors of blocks of rows.
+    """
+    k = R.shape[1]
     norms = np.linalg.norm(R, axis=0)
     basis = np.zeros((R.shape[0], 0))
     aliased = []
@@ -232,6 +239,21 @@ def too_large_error(X: np.ndarray, names: Sequence[str]) -> DataError:
     )
 
 
+def _trusted_cholesky(gram: np.ndarray, scale: np.ndarray) -> tuple | None:
+    """Cholesky factor of the unit-diagonal ``gram / outer(scale, scale)``, when it decides.
+
+    None when a column is zero, the factorisation fails, or a pivot is below
+    :data:`CHOLESKY_PIVOT_FLOOR` (then the aliased columns are found by QR).
+    """
+    if not np.all(scale > 0):
+        return None
+    try:
+        factor = linalg.cho_factor(gram / np.outer(scale, scale), lower=False, check_finite=False)
+    except linalg.LinAlgError:
+        return None
+    return factor if np.min(np.diag(factor[0]) ** 2) >= CHOLESKY_PIVOT_FLOOR else None
+
+
 def _cholesky_solution(
     X: np.ndarray, y: np.ndarray, factor: tuple, scale: np.ndarray
 ) -> tuple[np.ndarray, Regression]:
@@ -250,9 +272,101 @@ def _cholesky_solution(
 
 def _qr_solution(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, Regression]:
     """Least squares of full-rank ``X`` through the triangular factor of ``[X, y]``."""
-    k = X.shape[1]
     R = linalg.qr(np.column_stack([X, y]), mode="r", check_finite=False)[0]
+    coef, bread = _triangle_solution(R)
+    return coef, Regression(X=X, resid=y - X @ coef, bread=bread)
+
+
+def _triangle_solution(R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients and ``inv(X'X)`` from the triangular factor of ``[X, y]`` (full-rank ``X``)."""
+    k = R.shape[1] - 1
     coef = linalg.solve_triangular(R[:k, :k], R[:k, k], check_finite=False)
-    resid = y - X @ coef
     inverse = linalg.solve_triangular(R[:k, :k], np.eye(k), check_finite=False)
-    return coef, Regression(X=X, resid=resid, bread=inverse @ inverse.T)
+    return coef, inverse @ inverse.T
+
+
+def solve_from_sums(
+    gram: np.ndarray,
+    cross: np.ndarray,
+    names: Sequence[str],
+    singular: str = "raise",
+    triangle: Callable[[], np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`least_squares` from sums over rows: ``X'X`` and ``X'y`` (weights applied).
+
+    The same Cholesky factorisation and test decide a full-rank design, with
+    the step of iterative refinement taken on the sums (``X'y - X'X b``).
+    When they cannot decide, ``triangle()`` gives the triangular factor of
+    ``[X, y]`` (a QR of the stacked factors of blocks of rows), on which the
+    aliased columns are found in R's order and the kept ones solved, as
+    :func:`least_squares` does on ``X``.
+
+    Parameters
+    ----------
+    gram : ndarray, shape (k, k)
+    cross : ndarray, shape (k,)
+    names : sequence of str, length k
+    singular : {"raise", "drop"}
+    triangle : callable returning ndarray of shape (k + 1, k + 1), optional
+        Asked for only when the Cholesky factorisation cannot decide; without
+        it such a design raises.
+
+    Returns
+    -------
+    coef : ndarray, shape (k,)
+        NaN for dropped columns.
+    bread : ndarray, shape (d, d)
+        ``inv(X'X)`` of the ``d`` kept columns.
+
+    Examples
+    --------
+    >>> X = np.column_stack([np.ones(4), [0.0, 1, 2, 3]])
+    >>> coef, _ = solve_from_sums(X.T @ X, X.T @ np.array([1.0, 3, 5, 7]), ["Intercept", "x"])
+    >>> np.round(coef, 10)
+    array([1., 2.])
+    """
+    check_singular(singular)
+    if not np.isfinite(gram).all():
+        huge = [names[int(j)] for j in np.flatnonzero(~np.isfinite(np.diag(gram)))]
+        raise DataError(
+            f"column(s) {', '.join(map(repr, huge or names))} hold values too large for least "
+            "squares in double precision: their squares overflow; rescale them (e.g. divide by "
+            "a power of 10)."
+        )
+    scale = np.sqrt(np.diag(gram))
+    factor = _trusted_cholesky(gram, scale)
+    if factor is not None:
+        cholesky = factor
+
+        def solve(rhs: np.ndarray) -> np.ndarray:
+            return linalg.cho_solve(cholesky, rhs / scale, check_finite=False) / scale
+
+        coef = solve(cross)
+        coef = coef + solve(cross - gram @ coef)  # one step of iterative refinement
+        bread = linalg.cho_solve(cholesky, np.eye(len(scale)), check_finite=False)
+        return coef, bread / np.outer(scale, scale)
+
+    k = len(names)
+    zero = [names[int(j)] for j in np.flatnonzero(scale == 0)]
+    if triangle is None:
+        raise aliased_error(zero or list(names), zero=zero)
+    R = triangle()
+    aliased = aliased_in_triangle(R[:k, :k])
+    if aliased and (singular == "raise" or len(aliased) == k):
+        raise aliased_error([names[j] for j in aliased], zero=zero)
+    kept = np.setdiff1d(np.arange(k), aliased)
+    reduced = linalg.qr(R[:, [*kept, k]], mode="r", check_finite=False)[0]
+    coef_kept, bread = _triangle_solution(reduced[: len(kept) + 1])
+    coef = np.full(k, np.nan)
+    coef[kept] = coef_kept
+    return coef, bread
+
+
+def require_rows_for_columns(nobs: int, names: tuple[str, ...]) -> None:
+    """Least squares needs more rows than columns (at least one residual degree of freedom)."""
+    if nobs <= len(names):
+        raise DataError(
+            f"too few rows: {nobs} row(s) for {len(names)} design columns "
+            f"({', '.join(names[:6])}{', ...' if len(names) > 6 else ''}); least squares needs "
+            "more rows than columns. Use fewer modifiers or controls, or more data."
+        )

@@ -16,7 +16,7 @@ from scipy import stats
 from hteformula.errors import HTEError
 from hteformula.formatting import p_phrase
 
-_CHUNK_ROWS = 65_536
+_BLOCK_ROWS = 16_384  # rows per block: a few columns of them stay in the processor's cache
 # Up to this many columns, combination_std_errors sums column pairs (k (k + 1) / 2 passes).
 _PAIRWISE_MAX_COLUMNS = 12
 
@@ -128,7 +128,9 @@ def combination_std_errors(A: np.ndarray, vcov: np.ndarray) -> np.ndarray:
     For a few columns the quadratic form is summed over column pairs, which
     reads ``A`` column by column without a matrix product: on millions of rows
     this is several times faster than ``A @ V`` when the BLAS threads compete
-    for busy cores. Wider ``A`` goes through the matrix product in row blocks.
+    for busy cores. The pairs are summed over blocks of rows small enough to
+    stay in the processor's cache. Wider ``A`` goes through the matrix product
+    in row blocks.
 
     Parameters
     ----------
@@ -145,20 +147,64 @@ def combination_std_errors(A: np.ndarray, vcov: np.ndarray) -> np.ndarray:
     >>> combination_std_errors(A, np.array([[1.0, 0.5], [0.5, 2.0]]))  # sqrt(11), sqrt(2)
     array([3.31662479, 1.41421356])
     """
+    return combination_table(A, np.zeros(A.shape[1]), vcov, math.inf)[:, 1].copy()
+
+
+def combination_table(
+    A: np.ndarray, beta: np.ndarray, vcov: np.ndarray, df: float, level: float = 0.95
+) -> np.ndarray:
+    """Estimate, standard error and interval of every row of ``A @ beta``, as four columns.
+
+    Computed as :func:`combination_std_errors` (column pairs over cached row
+    blocks, no BLAS threads), into one column-major array that a DataFrame
+    takes without copying.
+
+    Parameters
+    ----------
+    A : ndarray, shape (n, k)
+    beta : ndarray, shape (k,)
+    vcov : ndarray, shape (k, k)
+    df : float
+    level : float
+
+    Returns
+    -------
+    ndarray of shape (n, 4)
+        Columns estimate, std_error, conf_low, conf_high.
+
+    Examples
+    --------
+    >>> table = combination_table(np.array([[1.0, 2.0]]), np.array([1.0, 0.5]), np.eye(2), np.inf)
+    >>> np.round(table, 3)
+    array([[ 2.   ,  2.236, -2.383,  6.383]])
+    """
     n, k = A.shape
-    if k > _PAIRWISE_MAX_COLUMNS:
-        out = np.empty(n)
-        for start in range(0, n, _CHUNK_ROWS):
-            block = A[start : start + _CHUNK_ROWS]
-            out[start : start + _CHUNK_ROWS] = np.einsum("ij,ij->i", block @ vcov, block)
-        return np.sqrt(np.maximum(out, 0.0))
-    out = np.zeros(n)
-    product = np.empty(n)
-    for i in range(k):
-        column = A[:, i]
-        np.multiply(column, column, out=product)
-        out += vcov[i, i] * product
-        for j in range(i + 1, k):
-            np.multiply(column, A[:, j], out=product)
-            out += (vcov[i, j] + vcov[j, i]) * product
-    return np.sqrt(np.maximum(out, 0.0))
+    out = np.empty((n, 4), order="F")
+    critical = critical_value(df, level)
+    pairs = np.triu(vcov + vcov.T, 1) + np.diag(np.diag(vcov))  # each pair once
+    product = np.empty(min(n, _BLOCK_ROWS))
+    for start in range(0, n, _BLOCK_ROWS):
+        block = A[start : start + _BLOCK_ROWS]
+        rows = len(block)
+        estimate, variance, low, high = (out[start : start + rows, c] for c in range(4))
+        work = product[:rows]
+        if k > _PAIRWISE_MAX_COLUMNS:
+            np.matmul(block, beta, out=estimate)
+            np.einsum("ij,ij->i", block @ vcov, block, out=variance)
+        else:
+            estimate[:] = 0.0
+            variance[:] = 0.0
+            for i in range(k):
+                column = block[:, i]
+                np.multiply(column, beta[i], out=work)
+                estimate += work
+                for j in range(i, k):
+                    np.multiply(column, block[:, j], out=work)
+                    work *= pairs[i, j]
+                    variance += work
+        np.maximum(variance, 0.0, out=variance)
+        np.sqrt(variance, out=variance)
+        np.multiply(variance, critical, out=work)
+        np.subtract(estimate, work, out=low)
+        np.add(estimate, work, out=high)
+    return out

@@ -97,8 +97,8 @@ class EffectSurface:
     spec : DesignSpec
     data : DataFrame
         The fitted rows of the formula's columns (``Design.data``).
-    modifiers : ndarray, shape (n, m)
-        The effect design of the fitted rows.
+    mean_design : ndarray, shape (m,)
+        The mean effect-design row of the fitted rows (``Design.modifier_means``).
     weights : ndarray, shape (n,), optional
         Averages are weighted like the fit's average effect.
     """
@@ -107,13 +107,13 @@ class EffectSurface:
         self,
         spec: DesignSpec,
         data: pd.DataFrame,
-        modifiers: np.ndarray,
+        mean_design: np.ndarray,
         weights: np.ndarray | None = None,
     ) -> None:
         self.spec = spec
         self.data = data
         self.weights = weights
-        self.mean_design = np.average(modifiers, axis=0, weights=weights)
+        self.mean_design = mean_design
         self.reference, self.reference_weights = _evenly_spaced(data, weights, REFERENCE_ROWS)
         self.slope_rows, self.slope_weights = _evenly_spaced(data, weights, SLOPE_ROWS)
         self.variables = tuple(self._variables())

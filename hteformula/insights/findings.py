@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
 from hteformula.direction import benefit_sign
@@ -79,7 +80,7 @@ def surface_of(result: FittedResult) -> EffectSurface:
             "this result does not keep the fitted rows (Design.data), which insights need; "
             "refit it with this version of hteformula."
         )
-    return EffectSurface(result.spec, data, result.design.modifiers, result.design.weights)
+    return EffectSurface(result.spec, data, result.design.modifier_means, result.design.weights)
 
 
 def collect_findings(
@@ -114,7 +115,7 @@ def collect_findings(
     if not heterogeneity.is_supported:
         return findings + by_segment
     average = {f.arm: f for f in findings if f.kind == "average"}
-    effects = _row_effects(result)
+    effects = row_effects(result)
     for contrast in contrasts:
         if average[contrast.arm].direction == "unclear":
             findings.append(masked_finding(result, contrast, effects[contrast.label]))
@@ -599,9 +600,21 @@ def segment_finding(segments: Segments, multi: bool = False) -> Finding:
 # -- helpers ---------------------------------------------------------------------------
 
 
-def _row_effects(result: FittedResult) -> dict[str, np.ndarray]:
-    """Per-row estimated effects on the fitted rows, by contrast label."""
-    table = result.effect()
+def fitted_effects(result: FittedResult) -> pd.DataFrame:
+    """``result.effect()`` on the fitted rows the result holds in memory.
+
+    These are all the fitted rows, except for a fit on a dask DataFrame, whose
+    ``effect()`` is lazy: there the evenly spaced sample of fitted rows it
+    keeps (``result.design.data``) is scored, exactly as ``effect()`` would.
+    """
+    if result.design.is_sample:
+        return result.effect(result.design.data)
+    return result.effect()
+
+
+def row_effects(result: FittedResult) -> dict[str, np.ndarray]:
+    """Per-row estimated effects on the fitted rows (see :func:`fitted_effects`), by contrast."""
+    table = fitted_effects(result)
     if "arm" in table.columns:
         return {
             str(arm): table.loc[table["arm"] == arm, "estimate"].to_numpy()

@@ -1,13 +1,25 @@
 """Cross-fitted rankings and doubly robust scores of the fitted rows.
 
 Policy evaluation must never rank and evaluate a row with models that saw it.
-Rankings: the rows are split into K folds and, for each fold, the *same
-method with the same options* is refit on the other K - 1 folds and predicts
-the held-out fold; this works for every backend. Scores: cross-fitted AIPW
-scores (:func:`~hteformula.inference.aipw.aipw_scores`) on the same folds,
-from a learner's own fit when it has them, otherwise from per-arm outcome
-models and a propensity (known, e.g. ``0.5`` in a trial, or a cross-fitted
-classifier). IPW scores are the AIPW formula with zero outcome predictions.
+Scores: cross-fitted AIPW scores (:func:`~hteformula.inference.aipw.aipw_scores`),
+the fit's own when it has them (``EffectFit.scores``: the learners', dml's),
+otherwise from per-arm outcome models and a propensity (known, e.g. ``0.5``
+in a trial, or a cross-fitted classifier). IPW scores are the AIPW formula
+with zero outcome predictions.
+
+Rankings: each row's effect from models that did not see its fold. With the
+fit's own scores and its own out-of-fold effects on the same folds
+(``EffectFit.out_of_fold``: the learners', dml's) nothing is refit.
+Otherwise the *same method with the same options* is refit on the other
+K - 1 folds of the scores and predicts the held-out fold
+(:func:`crossfit_effects`; cheap for OLS, and it works for every backend).
+
+The two agree where a learner's out-of-fold effects come from models fitted
+on the other folds alone (T- and S-learners). The X- and DR-learners' second
+stages, and dml's final stage refit without a fold, are fitted on other
+folds' pseudo-outcomes or residuals, whose nuisance models saw the held-out
+fold; ``benchmarks/policy_coverage.py --scenarios`` checks that the policy
+intervals keep their coverage with them.
 """
 
 from __future__ import annotations
@@ -45,7 +57,8 @@ class PolicyScores:
     Attributes
     ----------
     cate : ndarray, shape (n, n_contrasts)
-        Cross-fitted effects: row ``i`` by the method refit without ``i``'s fold.
+        Cross-fitted effects: row ``i``'s from models that did not see its
+        fold (the fit's own, or the method refit without the fold).
     aipw : ndarray, shape (n, n_contrasts)
         Cross-fitted doubly robust scores of each non-reference arm.
     ipw : ndarray, shape (n, n_contrasts)
@@ -126,20 +139,31 @@ def policy_scores(
     if cached is not None:
         return cached
     design = result.design
+    if design.is_sample:
+        raise HTEError(
+            "policy evaluation cross-fits rankings and scores on the fitted rows in memory, but "
+            f"this result was fitted out of core on {design.nobs:,} rows of a dask DataFrame; "
+            "fit the policy on a pandas frame (e.g. a sample: ddf.sample(frac=0.01).compute()) "
+            "and score the big one with res.effect(ddf)."
+        )
     if design.spec.treatment.kind == "continuous":
         raise HTEError(
             f"policy evaluation compares treating with not treating, so it needs a binary or "
             f"multi-arm treatment; {result.treatment!r} is continuous."
         )
     own = result_scores(result, propensity, model, folds, seed, n_jobs, progress)
-    source = (
-        "the fit's own cross-fitted AIPW scores"
-        if own is result.fit.scores
-        else "cross-fitted AIPW scores (an outcome model per arm and a propensity)"
-    )
+    if own is not result.fit.scores:
+        source = "cross-fitted AIPW scores (an outcome model per arm and a propensity)"
+        cate = crossfit_effects(result, own.folds, n_jobs, progress)
+    elif result.fit.out_of_fold is None:
+        source = "the fit's own cross-fitted AIPW scores"
+        cate = crossfit_effects(result, own.folds, n_jobs, progress)
+    else:  # nothing to refit: the fit's own effects of each row without its fold
+        source = "the fit's own cross-fitted AIPW scores, ranked by its own out-of-fold effects"
+        cate = result.fit.out_of_fold
     ipw = aipw_scores(design.y, own.arm, np.zeros_like(own.propensity), own.propensity)
     scores = PolicyScores(
-        cate=crossfit_effects(result, own.folds, n_jobs, progress),
+        cate=cate,
         aipw=own.scores,
         ipw=ipw,
         arms=tuple(design.spec.contrasts),

@@ -204,16 +204,17 @@ def treated_share(result: FittedResult) -> str:
     '51.0% (204 of 400)'
     """
     info = result.spec.treatment
-    values = result.design.treatment
-    n = values.shape[0]
+    moments = result.design.treatment_moments
+    n = moments.count
     if info.kind == "continuous":
-        column = values[:, 0]
+        mean = float(moments.sum[0]) / n
+        sd = np.sqrt(max(float(moments.sum_squares[0]) - n * mean**2, 0.0) / (n - 1))
         return (
-            f"mean {format_number(float(column.mean()), 3)}, SD "
-            f"{format_number(float(column.std(ddof=1)), 3)}, range "
-            f"{format_number(float(column.min()), 3)} to {format_number(float(column.max()), 3)}"
+            f"mean {format_number(mean, 3)}, SD {format_number(float(sd), 3)}, range "
+            f"{format_number(float(moments.low[0]), 3)} to "
+            f"{format_number(float(moments.high[0]), 3)}"
         )
-    counts = values.sum(axis=0)
+    counts = moments.sum
     if info.kind == "binary":
         k = round(float(counts[0]))
         return f"{k / n:.1%} ({k:,} of {n:,})"

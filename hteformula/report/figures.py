@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from hteformula.insights.findings import effect_curves
+from hteformula.insights.findings import effect_curves, fitted_effects
 from hteformula.protocols import FittedResult
 
 SCATTER_POINTS = 2_000  # per-row effects drawn behind a curve, evenly spaced beyond this
@@ -63,7 +63,7 @@ def render_figures(result: FittedResult, level: float = 0.95) -> tuple[Figure, .
 def effect_distribution(result: FittedResult, level: float) -> Figure:
     """Histogram of the per-row estimated effects, with the average effect and its interval."""
     fig, ax = _axes()
-    effects = result.effect()
+    effects = fitted_effects(result)
     ate = result.ate(level)
     averages = dict(ate.items()) if hasattr(ate, "items") else {None: ate}
     for i, (arm, estimate) in enumerate(averages.items()):
@@ -93,7 +93,7 @@ def effect_distribution(result: FittedResult, level: float) -> Figure:
 def effect_along_modifiers(result: FittedResult, level: float) -> list[Figure]:
     """For each modifier variable, the effect along it with a pointwise band."""
     curves = effect_curves(result, level)
-    effects = result.effect()
+    effects = fitted_effects(result)
     data = result.design.data
     # Non-linear learners: the line is the best linear projection of their per-row effects.
     line_label = "effect" if result.fit.is_linear else "best linear projection"

@@ -2,7 +2,8 @@
 
 Asked for with ``res.report(target=0.2)``: the section evaluates the policy
 with cross-fitted rankings and doubly robust scores (:meth:`HTEResult.policy_value`,
-:meth:`HTEResult.toc`), which refits the model once per fold, so it is opt-in.
+:meth:`HTEResult.toc`), which for fits without their own out-of-fold effects (OLS,
+the X-learner) refits the model once per fold, so it is opt-in.
 """
 
 from __future__ import annotations

@@ -184,6 +184,7 @@ def fit_learner(
         estimator,
         defined=defined,
         in_sample=effects.in_sample,
+        out_of_fold=effects.out_of_fold,
         predictor=effects.predictor,
         diagnostics=diagnostics,
         notes=notes,

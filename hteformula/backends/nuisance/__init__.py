@@ -17,7 +17,8 @@ A backend that cross-fits takes everything about its nuisance models from here:
 - :mod:`.overlap`: one set of bounds, one warning rule, the check scores divide by;
 - :mod:`.quality`: out-of-fold R², log-loss and AUC, weighted;
 - :mod:`.scores`: doubly robust scores (per-arm outcome models, or ``m``,
-  ``e`` and a backend's own effects: :func:`residual_scores`) and the one
+  ``e`` and a backend's own effects: :func:`residual_scores`, and for a
+  continuous treatment :func:`partial_effect_scores`) and the one
   function that turns them into the effect table and the average effect
   (:func:`fit_from_scores`).
 
@@ -90,11 +91,14 @@ from hteformula.backends.nuisance.residuals import (
     nuisance_note,
     residuals,
     treatment_propensities,
+    treatment_variance_task,
 )
 from hteformula.backends.nuisance.scores import (
+    VARIANCE_FLOOR_SHARE,
     doubly_robust_scores,
     fit_from_scores,
     outcomes_from_effects,
+    partial_effect_scores,
     projection_estimator,
     residual_scores,
 )
@@ -113,6 +117,7 @@ __all__ = [
     "OVERLAP_BOUNDS",
     "OVERLAP_RULES",
     "OVERLAP_WARN_SHARE",
+    "VARIANCE_FLOOR_SHARE",
     "ArmOverlap",
     "Candidates",
     "Chosen",
@@ -156,6 +161,7 @@ __all__ = [
     "overlap_diagnostics",
     "overlap_rows",
     "overlap_rule",
+    "partial_effect_scores",
     "per_arm_outcomes",
     "prepared",
     "projection_estimator",
@@ -171,5 +177,6 @@ __all__ = [
     "seeded",
     "selection_notes",
     "treatment_propensities",
+    "treatment_variance_task",
     "warn_on_poor_overlap",
 ]

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.base import clone
 
 from hteformula.backends.crossfit import CrossFit, Fold, Task
 from hteformula.backends.nuisance.arms import arm_codes, folds_for
+from hteformula.backends.nuisance.candidates import describe
 from hteformula.backends.nuisance.models import (
     outcome_model,
     regressor,
@@ -37,6 +39,7 @@ from hteformula.formula.design import Design
 
 OUTCOME_TASK = "model_y"
 TREATMENT_TASK = "model_t"
+VARIANCE_TASK = "treatment variance model"
 _SEED_HIGH = 2**31 - 1
 
 
@@ -171,8 +174,25 @@ def residuals(design: Design, nuisance: Nuisance) -> tuple[np.ndarray, np.ndarra
     return y_resid, design.treatment - nuisance.treatment[:, 1:]
 
 
+def treatment_variance_task(design: Design, nuisance: Nuisance) -> Task:
+    """The cross-fitting task of ``V(x) = E[(T - e(x))^2 | x]`` for a continuous treatment.
+
+    A fresh copy of the fit's ``model_t`` regresses the squared treatment
+    residuals on the features (as grf fits a regression forest to them for the
+    scores of a continuous treatment); cross-fit it on ``nuisance.folds``.
+    """
+    _, t_resid = residuals(design, nuisance)
+    return Task(
+        VARIANCE_TASK,
+        clone(nuisance.models[TREATMENT_TASK][0]),
+        design.features,
+        t_resid[:, 0] ** 2,
+        sample_weight=design.weights,
+    )
+
+
 def nuisance_diagnostics(design: Design, nuisances: Sequence[Nuisance]) -> dict[str, Any]:
-    """How well the nuisance models predict out of fold, and the overlap of the propensities.
+    """Out-of-fold fit quality of the nuisance models, overlap of the propensities, the scheme.
 
     Computed on each repetition and combined by the median (ranges: min and max).
 
@@ -183,6 +203,7 @@ def nuisance_diagnostics(design: Design, nuisances: Sequence[Nuisance]) -> dict[
         treatment ``treatment_r2``; for a discrete one the entries of
         :func:`~hteformula.backends.nuisance.overlap.overlap_diagnostics`;
         ``selection``: how the models were chosen (see :class:`~.selection.Selection`).
+        then ``folds``, ``repeats`` and the names of ``model_y`` and ``model_t``.
     """
     weights = design.weights
     out: dict[str, Any] = {
@@ -198,10 +219,19 @@ def nuisance_diagnostics(design: Design, nuisances: Sequence[Nuisance]) -> dict[
                 [r_squared(design.treatment[:, 0], n.treatment[:, 0], weights) for n in nuisances]
             )
         )
-        return out
-    levels = tuple(str(level) for level in info.levels)
+    else:
+        levels = tuple(str(level) for level in info.levels)
+        out.update(
+            overlap_diagnostics(
+                [n.treatment for n in nuisances], arm_codes(design), levels, weights
+            )
+        )
+    models = nuisances[0].models
     out.update(
-        overlap_diagnostics([n.treatment for n in nuisances], arm_codes(design), levels, weights)
+        folds=len(nuisances[0].folds),
+        repeats=len(nuisances),
+        model_y=describe(models[OUTCOME_TASK][0]),
+        model_t=describe(models[TREATMENT_TASK][0]),
     )
     return out
 
@@ -209,8 +239,7 @@ def nuisance_diagnostics(design: Design, nuisances: Sequence[Nuisance]) -> dict[
 def nuisance_note(diagnostics: dict[str, Any], treatment: str) -> str:
     """One sentence on the nuisance fits, for the summary.
 
-    Reads ``folds``, ``repeats``, ``model_y`` and ``model_t`` (the model
-    names) besides the entries of :func:`nuisance_diagnostics`.
+    Reads the entries of :func:`nuisance_diagnostics`.
     """
     repeats = diagnostics["repeats"]
     scheme = f"{diagnostics['folds']}-fold cross-fitting" + (

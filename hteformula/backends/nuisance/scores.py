@@ -72,7 +72,7 @@ def projection_estimator(design: Design, vcov: str | None = None) -> CovarianceE
 
 def fit_from_scores(
     design: Design,
-    scores: AIPWScores,
+    scores: AIPWScores | np.ndarray,
     estimator: CovarianceEstimator,
     *,
     in_sample: np.ndarray | None = None,
@@ -81,6 +81,7 @@ def fit_from_scores(
     notes: tuple[str, ...] = (),
     models: Mapping[str, Any] | None = None,
     defined: np.ndarray | None = None,
+    out_of_fold: np.ndarray | None = None,
 ) -> EffectFit:
     """The effect fit whose table and average effect come from doubly robust scores.
 
@@ -94,11 +95,13 @@ def fit_from_scores(
     Parameters
     ----------
     design : Design
-    scores : AIPWScores
-        From :func:`doubly_robust_scores`; kept as ``EffectFit.scores``.
+    scores : AIPWScores or ndarray of shape (n, n_contrasts)
+        From :func:`doubly_robust_scores` or :func:`residual_scores`, kept as
+        ``EffectFit.scores``; or the plain scores of a continuous treatment
+        (:func:`partial_effect_scores`), which have no arms to keep them with.
     estimator : CovarianceEstimator
         Covariance of the projection, from :func:`projection_estimator`.
-    in_sample, predictor, diagnostics, notes, models
+    in_sample, predictor, diagnostics, notes, models, out_of_fold
         The backend's own per-row effects and the rest of :class:`EffectFit`.
     defined : ndarray of bool, shape (n_contrasts * n_modifiers,), optional
         :func:`~hteformula.backends.aliasing.defined_effect_terms`, checked by the
@@ -108,18 +111,19 @@ def fit_from_scores(
     -------
     EffectFit
     """
+    matrix = scores.scores if isinstance(scores, AIPWScores) else scores
     if defined is None:
         defined = np.ones(len(design.spec.effect_names), dtype=bool)
     kept = defined[: design.spec.n_modifiers]
     blp = project_scores(
-        scores.scores,
+        matrix,
         design.modifiers[:, kept],
         [name for name, ok in zip(design.spec.modifier_names, kept, strict=True) if ok],
         estimator,
         design.weights,
     )
     mean = project_scores(
-        scores.scores,
+        matrix,
         np.ones((design.nobs, 1)),
         ["Intercept"],
         covariance_estimator("HC1", design.clusters, design.cluster_name or "cluster"),
@@ -139,9 +143,10 @@ def fit_from_scores(
         ate=ate,
         diagnostics=dict(diagnostics or {}),
         notes=notes,
-        scores=scores,
+        scores=scores if isinstance(scores, AIPWScores) else None,
         models=FittedModels(models or {}),
         aliased=undefined_names(design, defined),
+        out_of_fold=out_of_fold,
     )
 
 
@@ -201,3 +206,53 @@ def residual_scores(design: Design, nuisance: Nuisance, effects: np.ndarray) -> 
     data = cross_fitting(design, nuisance.folds, seed=None)
     outcomes = outcomes_from_effects(nuisance.outcome, nuisance.treatment, effects)
     return doubly_robust_scores(data, outcomes, nuisance.treatment)
+
+
+#: In the scores of a continuous treatment, conditional variances of the treatment
+#: below this share of their mean are raised to it: the scores divide by them.
+VARIANCE_FLOOR_SHARE = 0.01
+
+
+def partial_effect_scores(
+    y_resid: np.ndarray, t_resid: np.ndarray, effects: np.ndarray, variance: np.ndarray
+) -> tuple[np.ndarray, int]:
+    """Doubly robust scores of a continuous treatment's effect per unit (grf's for a causal forest).
+
+    ``tau + (T - e) / V (Y - m - (T - e) tau)`` from the residuals of
+    :func:`~hteformula.backends.nuisance.residuals.residuals`, the backend's
+    out-of-fold effects ``tau`` and ``V(x) = E[(T - e(x))^2 | x]``, the
+    cross-fitted conditional variance of the treatment
+    (:func:`~hteformula.backends.nuisance.residuals.treatment_variance_task`).
+    Their mean is the average partial effect and their projection on the
+    effect design its best linear projection. For a binary treatment
+    ``V = e (1 - e)``, and these are :func:`residual_scores`. Variances below
+    :data:`VARIANCE_FLOOR_SHARE` of their mean are raised to it.
+
+    Parameters
+    ----------
+    y_resid, t_resid : ndarray, shape (n,)
+        ``Y - m(x)`` and ``T - e(x)``.
+    effects : ndarray, shape (n,)
+        The backend's out-of-fold effect per unit of the treatment.
+    variance : ndarray, shape (n,)
+        Out-of-fold predictions of the squared treatment residual.
+
+    Returns
+    -------
+    scores : ndarray, shape (n, 1)
+    n_floored : int
+        Rows whose variance was raised to the floor.
+
+    Examples
+    --------
+    >>> scores, floored = partial_effect_scores(
+    ...     np.array([2.0]), np.array([1.0]), np.array([1.5]), np.array([0.5])
+    ... )
+    >>> scores, floored  # 1.5 + 1 / 0.5 * (2 - 1 * 1.5)
+    (array([[2.5]]), 0)
+    """
+    floor = VARIANCE_FLOOR_SHARE * float(np.mean(np.maximum(variance, 0.0)))
+    floored = variance < floor
+    v = np.where(floored, floor, variance)
+    scores = effects + t_resid / v * (y_resid - t_resid * effects)
+    return scores[:, None], int(floored.sum())
