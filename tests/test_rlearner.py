@@ -195,8 +195,8 @@ def test_clip_residual_must_be_a_positive_number(trial, clip):
 
 def test_models_by_name(trial):
     res = hf.rlearner(FORMULA, trial, model_y="linear", model_t="linear", model_final="linear")
-    assert res.fit.diagnostics["model_final"] == "RidgeCV"
-    assert type(res.models["model_t"][0]).__name__ == "LogisticRegression"
+    assert res.fit.diagnostics["model_final"] == "RidgeCV on standardised features"
+    assert type(res.models["model_t"][0].estimator_).__name__ == "LogisticRegressionCV"
 
 
 def test_refit_final_must_be_true_or_false(trial):

@@ -79,6 +79,7 @@ from hteformula.backends.nuisance import (
     Candidates,
     Nuisance,
     cross_fit_nuisance,
+    describe,
     fit_from_scores,
     nuisance_diagnostics,
     nuisance_note,
@@ -173,7 +174,7 @@ def fit_rlearner(
 
     diagnostics = nuisance_diagnostics(design, [nuisance])
     diagnostics.update(
-        model_final=type(final).__name__,
+        model_final=describe(final),
         clip_residual=clip,
         clipped_rows=int(np.sum(np.abs(t_resid[:, 0]) < clip)),
         **extra.diagnostics,
