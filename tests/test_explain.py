@@ -219,6 +219,19 @@ def test_linear_models_inside_a_learner_are_explained_by_their_coefficients(df):
     assert e.method.startswith("linear")
 
 
+def test_standardised_linear_models_are_explained_by_their_coefficients(df):
+    # model="linear" (and what "auto" may choose) fits on standardised columns; the
+    # contribution of a column is unchanged by shifting and scaling it.
+    res = hf.tlearner("Y ~ T * (age + engagement)", df, model="linear", propensity=0.5)
+    e = res.explain()
+    arms = res.fit.predictor.outcomes.models
+    slope = arms[1].estimator_.coef_ / arms[1].scaler_.scale_
+    slope = slope - arms[0].estimator_.coef_ / arms[0].scaler_.scale_
+    expected = (res.design.features - res.design.features.mean(axis=0)) * slope
+    np.testing.assert_allclose(e.column_contributions[0], expected, rtol=1e-9, atol=1e-9)
+    assert e.method.startswith("linear")
+
+
 # -- black box --------------------------------------------------------------------------
 
 

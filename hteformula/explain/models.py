@@ -30,6 +30,7 @@ from sklearn.tree import DecisionTreeRegressor, ExtraTreeRegressor
 
 from hteformula.backends.components import ColumnSubsetModel, Output
 from hteformula.backends.learners.predictors import ArmFixedModel
+from hteformula.backends.nuisance.candidates import Standardised
 from hteformula.errors import HTEError
 
 EXPLAIN_EXTRA = 'pip install "hteformula[explain]"'
@@ -230,10 +231,16 @@ def model_explainer(model: Any, output: Output) -> ModelExplainer | None:
 
     A :class:`~hteformula.backends.components.ColumnSubsetModel` is explained by
     its model's explainer on the columns it reads; the other columns contribute 0.
+    A :class:`~hteformula.backends.nuisance.Standardised` model (what ``"auto"``
+    and ``"linear"`` choose) by its fitted model's explainer on the standardised
+    columns: shifting and scaling a column leaves its contribution unchanged.
     """
     if isinstance(model, ColumnSubsetModel):
         inner = model_explainer(model.model, output)
         return None if inner is None else on_column_subset(inner)
+    if isinstance(model, Standardised):
+        inner = model_explainer(model.estimator_, output)
+        return None if inner is None else on_standardised(inner)
     return next((e for e in MODEL_EXPLAINERS if e.accepts(model, output)), None)
 
 
@@ -248,6 +255,18 @@ def on_column_subset(inner: ModelExplainer) -> ModelExplainer:
             _scatter(parts.rows, model.columns, rows.shape[1]),
             _scatter(parts.reference, model.columns, rows.shape[1]),
         )
+
+    return ModelExplainer(inner.name, lambda model, output: True, explain)  # type: ignore[arg-type]
+
+
+def on_standardised(inner: ModelExplainer) -> ModelExplainer:
+    """``inner`` applied to a :class:`Standardised` model's fitted model on scaled columns."""
+
+    def explain(
+        model: Standardised, output: Output, rows: np.ndarray, reference: np.ndarray
+    ) -> AdditiveParts:
+        scale = model.scaler_.transform
+        return inner.explain(model.estimator_, output, scale(rows), scale(reference))
 
     return ModelExplainer(inner.name, lambda model, output: True, explain)  # type: ignore[arg-type]
 
