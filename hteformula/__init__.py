@@ -8,7 +8,17 @@
 """
 
 from hteformula import datasets
-from hteformula.api import causal_forest, dml, drlearner, fit, ols, slearner, tlearner, xlearner
+from hteformula.api import (
+    causal_forest,
+    dml,
+    drlearner,
+    fit,
+    ols,
+    rlearner,
+    slearner,
+    tlearner,
+    xlearner,
+)
 from hteformula.compare import Comparison, compare
 from hteformula.errors import (
     ColumnNotFoundError,
@@ -48,6 +58,7 @@ __all__ = [
     "fit",
     "load",
     "ols",
+    "rlearner",
     "slearner",
     "tlearner",
     "xlearner",

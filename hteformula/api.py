@@ -4,7 +4,8 @@
 
     formula, data -> build_design -> backend.fit(design, **options) -> HTEResult
 
-``ols``, ``dml``, the learners and the causal forest are thin, documented wrappers of ``fit``:
+``ols``, ``dml``, the learners, the R-learner and the causal forest are thin, documented
+wrappers of ``fit``:
 each takes exactly its backend's options (read from the backend's fit
 function, so the two cannot drift apart), with the backend's defaults.
 """
@@ -24,9 +25,10 @@ from hteformula.backends import (
     backends_out_of_core,
     get_backend,
 )
+from hteformula.backends.nuisance import is_model_name
 from hteformula.direction import check_better
 from hteformula.errors import HTEError, TreatmentError, warn
-from hteformula.formula.design import Design, build_design
+from hteformula.formula.design import Design, build_design, subset_design
 from hteformula.formula.frame import is_per_row
 from hteformula.results import HTEResult, aliased_note
 from hteformula.scoring import is_dask_frame
@@ -57,8 +59,8 @@ def fit(
         (``hteformula.backends.backends_out_of_core()``: ``"ols"``).
     method : str
         A registered backend: ``"ols"``, ``"dml"``, the meta-learners ``"tlearner"``,
-        ``"slearner"``, ``"xlearner"``, ``"drlearner"``, the causal forest
-        ``"causal_forest"`` (see ``hteformula.backends.backend_names()``).
+        ``"slearner"``, ``"xlearner"``, ``"drlearner"``, the R-learner ``"rlearner"``,
+        the causal forest ``"causal_forest"`` (see ``hteformula.backends.backend_names()``).
     treatment : str, optional
         The treatment column; inferred from the interactions when omitted.
     reference : optional
@@ -112,13 +114,15 @@ def fit(
         columns = {
             option: options[option]
             for option in backend.column_options
-            if is_per_row(options.get(option))
+            if is_per_row(options.get(option)) and not is_model_name(options.get(option))
         }
         design = build_design(
             formula, data, treatment, reference, weights, cluster, missing, columns=columns
         )
         _require_treatment_kind(backend, design)
         effect_fit = backend.fit(design, **options)
+    if effect_fit.rows is not None:  # the backend kept only some rows (overlap="trim")
+        design = subset_design(design, effect_fit.rows)
     if effect_fit.aliased:
         warn(f"{aliased_note(effect_fit.aliased)} Pass singular='raise' to make this an error.")
     shown = {"weights": design.weights_name, "cluster": design.cluster_name, **options}
@@ -298,18 +302,21 @@ def dml(formula: str, data: object, **options: Any) -> HTEResult:
     formula : str
         ``"Y ~ T * (age + engagement) + income"``.
     data : pandas or polars DataFrame
-    model_y : scikit-learn estimator or name, optional
-        Outcome model, cloned per fold and never modified. Default:
-        ``HistGradientBoostingRegressor`` with early stopping
-        (``HistGradientBoostingClassifier`` and its probability for a 0/1
-        outcome), as every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``).
-        A classifier is used through its probability. A name (``"linear"``,
-        ``"forest"``, ``"boosting"``, ``"auto"``: the default) gives that
-        family's regressor or classifier, whichever the outcome needs.
-    model_t : scikit-learn estimator or name, optional
+    model_y : scikit-learn estimator, model name or list of candidates, optional
+        Outcome model, cloned per fold and never modified (a ``GridSearchCV``
+        is used as given). Default ``"auto"``, as every backend
+        (``hteformula.backends.nuisance.DEFAULT_MODELS``): a regularised
+        linear model on standardised features (``RidgeCV``) or gradient
+        boosting with early stopping, whichever has the smaller out-of-fold
+        squared error on the cross-fitting folds; their classifiers'
+        probabilities for a 0/1 outcome. ``"linear"``, ``"boosting"`` or
+        ``"forest"`` name one model; a list gives candidates to choose among.
+        The choice, every candidate's loss and the time are in the summary.
+    model_t : scikit-learn estimator, model name or list of candidates, optional
         Treatment model: a classifier (class probabilities) for a binary or
-        multi-arm treatment, a regressor for a continuous one. Default:
-        HistGradientBoosting with early stopping. Names as for ``model_y``.
+        multi-arm treatment, a regressor for a continuous one. Default
+        ``"auto"``: logistic regression (``LogisticRegressionCV``) or
+        gradient boosting, chosen by out-of-fold log-loss.
     folds : int, scikit-learn splitter or list of (train, test) index pairs
         Cross-fitting folds. A number gives K shuffled folds, stratified by a
         discrete treatment and keeping every ``cluster`` whole.
@@ -317,6 +324,15 @@ def dml(formula: str, data: object, **options: Any) -> HTEResult:
         Repeat cross-fitting on fresh folds and take the median estimate, with
         standard errors that add the variation across repetitions
         (Chernozhukov et al. 2018). Needs ``folds`` as a number.
+    overlap : {"clip", "trim", "none"}
+        ``"trim"`` drops the rows whose estimated probability of some
+        treatment level is outside ``[0.1, 0.9]`` (Crump et al. 2009) and fits
+        on the rest: the estimand is then the effect in that overlap
+        population, and the summary says how many rows were dropped. The
+        default ``"clip"`` (like ``"none"``) changes nothing here: this final
+        stage does not divide by propensities.
+    overlap_bound : float, optional
+        The bound of ``"trim"`` instead of 0.1.
     vcov : {"iid", "HC0", "HC1", "HC2", "HC3"}
         Covariance of the final stage; with ``cluster`` CR1 (or ``"HC0"`` for CR0).
     cluster, weights : str or array-like, optional
@@ -362,20 +378,35 @@ _LEARNER_PARAMETERS = """formula : str
         ``engagement``) span the effect design of the coefficient table; the
         models see modifiers and controls.
     data : pandas or polars DataFrame
-    model : scikit-learn estimator or name, optional
-        Outcome model, cloned for every arm and fold. Default
-        ``HistGradientBoostingRegressor`` with early stopping
-        (``HistGradientBoostingClassifier`` probabilities for a 0/1 outcome), as
-        every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``). A name
-        (``"linear"``: ridge / logistic regression, ``"forest"``, ``"boosting"``,
-        ``"auto"``: the default) gives that family's regressor or classifier.
-    propensity : float, mapping, str, array or classifier, optional
+    model : scikit-learn estimator, model name or list of candidates, optional
+        Outcome model, cloned for every arm and fold (a ``GridSearchCV`` is
+        used as given). Default ``"auto"``, as every backend
+        (``hteformula.backends.nuisance.DEFAULT_MODELS``): a regularised
+        linear model on standardised features (``RidgeCV``) or gradient
+        boosting with early stopping, whichever has the smaller out-of-fold
+        squared error over all arms (the same kind for every arm); their
+        classifiers' probabilities for a 0/1 outcome. ``"linear"``,
+        ``"boosting"`` or ``"forest"`` name one model; a list gives
+        candidates. The choice, every candidate's loss and the time are in
+        the summary.
+    propensity : float, mapping, str, array, classifier or list, optional
         Known assignment probability (``0.5`` in a trial; for several arms a
         mapping ``{arm: probability}``), a column holding each row's
-        probability of treatment, or a classifier to cross-fit (default
-        ``HistGradientBoostingClassifier`` with early stopping).
+        probability of treatment, or a classifier to cross-fit. Default
+        ``"auto"``: logistic regression (``LogisticRegressionCV``) or
+        gradient boosting, whichever has the smaller out-of-fold log-loss.
     folds : int, scikit-learn splitter or list of (train, test) pairs
         Cross-fitting folds, stratified by arm (and keeping clusters whole).
+    overlap : {"clip", "trim", "none"}
+        What to do about extreme estimated propensities. ``"clip"`` (default):
+        clip them to ``[0.01, 0.99]`` where the scores divide by them, so no
+        row weighs more than 100 times its share (known propensities are used
+        as given); the summary counts the rows clipped. ``"trim"``: drop the
+        rows whose probability of some arm is outside ``[0.1, 0.9]`` (Crump et
+        al. 2009) and fit on the rest; the estimand is then the effect in that
+        overlap population. ``"none"``: use them as estimated.
+    overlap_bound : float, optional
+        The bound of ``overlap`` instead of 0.01 (clip) or 0.1 (trim).
     seed : int, optional
         Seeds the folds and every default (or unseeded) model.
     n_jobs : int, optional
@@ -395,9 +426,11 @@ _LEARNER_PARAMETERS = """formula : str
     treatment, reference, missing, better
         As in :func:`fit`."""
 
-_FINAL_MODEL_PARAMETER = """final_model : scikit-learn regressor, optional
+_FINAL_MODEL_PARAMETER = """final_model : scikit-learn regressor, model name or list, optional
         The second stage; default ``model`` when it is a regressor, else
-        ``HistGradientBoostingRegressor`` with early stopping."""
+        ``"auto"``. Candidates (``"auto"`` or a list) are chosen again on the
+        second stage's own held-out loss: the squared error against the
+        imputed effects (X-learner) or the doubly robust scores (DR-learner)."""
 
 _LEARNER_RESULT = """Per-row effects (``effect()``) are out-of-fold on the training rows and come
     from models refit on all rows for ``effect(newdata)`` (the DR-learner's
@@ -543,6 +576,110 @@ def drlearner(formula: str, data: object, **options: Any) -> HTEResult:
     ('drlearner', 5)
     """
     return fit(formula, data, method="drlearner", **options)
+
+
+@options_of("rlearner", data_options_after="progress")
+def rlearner(formula: str, data: object, **options: Any) -> HTEResult:
+    """R-learner (Nie & Wager 2021): a final model of the effect fitted to cross-fitted residuals.
+
+    Nuisance models predict the outcome, ``m(x)``, and the treatment,
+    ``e(x)``, out of fold (as in :func:`dml`); the final model then fits the
+    residual ratio ``(Y - m) / (T - e)`` on the modifiers with weights
+    ``(T - e)^2``, which minimises Nie & Wager's R-loss
+    ``sum (Y - m - (T - e) tau(x))^2``. The effect may be any function of
+    the modifiers the final model can learn; controls only adjust the
+    nuisance models.
+
+    One final model is fitted on each fold's rows alone (as the DR-learner's):
+    a training row's effect (``effect()``) is the mean of the other folds'
+    models, so it is out of fold, and a new row's (``effect(newdata)``) the
+    mean of all of them. Averaging models fitted on disjoint rows damps the
+    noise of the residual ratio; ``refit_final=True`` instead scores new rows
+    with one final model fitted on all rows, as econml's ``NonParamDML`` (equal
+    to it with the same folds and models). Per-row effects have no standard
+    errors. Inference comes from doubly robust scores built from ``m``, ``e``
+    and those out-of-fold effects (grf's scores for its causal forest):
+    ``ate()`` is their mean and ``tidy()`` their best linear projection on the
+    effect design, as for the meta-learners, so policy evaluation works too.
+    Binary and continuous treatments (the effect of one more unit, and
+    ``ate()`` the average partial effect); for several arms use
+    :func:`drlearner` or :func:`dml`.
+
+    Parameters
+    ----------
+    formula : str
+        ``"Y ~ T * (age + engagement) + income"``: the final model sees the
+        modifiers (``age``, ``engagement``); the nuisance models see modifiers
+        and controls.
+    data : pandas or polars DataFrame
+    model_y : scikit-learn estimator or name, optional
+        Outcome model, cloned per fold. Default: ``HistGradientBoostingRegressor``
+        with early stopping (its classifier's probability for a 0/1 outcome),
+        as every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``). A
+        name (``"linear"``, ``"forest"``, ``"boosting"``, ``"auto"``: the
+        default) gives that family's regressor or classifier.
+    model_t : scikit-learn estimator or name, optional
+        Treatment model: a classifier for a binary treatment (its probability
+        of treatment), a regressor for a continuous one (which also fits the
+        treatment's conditional variance for the scores). Default:
+        HistGradientBoosting with early stopping. Names as for ``model_y``.
+    model_final : scikit-learn regressor or name, optional
+        The final model of the effect; its ``fit`` must take ``sample_weight``.
+        Default: ``HistGradientBoostingRegressor`` with early stopping. Names as
+        for ``model_y``.
+    folds : int, scikit-learn splitter or list of (train, test) pairs
+        Cross-fitting folds of the nuisance models and of the final model's
+        out-of-fold effects; stratified by a binary treatment and keeping
+        every ``cluster`` whole.
+    clip_residual : float
+        Treatment residuals within this of zero (in the treatment's units) are
+        moved out to ``+-clip_residual`` in the ratio's denominator, keeping
+        their sign; their weight stays the squared residual, so they barely
+        count. Default ``1e-5``, as econml; the summary says how many rows it moved.
+    refit_final : bool
+        Score new rows with one final model fitted on all rows (Nie & Wager's
+        and econml's final stage) instead of the mean of the per-fold final
+        models; the training rows' effects and the inference do not change.
+        In Nie & Wager's setups the mean of the per-fold gradient-boosted
+        models had about half the squared error (``benchmarks/rlearner_rmse.py``).
+    seed : int, optional
+        Seeds the folds and every default (or unseeded) model.
+    n_jobs : int, optional
+        Fit the folds in parallel.
+    progress : bool, optional
+        Progress bar (None: on a terminal once the fit runs for a few seconds).
+    cluster, weights : str or array-like, optional
+        Cluster-robust inference (folds keep clusters whole); positive weights,
+        passed to every model as ``sample_weight`` (the final model's times the
+        squared residual) and used to average and project the scores.
+    vcov : str, optional
+        Covariance of the projection: ``"HC3"`` by default (as grf), CR1 with
+        ``cluster``; or ``"iid"``, ``"HC0"``-``"HC2"``.
+    singular : {"drop", "raise"}
+        Projection terms whose modifier column is aliased get NaN (as R's
+        ``lm``), or raise; checked before any model is fitted.
+    treatment, reference, missing, better
+        As in :func:`fit`.
+
+    Returns
+    -------
+    HTEResult
+        ``result.models`` holds ``model_y``, ``model_t`` and ``model_final``
+        of every fold (the final models read the modifier columns), and with
+        ``refit_final=True`` ``model_final (refit on all rows)``.
+
+    Examples
+    --------
+    >>> import hteformula as hf
+    >>> from sklearn.linear_model import LinearRegression, LogisticRegression
+    >>> df = hf.datasets.engagement_trial(n=2000, seed=0)  # true effect 2 + 3 * engagement
+    >>> res = hf.rlearner("Y ~ T * (age + engagement) + income", df, model_y=LinearRegression(),
+    ...                   model_t=LogisticRegression(), model_final=LinearRegression(), seed=1)
+    >>> low, high = res.tidy().loc["T:engagement", ["conf_low", "conf_high"]]
+    >>> bool(low < 3 < high)
+    True
+    """
+    return fit(formula, data, method="rlearner", **options)
 
 
 @options_of("causal_forest", data_options_after="progress")

@@ -18,7 +18,7 @@ import pandas as pd
 
 from hteformula import api, datasets
 from hteformula.backends import backend_names, get_backend
-from hteformula.backends.nuisance import NAMED_MODELS, named_model
+from hteformula.backends.nuisance import AUTO, NAMED_MODELS
 from hteformula.compare import compare
 from hteformula.errors import HTEError
 from hteformula.inference.linear import check_level
@@ -207,9 +207,10 @@ def _fit_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--model",
-        choices=tuple(NAMED_MODELS),
+        choices=(AUTO, *NAMED_MODELS),
         help="the models of the methods that take them (outcome, treatment and propensity "
-        "models): boosting, linear (ridge / logistic), forest, or auto (the default)",
+        "models): boosting, linear (ridge / logistic), forest, or auto (the default: the "
+        "better of linear and boosting on the cross-fitting folds)",
     )
     parser.add_argument(
         "--propensity",
@@ -367,7 +368,7 @@ def _options(
     # A named model also estimates the learners' propensity, unless one is given.
     takes_propensity = any("propensity" in get_backend(m).options for m in methods)
     if args.model not in (None, "auto") and args.propensity is None and takes_propensity:
-        options["propensity"] = named_model(args.model, "--model", "treatment", classifier=True)
+        options["propensity"] = args.model  # a model name: the classifier of that family
     return options
 
 
@@ -375,7 +376,7 @@ def _options(
 ROUTED_OPTIONS = {
     "folds": ("folds",),
     "propensity": ("propensity",),
-    "model": ("model", "model_y", "model_t"),
+    "model": ("model", "model_y", "model_t", "model_final"),
 }
 
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from hteformula.errors import HTEError
 from hteformula.formula.design import Design, DesignSpec
+from hteformula.policy.own import OWN_EFFECTS, own_effects
 from hteformula.version import __version__
 
 if TYPE_CHECKING:
@@ -113,12 +114,13 @@ def without_training_rows(result: HTEResult) -> HTEResult:
     """``result`` without the values of its training rows, for saving.
 
     Kept: the design's recipe for new data (``design.spec``), the row counts,
-    the coefficients and their covariance, the average effect (computed now,
-    from the training rows), the fitted models that score new rows, and the
-    scalar diagnostics. Left out: the design's arrays and data frame, the
-    per-row effects of the training rows (``fit.in_sample``, with their
-    standard errors), the training arrays a predictor keeps (the causal
-    forest's residuals, through its ``without_training_rows()``), the doubly
+    the coefficients and their covariance, the average effect and a
+    learner's judged own effects (computed now, from the training rows), the
+    fitted models that score new rows, and the scalar diagnostics. Left out:
+    the design's arrays and data frame, the per-row effects of the training
+    rows (``fit.in_sample``, with their standard errors), the training arrays
+    a predictor keeps (the causal forest's residuals, through its
+    ``without_training_rows()``), the doubly
     robust scores (``fit.scores``) and per-row option values (a
     ``propensity`` column given as values). Asking the loaded result for any
     of those raises an :class:`~hteformula.errors.HTEError` that says to save
@@ -145,6 +147,10 @@ def without_training_rows(result: HTEResult) -> HTEResult:
     """
     ate = result.ate()
     averages = tuple(ate.values()) if isinstance(ate, Mapping) else (ate,)
+    diagnostics = dict(result.fit.diagnostics)
+    judged = own_effects(result.fit, result.design)  # a learner's own effects, judged now
+    if judged:
+        diagnostics[OWN_EFFECTS] = judged
     # a predictor that keeps training rows of its own (the causal forest's) drops them too
     light = getattr(result.fit.predictor, "without_training_rows", None)
     fit = replace(
@@ -153,6 +159,7 @@ def without_training_rows(result: HTEResult) -> HTEResult:
         in_sample_std_error=None,
         ate=averages,
         scores=None,
+        diagnostics=diagnostics,
         out_of_fold=None,
         predictor=result.fit.predictor if light is None else light(),
     )

@@ -396,6 +396,8 @@ class HTEResult:
           learner combines them (the T-learner's difference of arms, the
           S-learner's pooled model at each arm, the DR-learner's mean of fold
           models, the X-learner's propensity blend), centred on the fitted rows;
+          likewise the R-learner's final models, which read the modifiers alone
+          (controls contribute 0);
         - otherwise (models TreeSHAP cannot read): interventional Shapley
           values over the variables with a seeded background sample of the
           fitted rows.

@@ -14,6 +14,7 @@ import pandas as pd
 from hteformula.errors import HTEError
 from hteformula.formatting import format_interval, format_number, format_p_value, p_phrase
 from hteformula.inference import Estimate, WaldTest
+from hteformula.policy.own import own_effects
 from hteformula.protocols import FittedResult
 
 
@@ -33,6 +34,10 @@ class Summary:
     heterogeneity : WaldTest or None
     notes : tuple of str
     level : float
+    own_effects : tuple of str
+        For a learner: what its own per-row effects are worth (spread,
+        calibration, RATE; :mod:`hteformula.policy.own`), headed by what the
+        table above is. Empty for other backends.
     """
 
     title: str
@@ -42,6 +47,7 @@ class Summary:
     heterogeneity: WaldTest | None
     notes: tuple[str, ...]
     level: float
+    own_effects: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, result: FittedResult, level: float = 0.95) -> Summary:
@@ -71,6 +77,8 @@ class Summary:
         ]
         if result.design.weights_name:
             facts.append(("Weights", result.design.weights_name))
+        if "overlap" in result.fit.diagnostics:
+            facts.append(("Overlap", str(result.fit.diagnostics["overlap"])))
         if result.better == "lower":
             facts.append(("Better", f"lower {spec.formula.outcome} (targeting lowers it most)"))
         return cls(
@@ -81,6 +89,7 @@ class Summary:
             heterogeneity=heterogeneity,
             notes=result.notes,
             level=level,
+            own_effects=own_effect_lines(result),
         )
 
     # -- text ---------------------------------------------------------------------
@@ -93,6 +102,9 @@ class Summary:
         for label, estimate in self.average:
             lines.append(f"Average effect ({label}): {_estimate_sentence(estimate)}")
         lines.append(_heterogeneity_sentence(self.heterogeneity))
+        if self.own_effects:
+            head, *rest = self.own_effects
+            lines += ["", head, *(f"  {line}" for line in rest)]
         lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -153,6 +165,10 @@ class Summary:
             for label, e in self.average
         )
         notes = "".join(f"<p><i>Note: {esc(n)}</i></p>" for n in self.notes)
+        if self.own_effects:
+            head, *rest = self.own_effects
+            items = "".join(f"<li>{esc(line)}</li>" for line in rest)
+            notes = f"<p>{esc(head)}</p><ul>{items}</ul>" + notes
         singularities = self._singularities()
         undefined = f"<p>Effect coefficients{esc(singularities)}</p>" if singularities else ""
         return (
@@ -162,6 +178,46 @@ class Summary:
             f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
             f"{average}<p>{esc(_heterogeneity_sentence(self.heterogeneity))}</p>{notes}</div>"
         )
+
+
+def own_effect_lines(result: FittedResult) -> tuple[str, ...]:
+    """What the table of a learner is, and what its own per-row effects are worth.
+
+    Empty for a fit without doubly robust scores and per-row effects of its own.
+    """
+    judged = own_effects(result.fit, result.design)
+    if not judged:
+        return ()
+    learner = result.fit.diagnostics.get("learner", result.method_label)
+    lines = [
+        f"The table and the average effect are the projection and the mean of the doubly "
+        f"robust scores, so any learner fitted with the same outcome models, propensity and "
+        f"folds prints them alike. The {learner}'s own per-row effects (out-of-fold) are what "
+        "differs:"
+    ]
+    multi = len(judged) > 1
+    for own in judged:
+        lead = f"{own.arm}: " if multi else ""
+        lines.append(
+            f"{lead}spread: sd {format_number(own.sd)}, 10% to 90% of rows from "
+            f"{format_number(own.p10)} to {format_number(own.p90)}"
+        )
+        if own.calibration is not None:
+            table = own.calibration.table
+            mean, diff = table.iloc[0], table.iloc[1]
+            lines.append(
+                f"{lead}calibration (as grf's test_calibration; 1 is ideal): mean prediction "
+                f"{format_number(mean.estimate)} (std. error {format_number(mean.std_error, 3)}), "
+                f"differential prediction {format_number(diff.estimate)} (std. error "
+                f"{format_number(diff.std_error, 3)}; p {p_phrase(diff.p_value)} for > 0)"
+            )
+        if own.rate is not None:
+            rate = own.rate.estimate
+            lines.append(
+                f"{lead}prioritising by them (RATE, AUTOC): {format_number(rate.estimate)} "
+                f"({format_interval(rate.conf_low, rate.conf_high, rate.level)})"
+            )
+    return tuple(lines)
 
 
 def _statistic(value: float) -> str:

@@ -12,7 +12,14 @@ from sklearn.linear_model import LinearRegression
 
 import hteformula as hf
 from hteformula import api
-from hteformula.backends import Backend, backend_names, get_backend, register, unregister
+from hteformula.backends import (
+    Backend,
+    FittedModels,
+    backend_names,
+    get_backend,
+    register,
+    unregister,
+)
 from hteformula.backends.crossfit import cross_fit
 from hteformula.backends.nuisance import (
     arm_outcome_tasks,
@@ -107,6 +114,8 @@ def test_options_come_from_the_fit_signature():
         "model",
         "propensity",
         "folds",
+        "overlap",
+        "overlap_bound",
         "seed",
         "n_jobs",
         "progress",
@@ -135,3 +144,11 @@ def test_each_wrapper_takes_its_backends_options_and_documents_them(method):
     for name in [*options, *FIT_ARGUMENTS]:
         assert name in documented, f"{method}: {name} is not documented"
     assert getattr(hf, method) is wrapper
+
+
+def test_fitted_models_answer_membership_and_get():
+    models = FittedModels({"model_y": ("fitted",)})
+    assert "model_y" in models and "model_t" not in models
+    assert models.get("model_t") is None and models.get("model_y") == ("fitted",)
+    with pytest.raises(hf.HTEError, match="no fitted model is called 'model_t'"):
+        models["model_t"]

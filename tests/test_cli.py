@@ -238,7 +238,7 @@ def test_better_lower_on_the_command_line(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("method", "fragments"),
     [
-        ("tlearner", ["propensity estimated by a cross-fitted LogisticRegression"]),
+        ("tlearner", ["propensity estimated by a cross-fitted LogisticRegressionCV on standard"]),
         ("dml", ["outcome RandomForestRegressor", "propensity RandomForestClassifier"]),
     ],
 )
@@ -251,7 +251,7 @@ def test_a_named_model_reaches_every_model_of_the_method(csv, capsys, method, fr
     if method == "tlearner":  # the API takes the same name
         data = hf.datasets.engagement_trial(n=300, seed=4)
         api = hf.tlearner("Y ~ T * (age + engagement)", data, model="linear", folds=3, seed=1)
-        assert type(api.models["outcome model of arm '1'"][0]).__name__ == "RidgeCV"
+        assert type(api.models["outcome model of arm '1'"][0].estimator_).__name__ == "RidgeCV"
 
 
 def test_model_with_a_method_without_models_is_refused(csv, capsys):

@@ -145,6 +145,41 @@ def test_drlearner_equals_mean_of_fold_models_shap(df):
     assert additivity_gap(e) < 1e-6
 
 
+def test_rlearner_equals_mean_of_fold_models_shap_on_the_modifier_columns(df):
+    """The R-learner's final models read the modifiers alone: the controls contribute 0."""
+    res = hf.rlearner(
+        FORMULA,
+        df,
+        model_y=LinearRegression(),
+        model_t="linear",
+        model_final=small_trees(),
+        folds=3,
+        seed=0,
+    )
+    e = res.explain()
+    rows = res.design.features
+    columns = list(res.fit.predictor.columns)
+    assert [res.spec.feature_names[j] for j in columns] == ["age", "engagement"]
+    values = [tree_shap(m, rows[:, columns]) for m in res.models["model_final"]]
+    mean = np.mean(values, axis=0)
+    expected = np.zeros_like(rows)
+    expected[:, columns] = mean - mean.mean(axis=0)
+    np.testing.assert_allclose(e.column_contributions[0], expected, rtol=1e-9, atol=1e-9)
+    assert additivity_gap(e) < 1e-6 and "TreeSHAP" in e.method and e.exact
+    refit = hf.rlearner(
+        "Y ~ T + age + engagement",
+        df,
+        treatment="T",
+        model_y=LinearRegression(),
+        model_t="linear",
+        model_final=small_trees(),
+        refit_final=True,
+        folds=3,
+        seed=0,
+    ).explain()  # no modifiers: a constant effect, nothing contributes
+    assert np.all(refit.contributions == 0) and additivity_gap(refit) < 1e-9
+
+
 def test_xlearner_routes_with_known_and_fitted_propensity(df):
     known = hf.xlearner(FORMULA, df, model=small_trees(), propensity=0.5, seed=0).explain()
     assert additivity_gap(known) < 1e-6 and known.column_contributions is not None
@@ -179,6 +214,19 @@ def test_linear_models_inside_a_learner_are_explained_by_their_coefficients(df):
     e = res.explain()
     arms = res.fit.predictor.outcomes.models
     slope = arms[1].coef_ - arms[0].coef_
+    expected = (res.design.features - res.design.features.mean(axis=0)) * slope
+    np.testing.assert_allclose(e.column_contributions[0], expected, rtol=1e-9, atol=1e-9)
+    assert e.method.startswith("linear")
+
+
+def test_standardised_linear_models_are_explained_by_their_coefficients(df):
+    # model="linear" (and what "auto" may choose) fits on standardised columns; the
+    # contribution of a column is unchanged by shifting and scaling it.
+    res = hf.tlearner("Y ~ T * (age + engagement)", df, model="linear", propensity=0.5)
+    e = res.explain()
+    arms = res.fit.predictor.outcomes.models
+    slope = arms[1].estimator_.coef_ / arms[1].scaler_.scale_
+    slope = slope - arms[0].estimator_.coef_ / arms[0].scaler_.scale_
     expected = (res.design.features - res.design.features.mean(axis=0)) * slope
     np.testing.assert_allclose(e.column_contributions[0], expected, rtol=1e-9, atol=1e-9)
     assert e.method.startswith("linear")
@@ -296,7 +344,7 @@ def test_max_rows_takes_a_seeded_subset(df):
 # -- the ranking every backend should get right ---------------------------------------
 
 
-@pytest.mark.slow  # six fits; benchmarks/explain.py runs 20 seeds of each
+@pytest.mark.slow  # seven fits; benchmarks/explain.py runs 20 seeds of each
 @pytest.mark.parametrize(
     "method, options",
     [
@@ -306,6 +354,7 @@ def test_max_rows_takes_a_seeded_subset(df):
         ("slearner", {"model": small_trees(), "seed": 0}),
         ("xlearner", {"model": small_trees(), "seed": 0}),
         ("drlearner", {"model": small_trees(), "seed": 0}),
+        ("rlearner", {"model_y": small_trees(), "model_final": small_trees(), "seed": 0}),
     ],
 )
 def test_engagement_ranks_first_for_every_backend(df, method, options):

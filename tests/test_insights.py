@@ -332,14 +332,16 @@ def test_a_decrease_is_worded_as_a_magnitude_with_its_interval():
     assert low < 3 < high  # the true change is -3 per unit: a decrease of 3
 
 
-@pytest.mark.parametrize("method", ["dml", "tlearner", "slearner", "xlearner", "drlearner"])
+@pytest.mark.parametrize(
+    "method", ["dml", "tlearner", "slearner", "xlearner", "drlearner", "rlearner"]
+)
 def test_every_backend_finds_engagement_and_not_age(method):
     from sklearn.linear_model import LinearRegression, LogisticRegression
 
     df = hf.datasets.engagement_trial(n=3000, seed=3)
     models = (
         {"model_y": LinearRegression(), "model_t": LogisticRegression()}
-        if method == "dml"
+        if method in ("dml", "rlearner")
         else {"model": LinearRegression(), "propensity": 0.5}
     )
     if method == "slearner":  # a linear S-learner has no interactions: give it a tree model

@@ -95,14 +95,14 @@ CASES = {
         ["model (LogisticRegression) is a classifier", "'Y'", "regressor"],
     ),
     "not an estimator": (
-        lambda d: hf.tlearner(FORMULA, d, model=42, propensity=0.5),
+        lambda d: hf.tlearner(FORMULA, d, model=3, propensity=0.5),
         hf.HTEError,
-        ["model=42 is not a scikit-learn estimator"],
+        ["model=3 is not a scikit-learn estimator"],
     ),
     "not a model name": (
-        lambda d: hf.tlearner(FORMULA, d, model="rf", propensity=0.5),
+        lambda d: hf.tlearner(FORMULA, d, model="tree", propensity=0.5),
         hf.HTEError,
-        ["model='rf' is not a model name", "'linear'", "'forest'"],
+        ["model='tree' is not a model name", "'auto', 'linear', 'boosting', 'forest'"],
     ),
     "classifier as final model": (
         lambda d: hf.drlearner(
@@ -128,6 +128,7 @@ CASES = {
             model=LINEAR,
             propensity=DecisionTreeClassifier(),
             folds=2,
+            overlap="none",  # the default clips the 0 to 0.01
         ),
         hf.HTEError,
         ["probability 0 to the arm actually received"],

@@ -16,7 +16,9 @@ from sklearn.preprocessing import StandardScaler
 
 import hteformula as hf
 from hteformula.backends.nuisance import (
+    AUTO_CANDIDATES,
     DEFAULT_MODELS,
+    NAMED_MODELS,
     OVERLAP_BOUNDS,
     cross_fit_nuisance,
     outcomes_from_effects,
@@ -33,17 +35,21 @@ def test_dml_and_every_learner_take_the_same_default_models(trial):
     small = trial.head(300)
     dml = hf.dml(FORMULA, small, folds=3, seed=0)
     drl = hf.drlearner(FORMULA, small, folds=3, seed=0)
-    fitted = [
-        dml.models["model_y"][0],
-        dml.models["model_t"][0],
-        drl.models["outcome model of arm '1'"][0],
-        drl.models["propensity model"][0],
-        drl.models["final model of arm '1'"][0],
-    ]
-    for model in fitted:
-        expected = DEFAULT_MODELS["outcome"].make(classifier="Classifier" in type(model).__name__)
-        assert type(model) is type(expected)
-        assert model.early_stopping is True  # dml's defaults stopped early, the learners' did not
+    fitted = {
+        "model_y": dml.models["model_y"][0],
+        "model_t": dml.models["model_t"][0],
+        "model": drl.models["outcome model of arm '1'"][0],
+        "propensity": drl.models["propensity model"][0],
+        "final_model": drl.models["final model of arm '1'"][0],
+    }
+    selections = [*dml.fit.diagnostics["selection"], *drl.fit.diagnostics["selection"]]
+    assert [s.argument for s in selections] == list(fitted)
+    for selection in selections:  # every nuisance chose among the same default candidates
+        assert DEFAULT_MODELS["outcome"] == "auto"
+        assert tuple(selection.losses) == AUTO_CANDIDATES
+        model = fitted[selection.argument]
+        classifier = hasattr(model, "predict_proba")
+        assert type(model) is type(NAMED_MODELS[selection.chosen].make(classifier))
 
 
 def test_seed_reaches_nested_random_state_in_every_backend(trial):

@@ -39,6 +39,16 @@ METHODS = [
             "folds": 2,
         },
     ),
+    (
+        "rlearner",
+        {
+            "model_y": LinearRegression(),
+            "model_t": LogisticRegression(),
+            "model_final": HistGradientBoostingRegressor(max_iter=15),
+            "seed": 1,
+            "folds": 2,
+        },
+    ),
 ]
 METHOD_IDS = [m for m, _ in METHODS]
 
@@ -79,6 +89,14 @@ LINEAR_METHODS = [
     (
         "drlearner",
         {"model": LinearRegression(), "final_model": LinearRegression(), "propensity": 0.5},
+    ),
+    (
+        "rlearner",
+        {
+            "model_y": LinearRegression(),
+            "model_t": LogisticRegression(),
+            "model_final": LinearRegression(),
+        },
     ),
 ]
 

@@ -1,7 +1,8 @@
 """Every vignette runs, and its stored output is what its code prints now.
 
 Numbers are compared within their printed precision (two units of the last
-printed digit), the words exactly (whitespace aside). The README's
+printed digit), the words exactly (whitespace aside); wall times ("took 3.2 s")
+are not compared. The README's
 examples are checked the same way. Re-render with ``python vignettes/knit.py``
 (and ``python vignettes/knit.py ../README.md``) after a deliberate change.
 """
@@ -26,6 +27,8 @@ VIGNETTES = ROOT / "vignettes"
 # The README's examples are knitted too (python vignettes/knit.py ../README.md).
 KNITTED = [*sorted(VIGNETTES.glob("[0-9][0-9]-*.md")), ROOT / "README.md"]
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][+-]?\d+)?")
+# Wall times ("Fitting the candidates took 3.2 s") differ from run to run: not compared.
+TIMING = re.compile(r"took\s+\d[\d,]*(?:\.\d+)?\s+s\b")
 
 
 @functools.cache
@@ -39,6 +42,7 @@ def _knit_module():
 
 def same_output(stored: str, fresh: str) -> str | None:
     """None when the outputs agree; otherwise what differs."""
+    stored, fresh = TIMING.sub("took (time)", stored), TIMING.sub("took (time)", fresh)
     stored_words = " ".join(NUMBER.sub("#", stored).split())
     fresh_words = " ".join(NUMBER.sub("#", fresh).split())
     if stored_words != fresh_words:

@@ -66,6 +66,13 @@ class FittedModels(Mapping[str, tuple[Any, ...]]):
             )
         return self._models[name]
 
+    def __contains__(self, name: object) -> bool:
+        # Mapping's own would call __getitem__, whose error is not a KeyError.
+        return name in self._models
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._models.get(name, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._models)
 
@@ -109,6 +116,10 @@ class EffectFit:
         them (policy evaluation reuses them).
     models : FittedModels
         The fitted models, read-only (nuisance models per fold, refit models).
+    rows : ndarray of bool, shape (n,), optional
+        The rows of the design the fit used, when it dropped some
+        (``overlap="trim"``); every array above then has one row per row
+        kept. None: all rows.
     aliased : tuple of str
         Design columns dropped as aliased (linear combinations of earlier
         columns, R's order), controls included; the effect terms among them
@@ -135,6 +146,7 @@ class EffectFit:
     notes: tuple[str, ...] = ()
     scores: AIPWScores | None = None
     models: FittedModels = field(default_factory=FittedModels)
+    rows: np.ndarray | None = None
     aliased: tuple[str, ...] = ()
     in_sample_std_error: np.ndarray | None = None
     out_of_fold: np.ndarray | None = None

@@ -61,6 +61,41 @@ class EffectComponents:
         ]
 
 
+@dataclass(frozen=True, eq=False)
+class ColumnSubsetModel:
+    """A fitted model that reads some of the feature columns (the R-learner's final models).
+
+    Attributes
+    ----------
+    model : fitted estimator
+        Trained on ``features[:, columns]``, or on a constant column when
+        ``columns`` is empty (an effect without modifiers).
+    columns : tuple of int
+    """
+
+    model: Any
+    columns: tuple[int, ...]
+
+    def inputs(self, features: np.ndarray) -> np.ndarray:
+        """What the model reads of ``features`` (n, q)."""
+        return subset_columns(features, self.columns)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.predict(self.inputs(features)))
+
+
+def subset_columns(features: np.ndarray, columns: tuple[int, ...]) -> np.ndarray:
+    """``features[:, columns]``, or one constant column when ``columns`` is empty.
+
+    Examples
+    --------
+    >>> subset_columns(np.array([[1.0, 2.0], [3.0, 4.0]]), ())
+    array([[1.],
+           [1.]])
+    """
+    return features[:, list(columns)] if columns else np.ones((features.shape[0], 1))
+
+
 def model_output(model: Any, output: Output, features: np.ndarray) -> np.ndarray:
     """A model's prediction, or a binary classifier's log-odds of 1 (``decision_function``)."""
     method = model.predict if output == "predict" else model.decision_function

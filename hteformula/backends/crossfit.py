@@ -11,8 +11,9 @@ attached to a terminal.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -56,6 +57,9 @@ class Task:
         (e.g. the treatment set to each arm for an S-learner): one fit per
         fold, one prediction per version. The output then stacks the
         versions: shape (len(predict_on), n, ...).
+    observed : ndarray of int, shape (n,), optional
+        With ``predict_on``: which version each row was observed as (its own
+        arm for an S-learner), where the model's fit is scored.
     """
 
     name: str
@@ -67,6 +71,7 @@ class Task:
     sample_weight: np.ndarray | None = None
     classes: np.ndarray | None = None
     predict_on: tuple[np.ndarray, ...] | None = None
+    observed: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,11 +88,14 @@ class CrossFit(Mapping[str, np.ndarray]):
     models : mapping of str to tuple
         Per task: the fitted models, one per fold, in fold order.
     folds : list of (train, test)
+    seconds : mapping of str to float
+        Per task: the time its fold fits took, summed over folds.
     """
 
     predictions: Mapping[str, np.ndarray]
     models: Mapping[str, tuple[Any, ...]]
     folds: list[Fold]
+    seconds: Mapping[str, float] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.predictions[name]
@@ -219,9 +227,13 @@ def cross_fit_repeated(
     results = run_jobs(_fit_predict, jobs, n_jobs=n_jobs, progress=progress, what="cross-fitting")
     found: list[dict[str, np.ndarray]] = [{} for _ in fold_sets]
     models: list[dict[str, list[Any]]] = [{task.name: [] for task in tasks} for _ in fold_sets]
+    seconds: list[dict[str, float]] = [dict.fromkeys(models[0], 0.0) for _ in fold_sets]
     repetition = [r for r, folds in enumerate(fold_sets) for _ in tasks for _ in folds]
-    for r, (task, _, _, test), (predictions, model) in zip(repetition, jobs, results, strict=True):
+    for r, (task, _, _, test), (predictions, model, spent) in zip(
+        repetition, jobs, results, strict=True
+    ):
         models[r][task.name].append(model)
+        seconds[r][task.name] += spent
         stacked = task.predict_on is not None
         if task.name not in found[r]:
             lead = predictions.shape[:1] if stacked else ()
@@ -232,7 +244,12 @@ def cross_fit_repeated(
         else:
             found[r][task.name][test] = predictions
     return [
-        CrossFit(found[r], {name: tuple(fitted) for name, fitted in models[r].items()}, list(folds))
+        CrossFit(
+            found[r],
+            {name: tuple(fitted) for name, fitted in models[r].items()},
+            list(folds),
+            seconds[r],
+        )
         for r, folds in enumerate(fold_sets)
     ]
 
@@ -258,6 +275,30 @@ def fit_on_each_fold(
     models = run_jobs(_fit, jobs, n_jobs=n_jobs, progress=progress, what="fitting per fold")
     k = len(folds)
     return {task.name: models[i * k : (i + 1) * k] for i, task in enumerate(tasks)}
+
+
+def mean_of_other_folds(
+    models: Sequence[Any], features: np.ndarray, folds: Sequence[Fold]
+) -> np.ndarray:
+    """Each row's mean prediction over the models of :func:`fit_on_each_fold` of the other folds.
+
+    Parameters
+    ----------
+    models : sequence of fitted regressors, one per fold, in fold order
+    features : ndarray, shape (n, p)
+    folds : list of (train, test)
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        Row ``i`` of test fold ``j``: the mean of ``models[k].predict`` for every ``k != j``.
+    """
+    each = np.stack([model.predict(features) for model in models])  # (K, n)
+    total = each.sum(axis=0)
+    out = np.empty(features.shape[0])
+    for j, (_, test) in enumerate(folds):
+        out[test] = (total[test] - each[j, test]) / (len(models) - 1)
+    return out
 
 
 def fit_model(task: Task) -> Any:
@@ -297,8 +338,11 @@ def run_jobs(
 
 def _fit_predict(
     task: Task, fold: int, train: np.ndarray, test: np.ndarray
-) -> tuple[np.ndarray, Any]:
+) -> tuple[np.ndarray, Any, float]:
+    """Predictions of the test rows, the fitted model, and the seconds the fit took."""
+    start = time.perf_counter()
     model = _fit(task, train, fold)
+    spent = time.perf_counter() - start
     try:
         predict = getattr(model, task.method)
     except AttributeError:
@@ -316,7 +360,7 @@ def _fit_predict(
         _in_class_order(np.asarray(predict(X[test]), dtype=float), model, task, fold)
         for X in versions
     ]
-    return (predictions[0] if task.predict_on is None else np.stack(predictions)), model
+    return (predictions[0] if task.predict_on is None else np.stack(predictions)), model, spent
 
 
 def _in_class_order(predictions: np.ndarray, model: Any, task: Task, fold: int) -> np.ndarray:
@@ -339,6 +383,12 @@ def _fit(task: Task, train: np.ndarray, fold: int | None) -> Any:
     where = "on all rows" if fold is None else f"in fold {fold + 1}"
     if len(rows) == 0:
         raise HTEError(f"{task.name} has no training rows {where}; use fewer folds.")
+    if not hasattr(task.estimator, "get_params"):  # e.g. candidates not chosen among yet
+        raise HTEError(
+            f"{task.name} ({type(task.estimator).__name__}) is not a scikit-learn estimator; "
+            "candidate models are chosen among with "
+            "hteformula.backends.nuisance.cross_fit_choosing before anything is fitted."
+        )
     model = clone(task.estimator)
     kwargs = {} if task.sample_weight is None else {"sample_weight": task.sample_weight[rows]}
     try:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -45,13 +46,18 @@ from hteformula.backends.nuisance import (
     arm_codes,
     cross_fit_nuisance,
     doubly_robust_scores,
+    folds_within,
     nuisance_diagnostics,
     nuisance_note,
+    on_overlap_rows,
     outcomes_from_effects,
+    overlap_rule,
     residuals,
+    selection_notes,
+    treatment_propensities,
     warn_on_poor_overlap,
 )
-from hteformula.errors import RankDeficientError
+from hteformula.errors import HTEError, RankDeficientError
 from hteformula.formula.design import Design, interact
 from hteformula.inference import covariance_estimator, least_squares
 from hteformula.inference.aipw import AIPWScores
@@ -64,6 +70,8 @@ def fit_dml(
     model_t: Any = None,
     folds: int | Any | Sequence[Fold] = 5,
     repeats: int = 1,
+    overlap: str = "clip",
+    overlap_bound: float | None = None,
     vcov: str = "HC1",
     seed: int | None = None,
     n_jobs: int | None = None,
@@ -75,16 +83,26 @@ def fit_dml(
     Parameters
     ----------
     design : Design
-    model_y, model_t : scikit-learn estimators, optional
-        Outcome and treatment models, cloned per fold. Defaults: the
-        nuisance layer's (:data:`~hteformula.backends.nuisance.DEFAULT_MODELS`,
-        HistGradientBoosting with early stopping), classifiers for a binary
+    model_y, model_t : estimators, model names or lists of candidates, optional
+        Outcome and treatment models, cloned per fold. Default ``"auto"``
+        (:data:`~hteformula.backends.nuisance.DEFAULT_MODELS`): a regularised
+        linear model or gradient boosting with early stopping, whichever
+        predicts better out of fold (squared error; log-loss for the
+        probabilities of a discrete treatment), classifiers for a binary
         outcome and a discrete treatment, seeded from ``seed``.
     folds : int, splitter or list of (train, test) pairs
         A number gives K folds, stratified by a discrete treatment and grouped
         by ``design.clusters``.
     repeats : int
         Repetitions of cross-fitting on fresh folds (needs a number of folds).
+    overlap : {"clip", "trim", "none"}
+        ``"trim"`` drops the rows whose estimated probability of some level is
+        outside ``[0.1, 0.9]`` and fits on the rest (the estimand is then the
+        effect in that overlap population); ``"clip"`` and ``"none"`` change
+        nothing here, as the final stage does not divide by propensities.
+        See :mod:`hteformula.backends.nuisance.overlap`.
+    overlap_bound : float, optional
+        The bound of ``"trim"`` instead of 0.1.
     vcov : str
         As for OLS: iid, HC0-HC3, or with clusters CR1/CR0.
     seed : int, optional
@@ -104,9 +122,31 @@ def fit_dml(
         fit quality (see :func:`~hteformula.backends.nuisance.nuisance_diagnostics`);
         ``models`` the fitted ``model_y`` and ``model_t`` of every fold.
     """
+    rule = overlap_rule(overlap, overlap_bound)
+    defined = defined_effect_terms(design, singular)  # before any model is fitted
+    if rule.trims:
+        if design.spec.treatment.kind == "continuous":
+            raise HTEError(
+                f"overlap='trim' keeps the rows whose treatment probabilities lie within bounds, "
+                f"which needs a binary or multi-arm treatment; {design.spec.treatment.name!r} "
+                "is continuous."
+            )
+        refit = partial(
+            fit_dml,
+            model_y=model_y,
+            model_t=model_t,
+            folds=folds_within(folds),
+            repeats=repeats,
+            vcov=vcov,
+            seed=seed,
+            n_jobs=n_jobs,
+            progress=progress,
+            singular=singular,
+        )
+        e = treatment_propensities(design, model_t, folds, seed, n_jobs, progress)
+        return on_overlap_rows(design, e, rule, refit)
     estimator = covariance_estimator(vcov, design.clusters, design.cluster_name or "cluster")
     require_rows_for_columns(design.nobs, design.spec.effect_names)
-    defined = defined_effect_terms(design, singular)  # before any model is fitted
     nuisances = cross_fit_nuisance(
         design, model_y, model_t, folds, repeats, seed, n_jobs=n_jobs, progress=progress
     )
@@ -130,7 +170,10 @@ def fit_dml(
         df=estimator.df(regression),
         vcov_label=estimator.label,
         diagnostics=diagnostics,
-        notes=(nuisance_note(diagnostics, design.spec.treatment.name),),
+        notes=(
+            nuisance_note(diagnostics, design.spec.treatment.name),
+            *selection_notes(diagnostics["selection"]),
+        ),
         aliased=undefined_names(design, defined),
         models=FittedModels(models),
         scores=held_out.scores if held_out else None,

@@ -28,8 +28,9 @@ from sklearn.ensemble import (
 )
 from sklearn.tree import DecisionTreeRegressor, ExtraTreeRegressor
 
-from hteformula.backends.components import Output
+from hteformula.backends.components import ColumnSubsetModel, Output
 from hteformula.backends.learners.predictors import ArmFixedModel
+from hteformula.backends.nuisance.candidates import Standardised
 from hteformula.errors import HTEError
 
 EXPLAIN_EXTRA = 'pip install "hteformula[explain]"'
@@ -226,5 +227,56 @@ MODEL_EXPLAINERS = (
 
 
 def model_explainer(model: Any, output: Output) -> ModelExplainer | None:
-    """The first explainer that accepts the model, or None."""
+    """The first explainer that accepts the model, or None.
+
+    A :class:`~hteformula.backends.components.ColumnSubsetModel` is explained by
+    its model's explainer on the columns it reads; the other columns contribute 0.
+    A :class:`~hteformula.backends.nuisance.Standardised` model (what ``"auto"``
+    and ``"linear"`` choose) by its fitted model's explainer on the standardised
+    columns: shifting and scaling a column leaves its contribution unchanged.
+    """
+    if isinstance(model, ColumnSubsetModel):
+        inner = model_explainer(model.model, output)
+        return None if inner is None else on_column_subset(inner)
+    if isinstance(model, Standardised):
+        inner = model_explainer(model.estimator_, output)
+        return None if inner is None else on_standardised(inner)
     return next((e for e in MODEL_EXPLAINERS if e.accepts(model, output)), None)
+
+
+def on_column_subset(inner: ModelExplainer) -> ModelExplainer:
+    """``inner`` applied to the columns a :class:`ColumnSubsetModel` reads, scattered back."""
+
+    def explain(
+        model: ColumnSubsetModel, output: Output, rows: np.ndarray, reference: np.ndarray
+    ) -> AdditiveParts:
+        parts = inner.explain(model.model, output, model.inputs(rows), model.inputs(reference))
+        return AdditiveParts(
+            _scatter(parts.rows, model.columns, rows.shape[1]),
+            _scatter(parts.reference, model.columns, rows.shape[1]),
+        )
+
+    return ModelExplainer(inner.name, lambda model, output: True, explain)  # type: ignore[arg-type]
+
+
+def on_standardised(inner: ModelExplainer) -> ModelExplainer:
+    """``inner`` applied to a :class:`Standardised` model's fitted model on scaled columns."""
+
+    def explain(
+        model: Standardised, output: Output, rows: np.ndarray, reference: np.ndarray
+    ) -> AdditiveParts:
+        scale = model.scaler_.transform
+        return inner.explain(model.estimator_, output, scale(rows), scale(reference))
+
+    return ModelExplainer(inner.name, lambda model, output: True, explain)  # type: ignore[arg-type]
+
+
+def _scatter(values: np.ndarray, columns: tuple[int, ...], q: int) -> np.ndarray:
+    """Per-column values of a column subset placed among ``q`` columns (0 elsewhere).
+
+    Without columns (a model of a constant column) every contribution is 0.
+    """
+    out = np.zeros((values.shape[0], q))
+    if columns:
+        out[:, list(columns)] = values
+    return out

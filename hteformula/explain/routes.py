@@ -4,13 +4,14 @@
   variable's contribution is its columns' ``beta_j * (M_ij - mean_j M)``,
   the means over the fitted rows (weighted like the average effect). Exact,
   and it needs nothing beyond numpy.
-- **models** (the T-, S-, X- and DR-learners, and any effect that is a
+- **models** (the T-, S-, X-, DR- and R-learners, and any effect that is a
   function of fitted models each explainable on its own): every model is
   explained additively (TreeSHAP for tree ensembles, coefficients for linear
   models); a weighted sum of models (T-learner: ``mu_1 - mu_0``; S-learner:
   its pooled model at arm 1 minus at arm 0, each a tree of the features
   alone once the splits on the arm are resolved; DR-learner: the mean of its
-  fold models; X-learner with a known constant propensity) takes the same
+  fold models; R-learner: the mean of its final models, each reading the
+  modifier columns; X-learner with a known constant propensity) takes the same
   weighted sum of explanations. A non-linear blend (the X-learner's
   propensity weights, probabilities from classifiers' log-odds) takes the
   exact Shapley values of the blend of the models' additive explanations.

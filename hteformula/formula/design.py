@@ -15,6 +15,7 @@ the coding.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -407,6 +408,32 @@ class Design:
         ndarray of shape (n, n_contrasts * n_modifiers)
         """
         return interact(self.treatment, self.modifiers)
+
+
+def subset_design(design: Design, rows: np.ndarray) -> Design:
+    """The design restricted to ``rows`` (cluster codes renumbered 0..G-1).
+
+    Parameters
+    ----------
+    design : Design
+    rows : ndarray of int or bool, shape (n,) for a mask
+    """
+    clusters = None
+    if design.clusters is not None:
+        clusters = np.unique(design.clusters[rows], return_inverse=True)[1]
+    return dataclasses.replace(
+        design,
+        y=design.y[rows],
+        X=design.X[rows],
+        treatment=design.treatment[rows],
+        modifiers=design.modifiers[rows],
+        features=design.features[rows],
+        weights=None if design.weights is None else design.weights[rows],
+        clusters=clusters,
+        index=design.index[rows],
+        columns={k: v[rows] for k, v in design.columns.items()},
+        data=None if design.data is None else design.data.iloc[rows],
+    )
 
 
 def interact(treatment: np.ndarray, modifiers: np.ndarray) -> np.ndarray:

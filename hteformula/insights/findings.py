@@ -25,6 +25,7 @@ from statsmodels.stats.multitest import multipletests
 from hteformula.direction import benefit_sign
 from hteformula.errors import HTEError
 from hteformula.inference import Estimate, wald_test
+from hteformula.inference.aipw import rows_carrying_half
 from hteformula.insights.crossing import crossings_on_grid, fieller_affine
 from hteformula.insights.curves import (
     Contrast,
@@ -42,6 +43,11 @@ GROUP_SHARE = 0.2  # "who benefits most": the fifth of people with the largest e
 SIMULATION_DRAWS = 2_000  # draws of the coefficients for the interval of a peak's location
 SIMULATION_SEED = 20_240_601  # fixed: the same fit always gives the same insights
 EXTREMUM_GRID_POINTS = 201  # resolution of a peak's location along its variable
+# The average effect's interval "rests on a few rows" when at most FEW_ROWS rows, and at
+# most FEW_ROWS_SHARE of them, make up half of its variance (well-behaved scores need a
+# sixth of the rows); on the benchmark the fits flagged so were those whose intervals failed.
+FEW_ROWS = 10
+FEW_ROWS_SHARE = 0.02
 
 
 def contrasts_of(result: FittedResult, level: float) -> list[Contrast]:
@@ -134,7 +140,11 @@ def collect_findings(
 
 
 def average_findings(result: FittedResult, level: float) -> list[Finding]:
-    """One finding per contrast: the average effect, its interval and its sign."""
+    """One finding per contrast: the average effect, its interval and its sign.
+
+    When a few rows carry the average's standard error (see
+    :func:`few_rows_quantities`), the finding says so through its quantities.
+    """
     ate = result.ate(level)
     multi = len(result.spec.contrasts) > 1
     estimates: list[tuple[str | None, Estimate]] = (
@@ -150,9 +160,35 @@ def average_findings(result: FittedResult, level: float) -> list[Finding]:
             p_value=e.p_value,
             adjusted_p_value=e.p_value,
             evidence=grade_evidence(e.p_value),
+            quantities=few_rows_quantities(result, c),
         )
-        for arm, e in estimates
+        for c, (arm, e) in enumerate(estimates)
     ]
+
+
+def few_rows_quantities(result: FittedResult, contrast: int) -> tuple[Quantity, ...]:
+    """Whether a few rows carry the average effect's standard error, as quantities.
+
+    For a fit with doubly robust scores: when at most :data:`FEW_ROWS` rows,
+    and at most :data:`FEW_ROWS_SHARE` of all rows, make up half of the
+    variance of the mean score (:func:`~hteformula.inference.aipw.rows_carrying_half`),
+    the interval rests on their inverse-propensity weights: ``rows_carrying_half``,
+    ``rows`` (all) and ``lowest_propensity`` (of the arm those rows received).
+    Empty otherwise.
+    """
+    scores = result.fit.scores
+    if scores is None:
+        return ()
+    rows = rows_carrying_half(scores.scores[:, contrast], result.design.weights)
+    n = len(scores.arm)
+    if len(rows) == 0 or len(rows) > FEW_ROWS or len(rows) > FEW_ROWS_SHARE * n:
+        return ()
+    received = scores.propensity[rows, scores.arm[rows]]
+    return (
+        Quantity("rows_carrying_half", float(len(rows))),
+        Quantity("rows", float(n)),
+        Quantity("lowest_propensity", float(received.min())),
+    )
 
 
 def heterogeneity_finding(result: FittedResult) -> Finding:

@@ -153,9 +153,29 @@ def average_sentence(finding: Finding, voice: Voice) -> str:
         verdict = "no clear evidence of an average effect either way"
     else:
         verdict = f"{EVIDENCE_PHRASES[finding.evidence]} of a {finding.direction} effect"
+    names = {q.name for q in finding.quantities}
+    if "rows_carrying_half" in names:
+        return (
+            f"On average, {_subject(finding, voice)} {verb} {voice.outcome} by {amount} "
+            f"(p {p_phrase(finding.p_value)}), but that interval rests on a few rows: "
+            f"{few_rows_phrase(finding)}. With overlap this poor the interval is not reliable; "
+            "restrict the sample to comparable rows (overlap='trim') or add what predicts "
+            "treatment to the formula."
+        )
     return (
         f"On average, {_subject(finding, voice)} {verb} {voice.outcome} by {amount}: "
         f"{verdict} (p {p_phrase(finding.p_value)})."
+    )
+
+
+def few_rows_phrase(finding: Finding) -> str:
+    """'4 of 2,000 rows make up half of its variance (...)' from an average finding."""
+    k = int(finding.quantity("rows_carrying_half").value)
+    n = int(finding.quantity("rows").value)
+    p = finding.quantity("lowest_propensity").value
+    return (
+        f"{k:,} of {n:,} rows make up half of its variance, rows whose estimated probability "
+        f"of the treatment they received is as low as {plain(p, 2)}"
     )
 
 

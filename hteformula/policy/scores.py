@@ -24,7 +24,6 @@ intervals keep their coverage with them.
 
 from __future__ import annotations
 
-import dataclasses
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -33,16 +32,20 @@ import numpy as np
 import pandas as pd
 
 from hteformula.backends import get_backend
-from hteformula.backends.crossfit import Fold, cross_fit
+from hteformula.backends.crossfit import Fold
 from hteformula.backends.nuisance import (
+    OVERLAP_RULES,
+    KnownPropensity,
     arm_outcome_tasks,
     arm_outcomes,
+    clipped_propensities,
+    cross_fit_choosing,
     doubly_robust_scores,
     per_arm_outcomes,
     resolve_propensity,
 )
 from hteformula.errors import HTEError
-from hteformula.formula.design import Design
+from hteformula.formula.design import Design, subset_design
 from hteformula.formula.frame import is_per_row
 from hteformula.inference.aipw import AIPWScores, aipw_scores
 
@@ -241,26 +244,6 @@ def crossfit_effects(
     return out
 
 
-def subset_design(design: Design, rows: np.ndarray) -> Design:
-    """The design restricted to ``rows`` (cluster codes renumbered 0..G-1)."""
-    clusters = None
-    if design.clusters is not None:
-        clusters = np.unique(design.clusters[rows], return_inverse=True)[1]
-    return dataclasses.replace(
-        design,
-        y=design.y[rows],
-        X=design.X[rows],
-        treatment=design.treatment[rows],
-        modifiers=design.modifiers[rows],
-        features=design.features[rows],
-        weights=None if design.weights is None else design.weights[rows],
-        clusters=clusters,
-        index=design.index[rows],
-        columns={k: v[rows] for k, v in design.columns.items()},
-        data=None if design.data is None else design.data.iloc[rows],
-    )
-
-
 def propensity_per_row(propensity: Any, design: Design, fitted_with: Any) -> np.ndarray | None:
     """The fitted rows' values of a per-row ``propensity=`` (column name, Series or array).
 
@@ -316,15 +299,16 @@ def _fresh_scores(
     data, outcome = per_arm_outcomes(design, model, folds, seed, n_jobs, progress)
     column = propensity_per_row(propensity, design, fitted_with)
     source = resolve_propensity(propensity, data, column, seed, design.weights_name)
-    fitted = cross_fit(
+    chosen = cross_fit_choosing(
         [*arm_outcome_tasks(data, outcome), *source.tasks(data)],
-        data.folds,
+        [data.folds],
         n_jobs=n_jobs,
         progress=progress,
     )
-    return doubly_robust_scores(
-        data, arm_outcomes(data, outcome, fitted), source.probabilities(fitted)
-    )
+    fitted = chosen.fits[0]
+    clip = 0.0 if isinstance(source, KnownPropensity) else OVERLAP_RULES["clip"]
+    e, _ = clipped_propensities(source.probabilities(fitted), clip)
+    return doubly_robust_scores(data, arm_outcomes(data, outcome, fitted), e)
 
 
 __all__ = [

@@ -59,6 +59,9 @@ class ReportContent:
         Why there are no figures, when there are none.
     targeting : TargetingSection or None
         What treating the top of the ranking gains over random (when asked for).
+    own_effects : tuple of str
+        For a learner, the summary's lines on what its table is and what its
+        own per-row effects are worth (the first line heads the others).
     segments : tuple of Segments
         The honest segments of each contrast (see ``HTEResult.segments``).
     """
@@ -75,6 +78,7 @@ class ReportContent:
     figures: tuple[Figure, ...] = ()
     figures_note: str = ""
     targeting: TargetingSection | None = None
+    own_effects: tuple[str, ...] = ()
     segments: tuple[Segments, ...] = ()
 
 
@@ -145,6 +149,7 @@ def build_content(
         figures=drawn,
         figures_note=note,
         targeting=targeting,
+        own_effects=summary.own_effects,
         segments=found,
     )
 
@@ -261,6 +266,10 @@ def _value(value: object) -> str | None:
         return format_number(float(value))
     if isinstance(value, str):
         return value if len(value) <= 200 else value[:197] + "..."
+    if _has_own_str(value):  # a record that words itself (a model selection, overlap handling)
+        return str(value)
+    if isinstance(value, tuple | list) and value and all(_has_own_str(v) for v in value):
+        return "; ".join(str(v) for v in value)
     array = _numeric_array(value)
     if array is not None:
         flat = array.ravel().astype(float)
@@ -274,6 +283,10 @@ def _value(value: object) -> str | None:
             f"{format_number(finite.max())} (median {format_number(float(np.median(finite)))})"
         )
     return None
+
+
+def _has_own_str(value: object) -> bool:
+    return type(value).__str__ is not object.__str__ and not isinstance(value, str | np.ndarray)
 
 
 def _numeric_array(value: object) -> np.ndarray | None:

@@ -105,6 +105,8 @@ def _aligned(rows: Sequence[Sequence[str]], right: bool = True) -> list[str]:
     return out
 
 
+OWN_EFFECTS = "The learner's own per-row effects"
+
 # -- text ----------------------------------------------------------------------------------
 
 
@@ -128,6 +130,12 @@ def render_text(content: ReportContent, path: Path | None = None) -> str:
     lines += heading("Effect coefficients")
     lines += _aligned(table_rows(content))
     lines += ["", heterogeneity_line(content)]
+    if content.own_effects:
+        head, *rest = content.own_effects
+        lines += heading(OWN_EFFECTS)
+        lines += textwrap.wrap(head, WRAP)
+        for line in rest:
+            lines += textwrap.wrap(line, WRAP, initial_indent="- ", subsequent_indent="  ")
     if content.targeting is not None:
         lines += heading("Targeting")
         lines += textwrap.wrap(content.targeting.sentence, WRAP)
@@ -167,6 +175,9 @@ def render_markdown(content: ReportContent, path: Path | None = None) -> str:
     lines += ["", "## Effect coefficients", ""]
     lines += table(table_rows(content), "---:")
     lines += ["", heterogeneity_line(content)]
+    if content.own_effects:
+        head, *rest = content.own_effects
+        lines += ["", f"## {OWN_EFFECTS}", "", head, "", *(f"- {line}" for line in rest)]
     if content.targeting is not None:
         lines += ["", "## Targeting", "", content.targeting.sentence, ""]
         lines += table(content.targeting.rows, "---:")
@@ -260,6 +271,10 @@ def render_html(content: ReportContent, path: Path | None = None) -> str:
         table(table_rows(content)),
         f"<p>{esc(heterogeneity_line(content))}</p>",
     ]
+    if content.own_effects:
+        head, *rest = content.own_effects
+        items = "".join(f"<li>{esc(line)}</li>" for line in rest)
+        parts += [f"<h2>{OWN_EFFECTS}</h2>", f"<p>{esc(head)}</p>", f"<ul>{items}</ul>"]
     if content.targeting is not None:
         parts += [
             "<h2>Targeting</h2>",

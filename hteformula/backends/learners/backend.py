@@ -21,25 +21,42 @@ The fit keeps the scores as ``EffectFit.scores``, the fitted models as
     The propensities' out-of-fold quality and range per arm, and the rows
     with some arm's probability outside the overlap bounds
     (:func:`~hteformula.backends.nuisance.overlap_diagnostics`).
+``"overlap"``
+    :class:`~hteformula.backends.nuisance.OverlapHandling`: the ``overlap=``
+    rule and the rows it clipped or trimmed.
+``"selection"``
+    A tuple of :class:`~hteformula.backends.nuisance.Selection`, one per
+    nuisance whose model was chosen among candidates (``"auto"``): every
+    candidate's out-of-fold loss and fit time, and the one chosen.
 ``"propensity_source"``, ``"folds"``, ``"learner"``
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from hteformula.backends.aliasing import defined_effect_terms
 from hteformula.backends.base import Backend, EffectFit, fixed, register
-from hteformula.backends.crossfit import cross_fit
 from hteformula.backends.learners.inputs import learner_inputs
 from hteformula.backends.learners.recipes import LEARNERS, FirstStage
 from hteformula.backends.nuisance import (
+    KnownPropensity,
+    OverlapHandling,
     arm_r_squared,
+    clipped_labels,
+    clipped_propensities,
+    cross_fit_choosing,
     doubly_robust_scores,
+    estimated_propensities,
     fit_from_scores,
+    folds_within,
+    on_overlap_rows,
     overlap_diagnostics,
+    overlap_rule,
     projection_estimator,
     resolve_propensity,
+    selection_notes,
     warn_on_poor_overlap,
 )
 from hteformula.formula.design import Design
@@ -52,6 +69,8 @@ def fit_learner(
     propensity: Any = None,
     final_model: Any = None,
     folds: Any = 5,
+    overlap: str = "clip",
+    overlap_bound: float | None = None,
     seed: int | None = None,
     n_jobs: int | None = None,
     progress: bool | None = None,
@@ -64,17 +83,28 @@ def fit_learner(
     ----------
     design : Design
     learner : {"tlearner", "slearner", "xlearner", "drlearner"}
-    model : scikit-learn estimator, optional
-        Outcome model, cloned per arm and fold. Default: the nuisance layer's
-        (HistGradientBoosting with early stopping; its classifier's
-        probabilities for a 0/1 outcome).
-    propensity : float, mapping, column name, array or classifier, optional
-        See :mod:`hteformula.backends.nuisance.propensity`. Default: the
-        layer's classifier, cross-fitted.
-    final_model : scikit-learn regressor, optional
+    model : estimator, model name or list of candidates, optional
+        Outcome model, cloned per arm and fold. Default ``"auto"``: a
+        regularised linear model or gradient boosting (classifiers'
+        probabilities for a 0/1 outcome), whichever predicts the outcome
+        better out of fold, the same kind for every arm (see
+        :mod:`hteformula.backends.nuisance.candidates`).
+    propensity : float, mapping, column name, array, classifier, model name or list, optional
+        See :mod:`hteformula.backends.nuisance.propensity`. Default
+        ``"auto"``: logistic regression or gradient boosting, whichever has
+        the smaller out-of-fold log-loss.
+    final_model : estimator, model name or list of candidates, optional
         Second stage of the X- and DR-learners; default: ``model`` when it is a
-        regressor, else the layer's default regressor.
+        regressor (``"auto"``: chosen again, on the second stage's own
+        held-out loss), else ``"auto"``.
     folds : int, splitter or list of (train, test)
+    overlap : {"clip", "trim", "none"}
+        What to do about extreme propensities: clip them to ``[0.01, 0.99]``
+        in the scores, drop the rows outside ``[0.1, 0.9]`` (the estimand is
+        then the effect in the overlap population), or neither; see
+        :mod:`hteformula.backends.nuisance.overlap`.
+    overlap_bound : float, optional
+        The bound of ``overlap`` instead of its default.
     seed : int, optional
         Seeds the folds and every default (or unseeded) model.
     n_jobs : int, optional
@@ -90,31 +120,64 @@ def fit_learner(
     -------
     EffectFit
     """
-    recipe = LEARNERS[learner]
+    rule = overlap_rule(overlap, overlap_bound)
     defined = defined_effect_terms(design, singular)  # before any model is fitted
+    if rule.trims:
+        refit = partial(
+            fit_learner,
+            learner=learner,
+            model=model,
+            propensity=propensity,
+            final_model=final_model,
+            folds=folds_within(folds),
+            seed=seed,
+            n_jobs=n_jobs,
+            progress=progress,
+            vcov=vcov,
+            singular=singular,
+        )
+        e = estimated_propensities(design, propensity, folds, seed, n_jobs, progress)
+        return on_overlap_rows(design, e, rule, refit)
+    recipe = LEARNERS[learner]
     estimator = projection_estimator(design, vcov)
     inputs = learner_inputs(design, model, final_model, folds, seed, n_jobs, progress)
     data = inputs.data
     source = resolve_propensity(
         propensity, data, design.columns.get("propensity"), seed, design.weights_name
     )
-    fitted = cross_fit(
+    chosen = cross_fit_choosing(
         [*recipe.outcome_models.tasks(inputs), *source.tasks(data)],
-        data.folds,
+        [data.folds],
         n_jobs=n_jobs,
         progress=progress,
     )
+    fitted, inputs, source = chosen.fits[0], inputs.with_chosen(chosen), source.with_chosen(chosen)
     outcomes = recipe.outcome_models.outcomes(inputs, fitted)
-    scores = doubly_robust_scores(data, outcomes, source.probabilities(fitted))
+    estimated = source.probabilities(fitted)
+    known = isinstance(source, KnownPropensity)
+    e, clipped = clipped_propensities(estimated, 0.0 if known else rule.clip)
+    scores = doubly_robust_scores(data, outcomes, e)
     effects = recipe.effects(inputs, FirstStage(fitted, outcomes, scores, source))
+    labels = clipped_labels(design.index, estimated, data.arm, clipped)
+    handling = OverlapHandling(rule, clipped=labels, rows_before=design.nobs, known=known)
+    selections = (*chosen.selections, *effects.selections)
     diagnostics = {
         "learner": recipe.label,
         "outcome_r2": arm_r_squared(data.y, outcomes, data.arm, data.levels, data.weights),
-        **overlap_diagnostics([scores.propensity], data.arm, data.levels, data.weights),
+        **overlap_diagnostics([estimated], data.arm, data.levels, data.weights),
         "propensity_source": source.description,
+        "overlap": handling,
+        "selection": selections,
         "folds": len(data.folds),
     }
     warn_on_poor_overlap(diagnostics)
+    notes = (
+        f"Per-row effects (effect()) come from the {recipe.label} and have no standard "
+        "errors; the coefficients are the best linear projection of cross-fitted doubly "
+        "robust (AIPW) scores on the effect design, and the average effect is the mean "
+        f"score ({len(data.folds)} folds; propensity {source.description}).",
+        *selection_notes(selections),
+    )
     return fit_from_scores(
         design,
         scores,
@@ -124,12 +187,7 @@ def fit_learner(
         out_of_fold=effects.out_of_fold,
         predictor=effects.predictor,
         diagnostics=diagnostics,
-        notes=(
-            f"Per-row effects (effect()) come from the {recipe.label} and have no standard "
-            "errors; the coefficients are the best linear projection of cross-fitted doubly "
-            "robust (AIPW) scores on the effect design, and the average effect is the mean "
-            f"score ({len(data.folds)} folds; propensity {source.description}).",
-        ),
+        notes=notes,
         models={**fitted.models, **effects.models},
     )
 

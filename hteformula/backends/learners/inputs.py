@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hteformula.backends.crossfit import Fold
-from hteformula.backends.nuisance import CrossFitting, OutcomeModel, per_arm_outcomes, regressor
+from hteformula.backends.nuisance import (
+    Candidates,
+    Chosen,
+    CrossFitting,
+    OutcomeModel,
+    per_arm_outcomes,
+    regressor,
+)
 from hteformula.formula.design import Design
 
 
@@ -28,6 +36,11 @@ class LearnerInputs:
     outcome: OutcomeModel
     final: Any
 
+    def with_chosen(self, chosen: Chosen) -> LearnerInputs:
+        """These inputs with the outcome (and final) candidates resolved to the chosen models."""
+        outcome = OutcomeModel(chosen.estimator(self.outcome.estimator), self.outcome.method)
+        return dataclasses.replace(self, outcome=outcome, final=chosen.estimator(self.final))
+
 
 def learner_inputs(
     design: Design,
@@ -40,14 +53,17 @@ def learner_inputs(
 ) -> LearnerInputs:
     """Check the design and the models, and split the rows into folds stratified by arm.
 
-    The outcome model defaults to the nuisance layer's; the final model to
-    ``model`` when it is a regressor (as causalml's learners do), else the
-    layer's ``"final"`` default: its targets are effects, not 0/1. Folds keep
-    clusters whole when the design has clusters.
+    The outcome model defaults to the nuisance layer's (``"auto"``); the final
+    model to ``model`` (or its candidates) when it is a regressor, as
+    causalml's learners do, else the layer's ``"final"`` default: its targets
+    are effects, not 0/1. Folds keep clusters whole when the design has clusters.
     """
     data, outcome = per_arm_outcomes(design, model, folds, seed, n_jobs, progress)
+    final: Any
     if final_model is None and not outcome.is_classifier:
         final = outcome.estimator
+        if isinstance(final, Candidates):  # chosen on its own loss, as its own nuisance
+            final = dataclasses.replace(final, argument="final_model")
     else:
         what = "the second stage regresses effects"
         final = regressor(final_model, "final_model", "final", what, seed)

@@ -20,8 +20,9 @@ The DR-learner fits one final model on each fold's scores and averages them
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,9 +30,9 @@ import numpy as np
 from hteformula.backends.crossfit import (
     CrossFit,
     Task,
-    cross_fit,
     fit_model,
     fit_on_each_fold,
+    mean_of_other_folds,
     run_jobs,
 )
 from hteformula.backends.learners.inputs import LearnerInputs
@@ -45,7 +46,15 @@ from hteformula.backends.learners.predictors import (
     with_arm,
     x_learner_weight,
 )
-from hteformula.backends.nuisance import Propensity, arm_outcome_tasks, arm_outcomes
+from hteformula.backends.nuisance import (
+    Candidates,
+    Propensity,
+    Selection,
+    arm_outcome_tasks,
+    arm_outcomes,
+    cross_fit_choosing,
+)
+from hteformula.backends.nuisance.selection import selection_of
 from hteformula.inference.aipw import AIPWScores
 
 Predictions = Mapping[str, np.ndarray]
@@ -87,6 +96,8 @@ class Effects:
         its per-fold models, averaged).
     models : mapping of str to tuple
         The fitted models behind the effects (refit and second-stage models).
+    selections : tuple of Selection
+        How the second stage's model was chosen, when it had candidates.
     out_of_fold : ndarray, shape (n, K - 1), optional
         ``in_sample`` when no outcome of a row's fold entered the row's effect,
         so policy evaluation can rank by it without refitting the learner
@@ -96,6 +107,7 @@ class Effects:
     in_sample: np.ndarray
     predictor: LearnerPredictor
     models: Mapping[str, tuple[Any, ...]]
+    selections: tuple[Selection, ...] = ()
     out_of_fold: np.ndarray | None = None
 
 
@@ -152,6 +164,7 @@ class Pooled:
             inputs.outcome.method,
             sample_weight=data.weights,
             predict_on=at_arms,
+            observed=data.arm if at_each_arm else None,
         )
 
 
@@ -176,8 +189,14 @@ def x_effects(learner: Learner, inputs: LearnerInputs, first: FirstStage) -> Eff
     data = inputs.data
     # New rows need the propensity too: fail on a propensity column before any fitting.
     new_rows_propensity = first.propensity.for_new_rows(data)
+    chosen = cross_fit_choosing(
+        imputed_effect_tasks(inputs, first.outcomes),
+        [data.folds],
+        n_jobs=data.n_jobs,
+        progress=data.progress,
+    )
+    out_of_fold, inputs = chosen.fits[0], inputs.with_chosen(chosen)
     tasks = imputed_effect_tasks(inputs, first.outcomes)
-    out_of_fold = cross_fit(tasks, data.folds, n_jobs=data.n_jobs, progress=data.progress)
     e = first.scores.propensity
     in_sample = np.column_stack(
         [_blend(e, k, out_of_fold, level) for k, level in enumerate(data.contrasts, start=1)]
@@ -194,7 +213,8 @@ def x_effects(learner: Learner, inputs: LearnerInputs, first: FirstStage) -> Eff
     # Not out_of_fold: a row's effect model was trained on other folds' effects imputed by
     # outcome models that saw the row's fold, which biases a policy value ranked by it
     # upward (benchmarks/policy_coverage.py: gain 0.020 where the truth is 0, MC se 0.002).
-    return Effects(in_sample, LearnerPredictor(effects, arms, data.levels), models)
+    predictor = LearnerPredictor(effects, arms, data.levels)
+    return Effects(in_sample, predictor, models, chosen.selections)
 
 
 def imputed_effect_tasks(inputs: LearnerInputs, outcomes: np.ndarray) -> list[Task]:
@@ -237,6 +257,11 @@ def dr_effects(learner: Learner, inputs: LearnerInputs, first: FirstStage) -> Ef
     saw), and averaged. A training row's effect is the mean of the models of the
     other folds. Averaging models fitted on disjoint rows damps the noise of the
     scores, which a flexible final model refit on all rows would partly fit.
+
+    With candidates for the final model, each is fitted so and scored by the
+    squared error of its held-out predictions (the mean of the other folds'
+    models) against the scores: as ``E[score | x]`` is the effect, the
+    candidate closer to the effect has the smaller loss, up to a constant.
     """
     data = inputs.data
     tasks = [
@@ -249,28 +274,68 @@ def dr_effects(learner: Learner, inputs: LearnerInputs, first: FirstStage) -> Ef
         )
         for c, level in enumerate(data.contrasts)
     ]
-    per_fold = fit_on_each_fold(tasks, data.folds, n_jobs=data.n_jobs, progress=data.progress)
-    final = FinalModels(tuple(tuple(per_fold[task.name]) for task in tasks))
-    in_sample = np.column_stack([mean_of_other_folds(models, inputs) for models in final.models])
+    candidates = inputs.final if isinstance(inputs.final, Candidates) else None
+    tried = {
+        name: _final_stage([replace(t, estimator=model) for t in tasks], inputs)
+        for name, model in zip(*_named(inputs.final), strict=True)
+    }
+    selections: tuple[Selection, ...] = ()
+    if candidates is not None:
+        losses = {name: stage.loss for name, stage in tried.items()}
+        seconds = {name: stage.seconds for name, stage in tried.items()}
+        selections = (selection_of(candidates, losses, seconds),)
+    stage = tried[selections[0].chosen] if selections else next(iter(tried.values()))
     arms, models = learner.outcome_models.refit(inputs)
-    models.update({name: tuple(fitted) for name, fitted in per_fold.items()})
+    models.update({name: tuple(fitted) for name, fitted in stage.per_fold.items()})
+    predictor = LearnerPredictor(stage.final, arms, data.levels)
     # The fold models saw other folds' scores, whose nuisance models saw the row's fold;
     # the scores are orthogonal to those nuisances, so to first order that changes no
     # ranking with the row's own noise (no bias in benchmarks/policy_coverage.py).
-    return Effects(
-        in_sample, LearnerPredictor(final, arms, data.levels), models, out_of_fold=in_sample
-    )
+    return Effects(stage.in_sample, predictor, models, selections, out_of_fold=stage.in_sample)
 
 
-def mean_of_other_folds(models: Sequence[Any], inputs: LearnerInputs) -> np.ndarray:
-    """Each training row's mean prediction over the models fitted on the other folds."""
+@dataclass(frozen=True, eq=False)
+class FinalStage:
+    """The DR-learner's final models fitted per fold, their held-out effects and loss.
+
+    Attributes
+    ----------
+    final : FinalModels
+    per_fold : mapping of str to list
+        The fitted models of each task, one per fold.
+    in_sample : ndarray, shape (n, K - 1)
+        Each row's effect from the other folds' models.
+    loss : float
+        Weighted mean squared error of ``in_sample`` against the scores, over every contrast.
+    seconds : float
+    """
+
+    final: FinalModels
+    per_fold: Mapping[str, list[Any]]
+    in_sample: np.ndarray
+    loss: float
+    seconds: float
+
+
+def _final_stage(tasks: Sequence[Task], inputs: LearnerInputs) -> FinalStage:
     data = inputs.data
-    each = np.stack([model.predict(data.features) for model in models])  # (K, n)
-    total = each.sum(axis=0)
-    out = np.empty(len(data.y))
-    for j, (_, test) in enumerate(data.folds):
-        out[test] = (total[test] - each[j, test]) / (len(models) - 1)
-    return out
+    start = time.perf_counter()
+    per_fold = fit_on_each_fold(tasks, data.folds, n_jobs=data.n_jobs, progress=data.progress)
+    seconds = time.perf_counter() - start
+    final = FinalModels(tuple(tuple(per_fold[task.name]) for task in tasks))
+    in_sample = np.column_stack(
+        [mean_of_other_folds(models, data.features, data.folds) for models in final.models]
+    )
+    scores = np.column_stack([task.y for task in tasks])
+    w = np.ones(len(data.y)) if data.weights is None else data.weights
+    loss = float(np.sum(w[:, None] * (scores - in_sample) ** 2) / (w.sum() * scores.shape[1]))
+    return FinalStage(final, per_fold, in_sample, loss, seconds)
+
+
+def _named(model: Any) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+    if isinstance(model, Candidates):
+        return model.names, model.models
+    return (type(model).__name__,), (model,)
 
 
 # -- shared ----------------------------------------------------------------------

@@ -2,9 +2,13 @@
 
 A backend that cross-fits takes everything about its nuisance models from here:
 
-- :mod:`.models`: the default models (one table, :data:`DEFAULT_MODELS`),
+- :mod:`.candidates`: the named models (``"linear"``, ``"boosting"``,
+  ``"forest"``) and the candidates ``"auto"`` chooses among;
+- :mod:`.models`: the default of each role (one table, :data:`DEFAULT_MODELS`),
   cloning and seeding (nested ``random_state`` included) and the checks that
   name a bad model;
+- :mod:`.selection`: choosing each nuisance's model among candidates by its
+  out-of-fold loss on the cross-fitting folds;
 - :mod:`.arms`: the rows, arms and folds (:class:`CrossFitting`) and the
   outcome model of each arm;
 - :mod:`.propensity`: known or cross-fitted assignment probabilities;
@@ -30,26 +34,44 @@ from hteformula.backends.nuisance.arms import (
     arm_task_name,
     cross_fitting,
     folds_for,
+    folds_within,
     per_arm_outcomes,
+)
+from hteformula.backends.nuisance.candidates import (
+    AUTO,
+    AUTO_CANDIDATES,
+    NAMED_MODELS,
+    Candidates,
+    NamedModel,
+    Standardised,
+    describe,
+    is_model,
+    is_model_name,
 )
 from hteformula.backends.nuisance.models import (
     DEFAULT_MODELS,
-    NAMED_MODELS,
-    DefaultModel,
     OutcomeModel,
     default_model,
-    named_model,
     outcome_model,
     prepared,
     regressor,
     require_both_outcomes_in_training,
+    resolve_model,
     seeded,
 )
 from hteformula.backends.nuisance.overlap import (
     OVERLAP_BOUNDS,
+    OVERLAP_RULES,
     OVERLAP_WARN_SHARE,
     ArmOverlap,
+    OverlapHandling,
+    OverlapRule,
+    clipped_labels,
+    clipped_propensities,
+    on_overlap_rows,
     overlap_diagnostics,
+    overlap_rows,
+    overlap_rule,
     scoring_propensities,
     warn_on_poor_overlap,
 )
@@ -57,6 +79,7 @@ from hteformula.backends.nuisance.propensity import (
     EstimatedPropensity,
     KnownPropensity,
     Propensity,
+    estimated_propensities,
     propensity_classifier,
     resolve_propensity,
 )
@@ -67,6 +90,7 @@ from hteformula.backends.nuisance.residuals import (
     nuisance_diagnostics,
     nuisance_note,
     residuals,
+    treatment_propensities,
     treatment_variance_task,
 )
 from hteformula.backends.nuisance.scores import (
@@ -78,21 +102,36 @@ from hteformula.backends.nuisance.scores import (
     projection_estimator,
     residual_scores,
 )
+from hteformula.backends.nuisance.selection import (
+    Chosen,
+    Selection,
+    cross_fit_choosing,
+    selection_notes,
+)
 
 __all__ = [
+    "AUTO",
+    "AUTO_CANDIDATES",
     "DEFAULT_MODELS",
     "NAMED_MODELS",
     "OVERLAP_BOUNDS",
+    "OVERLAP_RULES",
     "OVERLAP_WARN_SHARE",
     "VARIANCE_FLOOR_SHARE",
     "ArmOverlap",
+    "Candidates",
+    "Chosen",
     "CrossFitting",
-    "DefaultModel",
     "EstimatedPropensity",
     "KnownPropensity",
+    "NamedModel",
     "Nuisance",
     "OutcomeModel",
+    "OverlapHandling",
+    "OverlapRule",
     "Propensity",
+    "Selection",
+    "Standardised",
     "arm_codes",
     "arm_outcome_tasks",
     "arm_outcomes",
@@ -100,18 +139,28 @@ __all__ = [
     "arm_task_name",
     "auc",
     "binary_log_loss",
+    "clipped_labels",
+    "clipped_propensities",
+    "cross_fit_choosing",
     "cross_fit_nuisance",
     "cross_fitting",
     "default_model",
+    "describe",
     "doubly_robust_scores",
+    "estimated_propensities",
     "fit_from_scores",
     "folds_for",
-    "named_model",
+    "folds_within",
+    "is_model",
+    "is_model_name",
     "nuisance_diagnostics",
     "nuisance_note",
+    "on_overlap_rows",
     "outcome_model",
     "outcomes_from_effects",
     "overlap_diagnostics",
+    "overlap_rows",
+    "overlap_rule",
     "partial_effect_scores",
     "per_arm_outcomes",
     "prepared",
@@ -122,9 +171,12 @@ __all__ = [
     "require_both_outcomes_in_training",
     "residual_scores",
     "residuals",
+    "resolve_model",
     "resolve_propensity",
     "scoring_propensities",
     "seeded",
+    "selection_notes",
+    "treatment_propensities",
     "treatment_variance_task",
     "warn_on_poor_overlap",
 ]

@@ -143,6 +143,16 @@ def folds_for(design: Design, folds: int | Any | Sequence[Fold], seed: int | Non
     return make_folds(design.nobs, folds, groups=design.clusters, seed=seed, **arms)
 
 
+def folds_within(folds: int | Any | Sequence[Fold]) -> int | Any:
+    """``folds=`` for a fit on a subset of the rows: explicit index pairs become their number.
+
+    Index pairs name rows of the full data; a number or a splitter applies to any rows.
+    """
+    if isinstance(folds, (int, np.integer)) or hasattr(folds, "split"):
+        return folds
+    return len(folds)
+
+
 def arm_task_name(level: str) -> str:
     """The cross-fitting task (and fitted models) of one arm's outcome model."""
     return f"outcome model of arm {level!r}"

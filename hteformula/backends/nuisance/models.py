@@ -8,128 +8,47 @@ clones it again for every fold.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 from sklearn.base import clone, is_classifier
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
-from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.utils.validation import has_fit_parameter
 
 from hteformula.backends.crossfit import Fold, PredictMethod
+from hteformula.backends.nuisance.candidates import (
+    AUTO,
+    AUTO_CANDIDATES,
+    LOG_LOSS,
+    NAMED_MODELS,
+    SQUARED_ERROR,
+    Candidates,
+    candidate_names,
+    members,
+)
 from hteformula.errors import DataError, HTEError
 
-
-def boosting_regressor() -> Any:
-    """``HistGradientBoostingRegressor`` with early stopping always on."""
-    return HistGradientBoostingRegressor(early_stopping=True)
-
-
-def boosting_classifier() -> Any:
-    """``HistGradientBoostingClassifier`` with early stopping always on."""
-    return HistGradientBoostingClassifier(early_stopping=True)
-
-
-@dataclass(frozen=True)
-class DefaultModel:
-    """What a nuisance is fitted with when the caller passes no model.
-
-    Attributes
-    ----------
-    regressor, classifier : callable
-        Zero-argument factories of an unfitted estimator, for a numeric target
-        and for class probabilities.
-    """
-
-    regressor: Callable[[], Any]
-    classifier: Callable[[], Any]
-
-    def make(self, classifier: bool) -> Any:
-        return self.classifier() if classifier else self.regressor()
-
-
-# Gradient boosting with early stopping always on: scikit-learn turns it on
-# only above 10,000 rows, and below that 100 boosting rounds overfit a weak
-# signal (a randomized treatment's propensity above all), which adds noise to
-# residuals and pushes propensities toward 0 and 1. With early stopping, 10%
-# of each training fold decides when to stop.
-BOOSTING = DefaultModel(boosting_regressor, boosting_classifier)
-
-#: The default model of each nuisance role: ``"outcome"`` (``model_y``, a
+#: The default of each nuisance role: ``"outcome"`` (``model_y``, a
 #: learner's ``model``), ``"treatment"`` (``model_t``, ``propensity``) and
-#: ``"final"`` (second stages). Every backend takes its defaults from here.
-DEFAULT_MODELS: Mapping[str, DefaultModel] = MappingProxyType(
-    {"outcome": BOOSTING, "treatment": BOOSTING, "final": BOOSTING}
+#: ``"final"`` (second stages). Every backend takes its defaults from here:
+#: ``"auto"``, a choice between :data:`~.candidates.AUTO_CANDIDATES` on the
+#: cross-fitting folds.
+DEFAULT_MODELS: Mapping[str, str] = MappingProxyType(
+    {"outcome": AUTO, "treatment": AUTO, "final": AUTO}
 )
-
-
-def linear_regressor() -> Any:
-    """Ridge regression with its penalty chosen by efficient leave-one-out over a wide grid."""
-    return RidgeCV(alphas=np.logspace(-6, 6, 25))
-
-
-def linear_classifier() -> Any:
-    """L2-penalised logistic regression (scikit-learn's defaults, enough iterations)."""
-    return LogisticRegression(max_iter=5000)
-
-
-def forest_regressor() -> Any:
-    """A random forest of 200 trees with leaves of at least 5 rows."""
-    return RandomForestRegressor(n_estimators=200, min_samples_leaf=5)
-
-
-def forest_classifier() -> Any:
-    """A random forest classifier of 200 trees with leaves of at least 5 rows."""
-    return RandomForestClassifier(n_estimators=200, min_samples_leaf=5)
-
-
-#: Models by name, for ``model="linear"`` and the command line's ``--model``: each
-#: name gives the regressor or the classifier a nuisance needs. ``"auto"`` is the
-#: role's default (:data:`DEFAULT_MODELS`).
-NAMED_MODELS: Mapping[str, DefaultModel | None] = MappingProxyType(
-    {
-        "auto": None,
-        "boosting": BOOSTING,
-        "linear": DefaultModel(linear_regressor, linear_classifier),
-        "forest": DefaultModel(forest_regressor, forest_classifier),
-    }
-)
-
-
-def named_model(name: str, argument: str, role: str, classifier: bool) -> Any:
-    """The unfitted model called ``name`` (a key of :data:`NAMED_MODELS`) for one nuisance.
-
-    Examples
-    --------
-    >>> type(named_model("linear", "model", "outcome", classifier=True)).__name__
-    'LogisticRegression'
-    """
-    if name not in NAMED_MODELS:
-        raise HTEError(
-            f"{argument}={name!r} is not a model name; use one of "
-            f"{', '.join(map(repr, NAMED_MODELS))}, or pass a scikit-learn estimator."
-        )
-    family = NAMED_MODELS[name]
-    return (family or DEFAULT_MODELS[role]).make(classifier)
 
 
 def default_model(role: str, classifier: bool) -> Any:
-    """A fresh, unfitted default model for ``role`` (a key of :data:`DEFAULT_MODELS`).
+    """The unfitted default of ``role`` (a key of :data:`DEFAULT_MODELS`), unseeded.
 
     Examples
     --------
-    >>> default_model("outcome", classifier=False).early_stopping
-    True
+    >>> default_model("outcome", classifier=False).names
+    ('linear', 'boosting')
     """
-    return DEFAULT_MODELS[role].make(classifier)
+    return resolve_model(DEFAULT_MODELS[role], role, role, classifier, None)
 
 
 def seeded(model: Any, argument: str, seed: int | None) -> Any:
@@ -173,13 +92,63 @@ def seeded(model: Any, argument: str, seed: int | None) -> Any:
 
 
 def prepared(model: Any, argument: str, role: str, classifier: bool, seed: int | None) -> Any:
-    """``model`` (the role's default when None; a name: :func:`named_model`), cloned and seeded.
+    """``model`` (or the role's default when None), cloned and seeded: see :func:`resolve_model`."""
+    return resolve_model(
+        DEFAULT_MODELS[role] if model is None else model, argument, role, classifier, seed
+    )
 
-    See :func:`seeded`.
+
+def resolve_model(model: Any, argument: str, role: str, classifier: bool, seed: int | None) -> Any:
+    """An estimator, or :class:`~.candidates.Candidates` to choose among, from a model argument.
+
+    Parameters
+    ----------
+    model : estimator, str or list
+        An estimator (cloned and seeded, see :func:`seeded`); a name of
+        :data:`~.candidates.NAMED_MODELS`; ``"auto"``; or a list of estimators
+        and names to choose among.
+    argument : str
+        The option that passed it, for messages and diagnostics.
+    role : {"outcome", "treatment", "final"}
+        Decides the loss candidates are compared by: log-loss for the
+        probabilities of a treatment, squared error otherwise.
+    classifier : bool
+        Whether a named model is built as a classifier.
+    seed : int, optional
+
+    Raises
+    ------
+    HTEError
+        For an unknown name, an empty list, or anything that is not an estimator.
+
+    Examples
+    --------
+    >>> resolve_model("auto", "propensity", "treatment", True, 0).loss
+    'log-loss'
+    >>> type(resolve_model("boosting", "model", "outcome", False, 0)).__name__
+    'HistGradientBoostingRegressor'
     """
     if isinstance(model, str):
-        model = named_model(model, argument, role, classifier)
-    return seeded(default_model(role, classifier) if model is None else model, argument, seed)
+        if model == AUTO:
+            return resolve_model(list(AUTO_CANDIDATES), argument, role, classifier, seed)
+        if model not in NAMED_MODELS:
+            raise HTEError(
+                f"{argument}={model!r} is not a model name; use one of "
+                f"{', '.join(map(repr, [AUTO, *NAMED_MODELS]))} or pass a scikit-learn estimator."
+            )
+        return seeded(NAMED_MODELS[model].make(classifier), argument, seed)
+    if isinstance(model, (list, tuple)):
+        if not model:
+            raise HTEError(f"{argument}=[] gives no candidate models; pass at least one.")
+        if any(isinstance(spec, (list, tuple)) or spec == AUTO for spec in model):
+            raise HTEError(
+                f"{argument}= lists candidates: estimators or the names "
+                f"{', '.join(map(repr, NAMED_MODELS))}, not 'auto' or nested lists."
+            )
+        models = tuple(resolve_model(spec, argument, role, classifier, seed) for spec in model)
+        loss = LOG_LOSS if role == "treatment" and classifier else SQUARED_ERROR
+        return Candidates(argument, candidate_names(list(model)), models, loss)
+    return seeded(model, argument, seed)
 
 
 @dataclass(frozen=True, eq=False)
@@ -244,11 +213,12 @@ def outcome_model(
     """
     estimator = prepared(model, argument, "outcome", outcome_is_binary, seed)
     require_weights_accepted(estimator, argument, weights_name)
-    if not is_classifier(estimator):
+    classifier = require_one_kind(estimator, argument)
+    if not classifier:
         return OutcomeModel(estimator, "predict")
     if not outcome_is_binary:
         raise HTEError(
-            f"{argument} ({type(estimator).__name__}) is a classifier, but the outcome "
+            f"{argument} ({_names(estimator)}) is a classifier, but the outcome "
             f"{outcome!r} is not binary (0/1); pass a regressor such as "
             "HistGradientBoostingRegressor()."
         )
@@ -265,32 +235,58 @@ def regressor(model: Any, argument: str, role: str, what: str, seed: int | None)
         When ``model`` is a classifier, naming ``argument`` and ``what`` it must predict.
     """
     estimator = prepared(model, argument, role, classifier=False, seed=seed)
-    if is_classifier(estimator):
-        raise HTEError(
-            f"{argument} ({type(estimator).__name__}) is a classifier, but {what}; pass a "
-            "regressor such as HistGradientBoostingRegressor()."
-        )
+    for member in members(estimator):
+        if is_classifier(member):
+            raise HTEError(
+                f"{argument} ({type(member).__name__}) is a classifier, but {what}; pass a "
+                "regressor such as HistGradientBoostingRegressor()."
+            )
     return estimator
 
 
-def require_probabilities(model: Any, argument: str, what: str) -> None:
-    """``model`` must give class probabilities (``predict_proba``) for ``what``."""
-    if not hasattr(model, "predict_proba"):
+def require_one_kind(model: Any, argument: str) -> bool:
+    """Whether ``model`` (every candidate alike) is a classifier.
+
+    Raises
+    ------
+    HTEError
+        When candidates mix classifiers and regressors.
+    """
+    kinds = {is_classifier(member) for member in members(model)}
+    if len(kinds) > 1:
         raise HTEError(
-            f"{argument} ({type(model).__name__}) gives no class probabilities (predict_proba), "
-            f"but the {what} needs them; pass a classifier such as "
-            "HistGradientBoostingClassifier or LogisticRegression."
+            f"{argument}= mixes classifiers and regressors ({_names(model)}); candidates for "
+            "one nuisance must predict the same thing: all classifiers or all regressors."
         )
+    return kinds.pop()
+
+
+def _names(model: Any) -> str:
+    return ", ".join(type(member).__name__ for member in members(model))
+
+
+def require_probabilities(model: Any, argument: str, what: str) -> None:
+    """``model`` (every candidate) must give class probabilities (``predict_proba``)."""
+    for member in members(model):
+        if not hasattr(member, "predict_proba"):
+            raise HTEError(
+                f"{argument} ({type(member).__name__}) gives no class probabilities "
+                f"(predict_proba), but the {what} needs them; pass a classifier such as "
+                "HistGradientBoostingClassifier or LogisticRegression."
+            )
 
 
 def require_weights_accepted(model: Any, argument: str, weights_name: str | None) -> None:
-    """With weights, ``model.fit`` must take ``sample_weight``."""
-    if weights_name is not None and not has_fit_parameter(model, "sample_weight"):
-        raise HTEError(
-            f"{argument} ({type(model).__name__}) does not accept sample_weight in fit(), so it "
-            f"cannot honour weights={weights_name!r}; pass a model that does (e.g. the "
-            "HistGradientBoosting defaults) or drop the weights."
-        )
+    """With weights, ``model.fit`` (every candidate's) must take ``sample_weight``."""
+    if weights_name is None:
+        return
+    for member in members(model):
+        if not has_fit_parameter(member, "sample_weight"):
+            raise HTEError(
+                f"{argument} ({type(member).__name__}) does not accept sample_weight in fit(), "
+                f"so it cannot honour weights={weights_name!r}; pass a model that does (e.g. the "
+                "default models) or drop the weights."
+            )
 
 
 def require_both_outcomes_in_training(

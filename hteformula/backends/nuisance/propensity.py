@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import reprlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -28,14 +28,23 @@ from typing import Any
 import numpy as np
 from sklearn.base import is_regressor
 
-from hteformula.backends.crossfit import Task, fit_model
-from hteformula.backends.nuisance.arms import CrossFitting
+from hteformula.backends.crossfit import Fold, Task, fit_model
+from hteformula.backends.nuisance.arms import CrossFitting, cross_fitting
+from hteformula.backends.nuisance.candidates import (
+    AUTO,
+    NAMED_MODELS,
+    describe,
+    is_model,
+    members,
+)
 from hteformula.backends.nuisance.models import (
     prepared,
     require_probabilities,
     require_weights_accepted,
 )
+from hteformula.backends.nuisance.selection import Chosen, cross_fit_choosing
 from hteformula.errors import DataError, HTEError
+from hteformula.formula.design import Design
 
 TASK_NAME = "propensity model"
 
@@ -52,9 +61,10 @@ def propensity_classifier(
         ``argument`` and ``what`` needs them.
     """
     estimator = prepared(model, argument, "treatment", classifier=True, seed=seed)
-    if is_regressor(estimator):
+    regressors = [member for member in members(estimator) if is_regressor(member)]
+    if regressors:
         raise HTEError(
-            f"{argument} ({type(estimator).__name__}) is not a classifier: it predicts values, "
+            f"{argument} ({type(regressors[0]).__name__}) is not a classifier: it predicts values, "
             f"but the {what} needs the probability of each arm (predict_proba); pass a "
             "classifier such as LogisticRegression() or HistGradientBoostingClassifier()"
             + (
@@ -124,6 +134,9 @@ class KnownPropensity:
     def tasks(self, data: CrossFitting) -> list[Task]:
         return []
 
+    def with_chosen(self, chosen: Chosen) -> KnownPropensity:
+        return self
+
     def probabilities(self, predictions: Mapping[str, np.ndarray]) -> np.ndarray:
         return self.training
 
@@ -158,6 +171,11 @@ class EstimatedPropensity:
 
     def tasks(self, data: CrossFitting) -> list[Task]:
         return [self.task(data)]
+
+    def with_chosen(self, chosen: Chosen) -> EstimatedPropensity:
+        """The classifier chosen among candidates (after :func:`~.selection.cross_fit_choosing`)."""
+        estimator = chosen.estimator(self.estimator)
+        return EstimatedPropensity(estimator, f"estimated by a cross-fitted {describe(estimator)}")
 
     def probabilities(self, predictions: Mapping[str, np.ndarray]) -> np.ndarray:
         return predictions[TASK_NAME]
@@ -203,15 +221,15 @@ def resolve_propensity(
         return _from_number(float(propensity), data)
     if isinstance(propensity, Mapping):
         return _from_mapping(propensity, data)
-    if propensity is None or hasattr(propensity, "fit"):
+    if propensity is None or is_model(propensity):
         estimator = propensity_classifier(
             propensity, "propensity", "propensity", seed, weights_name
         )
-        name = type(estimator).__name__
-        return EstimatedPropensity(estimator, f"estimated by a cross-fitted {name}")
+        return EstimatedPropensity(estimator, f"estimated by a cross-fitted {describe(estimator)}")
     raise HTEError(
         f"propensity={reprlib.repr(propensity)} is not understood; pass a probability (0.5), "
-        "a mapping of arm to probability, a column name, or a classifier. Arms: "
+        "a mapping of arm to probability, a column name, a classifier, a model name "
+        f"({', '.join(map(repr, [AUTO, *NAMED_MODELS]))}) or a list of candidates. Arms: "
         f"{', '.join(levels)}."
     )
 
@@ -282,3 +300,27 @@ def _from_column(argument: object, column: np.ndarray, data: CrossFitting) -> Kn
         )
     what = f"column {argument!r}" if isinstance(argument, str) else "given per row"
     return KnownPropensity(np.column_stack([1.0 - p, p]), None, f"known: {what}")
+
+
+def estimated_propensities(
+    design: Design,
+    propensity: object,
+    folds: int | Any | Sequence[Fold],
+    seed: int | None,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """Every row's probability of each arm from ``propensity=``, cross-fitted if estimated.
+
+    The propensities a fit would use, on its own (for ``overlap="trim"``,
+    which decides the rows before anything else is fitted).
+
+    Returns
+    -------
+    ndarray of shape (n, K)
+    """
+    data = cross_fitting(design, folds, seed, n_jobs, progress)
+    column = design.columns.get("propensity")
+    source = resolve_propensity(propensity, data, column, seed, design.weights_name)
+    chosen = cross_fit_choosing(source.tasks(data), [data.folds], n_jobs=n_jobs, progress=progress)
+    return source.probabilities(chosen.fits[0])

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 
-from hteformula.backends.crossfit import CrossFit, Fold, Task, cross_fit_repeated
+from hteformula.backends.crossfit import CrossFit, Fold, Task
 from hteformula.backends.nuisance.arms import arm_codes, folds_for
+from hteformula.backends.nuisance.candidates import describe
 from hteformula.backends.nuisance.models import (
     outcome_model,
     regressor,
@@ -32,6 +33,7 @@ from hteformula.backends.nuisance.overlap import (
 )
 from hteformula.backends.nuisance.propensity import propensity_classifier, propensity_task
 from hteformula.backends.nuisance.quality import r_squared
+from hteformula.backends.nuisance.selection import Selection, cross_fit_choosing
 from hteformula.errors import HTEError
 from hteformula.formula.design import Design
 
@@ -55,15 +57,19 @@ class Nuisance:
     folds : list of (train, test)
     models : mapping of str to tuple
         The fitted models of each fold: ``"model_y"`` and ``"model_t"``.
+    selections : tuple of Selection
+        How ``model_y`` and ``model_t`` were chosen when they had candidates
+        (the same choice for every repetition).
     """
 
     outcome: np.ndarray
     treatment: np.ndarray
     folds: list[Fold]
     models: Mapping[str, tuple[Any, ...]]
+    selections: tuple[Selection, ...] = ()
 
     @classmethod
-    def of(cls, fitted: CrossFit) -> Nuisance:
+    def of(cls, fitted: CrossFit, selections: tuple[Selection, ...] = ()) -> Nuisance:
         outcome = fitted[OUTCOME_TASK]
         treatment = fitted[TREATMENT_TASK]
         return cls(
@@ -71,6 +77,7 @@ class Nuisance:
             treatment=treatment[:, None] if treatment.ndim == 1 else treatment,
             folds=fitted.folds,
             models=fitted.models,
+            selections=selections,
         )
 
 
@@ -109,9 +116,7 @@ def cross_fit_nuisance(
     tuple of Nuisance, one per repetition.
     """
     repeats = _check_repeats(repeats, folds)
-    rng = np.random.default_rng(seed)
-    fold_seeds = rng.integers(0, _SEED_HIGH, size=repeats)
-    model_seed = int(rng.integers(0, _SEED_HIGH)) if seed is not None else None
+    fold_seeds, model_seed = _seeds(seed, repeats)
     tasks = (
         _outcome_task(design, model_y, model_seed),
         _treatment_task(design, model_t, model_seed),
@@ -120,8 +125,39 @@ def cross_fit_nuisance(
     if tasks[0].method == "predict_proba":
         for fold_set in fold_sets:
             require_both_outcomes_in_training(design.y, fold_set, design.spec.formula.outcome)
-    fitted = cross_fit_repeated(tasks, fold_sets, n_jobs=n_jobs, progress=progress)
-    return tuple(Nuisance.of(f) for f in fitted)
+    chosen = cross_fit_choosing(tasks, fold_sets, n_jobs=n_jobs, progress=progress)
+    return tuple(Nuisance.of(f, chosen.selections) for f in chosen.fits)
+
+
+def treatment_propensities(
+    design: Design,
+    model_t: Any = None,
+    folds: int | Any | Sequence[Fold] = 5,
+    seed: int | None = None,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """Cross-fitted probabilities of each treatment level alone, on the first repetition's folds.
+
+    What :func:`cross_fit_nuisance` would give as ``e(x)``, for
+    ``overlap="trim"``, which decides the rows before anything else is fitted.
+
+    Returns
+    -------
+    ndarray of shape (n, n_levels)
+    """
+    fold_seeds, model_seed = _seeds(seed, 1)
+    task = _treatment_task(design, model_t, model_seed)
+    fold_set = folds_for(design, folds, int(fold_seeds[0]))
+    chosen = cross_fit_choosing([task], [fold_set], n_jobs=n_jobs, progress=progress)
+    return chosen.fits[0][TREATMENT_TASK]
+
+
+def _seeds(seed: int | None, repeats: int) -> tuple[np.ndarray, int | None]:
+    """Each repetition's fold seed, then the models' seed, from one generator of ``seed``."""
+    rng = np.random.default_rng(seed)
+    fold_seeds = rng.integers(0, _SEED_HIGH, size=repeats)
+    return fold_seeds, int(rng.integers(0, _SEED_HIGH)) if seed is not None else None
 
 
 def residuals(design: Design, nuisance: Nuisance) -> tuple[np.ndarray, np.ndarray]:
@@ -166,11 +202,15 @@ def nuisance_diagnostics(design: Design, nuisances: Sequence[Nuisance]) -> dict[
         ``outcome_r2`` (out-of-fold R² of ``m``, weighted); for a continuous
         treatment ``treatment_r2``; for a discrete one the entries of
         :func:`~hteformula.backends.nuisance.overlap.overlap_diagnostics`;
+        ``selection``: how the models were chosen (see :class:`~.selection.Selection`).
         then ``folds``, ``repeats`` and the names of ``model_y`` and ``model_t``.
     """
     weights = design.weights
     out: dict[str, Any] = {
-        "outcome_r2": float(np.median([r_squared(design.y, n.outcome, weights) for n in nuisances]))
+        "outcome_r2": float(
+            np.median([r_squared(design.y, n.outcome, weights) for n in nuisances])
+        ),
+        "selection": nuisances[0].selections,
     }
     info = design.spec.treatment
     if info.kind == "continuous":
@@ -190,8 +230,8 @@ def nuisance_diagnostics(design: Design, nuisances: Sequence[Nuisance]) -> dict[
     out.update(
         folds=len(nuisances[0].folds),
         repeats=len(nuisances),
-        model_y=type(models[OUTCOME_TASK][0]).__name__,
-        model_t=type(models[TREATMENT_TASK][0]).__name__,
+        model_y=describe(models[OUTCOME_TASK][0]),
+        model_t=describe(models[TREATMENT_TASK][0]),
     )
     return out
 

@@ -1,0 +1,370 @@
+"""Nie & Wager's (2021) R-learner: a final model of the effect fitted to cross-fitted residuals.
+
+    cross-fitted m(x) = E[Y | x] and e(x) = E[T | x]   (the nuisance layer)
+      -> residuals Y~ = Y - m(x), T~ = T - e(x)
+      -> pseudo-outcome Y~ / T~ with weight T~^2 (times the fit's weights)
+      -> the final model of the effect on the modifiers, fitted on each
+         nuisance fold's rows alone: a training row's effect is the mean of
+         the other folds' models, a new row's the mean of all of them (or,
+         with refit_final=True, of one final model fitted on all rows)
+      -> doubly robust scores from m, e and the out-of-fold effects
+      -> best linear projection of the scores on the effect design (tidy), their mean (ate)
+
+The weighted squared error of the pseudo-outcome is the R-loss:
+``T~^2 (Y~ / T~ - tau(x))^2 = (Y~ - T~ tau(x))^2``, so any scikit-learn
+regressor whose ``fit`` takes ``sample_weight`` minimises it. The final model
+sees the modifiers alone (the effect varies with them; controls only adjust
+the nuisance models), as econml's ``NonParamDML`` with ``X`` the modifiers and
+``W`` the controls.
+
+**Cross-fitted final stage.** A training row's effect must come from final
+models that never saw it. As the DR-learner's (Kennedy 2023, cross-fitted),
+one final model is fitted on the rows of each fold alone; a training row's
+effect is the mean of the models of the other folds, a new row's the mean of
+all of them. The residual ratio is noisy (it divides by the treatment
+residual), and averaging models fitted on disjoint rows damps that noise: in
+Nie & Wager's four setups (``benchmarks/rlearner_rmse.py``) it about halves
+the squared error of a gradient-boosted final model refit on all rows. The
+fits cost one fit on all rows together. ``refit_final=True`` fits one more
+final model on all rows for new rows, as Nie & Wager and econml's
+``NonParamDML`` do: with the same folds, nuisance models and final model the
+effects of new rows are then econml's.
+
+**Clipping.** A treatment residual within ``clip_residual`` of zero is moved
+out to ``+-clip_residual`` (keeping its sign; exactly 0 counts as positive)
+in the pseudo-outcome's denominator only; the weight keeps the residual
+itself, so a clipped row weighs at most ``clip_residual^2``. The default,
+``1e-5`` (in the treatment's units), is econml's.
+
+**Inference.** The scores are the AIPW scores of the other learners, with the
+outcome of each arm implied by ``m``, ``e`` and the R-learner's own out-of-fold
+effects (``mu_0 = m - e tau``, ``mu_1 = m + (1 - e) tau``: grf's scores for its
+causal forest, :func:`~hteformula.backends.nuisance.residual_scores`). They
+need no model beyond the R-learner's own, and the propensities they divide by
+are the ones the residuals used. For a continuous treatment the scores are
+``tau + T~ / V(x) (Y~ - T~ tau)`` with ``V(x)`` the cross-fitted variance of
+the treatment given the features
+(:func:`~hteformula.backends.nuisance.partial_effect_scores`): their mean is
+the average effect per unit (the average partial effect).
+
+**Several arms.** Not handled: with more than one treatment residual the
+R-loss ``(Y~ - sum_k T~_k tau_k(x))^2`` couples the arms' effects and is no
+longer a weighted regression per arm (econml's ``NonParamDML`` refuses it
+too). ``drlearner`` gives one final model per arm; ``dml`` a linear effect per arm.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from numbers import Real
+from typing import Any
+
+import numpy as np
+from sklearn.utils.validation import has_fit_parameter
+
+from hteformula.backends.aliasing import defined_effect_terms
+from hteformula.backends.base import Backend, EffectFit, register
+from hteformula.backends.components import ColumnSubsetModel, EffectComponents, subset_columns
+from hteformula.backends.crossfit import (
+    Fold,
+    Task,
+    fit_model,
+    fit_on_each_fold,
+    mean_of_other_folds,
+)
+from hteformula.backends.nuisance import (
+    Candidates,
+    cross_fit_nuisance,
+    describe,
+    fit_from_scores,
+    nuisance_diagnostics,
+    nuisance_note,
+    projection_estimator,
+    regressor,
+    residuals,
+    warn_on_poor_overlap,
+)
+from hteformula.backends.nuisance.effects import residual_effect_scores
+from hteformula.errors import HTEError
+from hteformula.formula.design import Design, DesignSpec
+
+FINAL_TASK = "model_final"
+FINAL_DEFAULT = "boosting"  # the final stage's model when none is given
+FINAL_REFIT = "model_final (refit on all rows)"
+DEFAULT_CLIP = 1e-5
+
+
+def fit_rlearner(
+    design: Design,
+    model_y: Any = None,
+    model_t: Any = None,
+    model_final: Any = None,
+    folds: int | Any | Sequence[Fold] = 5,
+    clip_residual: float = DEFAULT_CLIP,
+    refit_final: bool = False,
+    seed: int | None = None,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+    vcov: str | None = None,
+    singular: str = "drop",
+) -> EffectFit:
+    """Fit the R-learner and its doubly robust inference.
+
+    Parameters
+    ----------
+    design : Design
+        A binary or continuous treatment's.
+    model_y, model_t : scikit-learn estimators, optional
+        Nuisance models, as for ``dml`` (the nuisance layer's defaults).
+    model_final : scikit-learn regressor, optional
+        The final model of the effect; its ``fit`` must take ``sample_weight``.
+        Default: the nuisance layer's ``"final"`` model.
+    folds : int, splitter or list of (train, test)
+    clip_residual : float
+        Treatment residuals within this of zero are moved out to it in the
+        pseudo-outcome's denominator (see the module notes).
+    refit_final : bool
+        New rows' effects from one final model fitted on all rows (econml's
+        ``NonParamDML``) instead of the mean of the per-fold final models.
+    seed : int, optional
+    n_jobs, progress : optional
+    vcov : str, optional
+        Covariance of the best linear projection of the scores (HC3; CR1 with clusters).
+    singular : {"drop", "raise"}
+        Projection terms whose modifier column is aliased get NaN, or raise;
+        checked before any model is fitted.
+
+    Returns
+    -------
+    EffectFit
+        ``in_sample``: out-of-fold effects; ``predictor``: :class:`FinalModel`;
+        ``models``: ``model_y`` and ``model_t`` of each fold, ``model_final`` of
+        each fold (fitted on that fold's rows), with ``refit_final``
+        ``model_final (refit on all rows)``, and for a continuous treatment
+        ``treatment variance model``.
+    """
+    defined = defined_effect_terms(design, singular)  # before any model is fitted
+    estimator = projection_estimator(design, vcov)
+    clip = checked_clip(clip_residual)
+    refit = checked_flag(refit_final, "refit_final")
+    final = final_regressor(model_final, seed)
+    require_covariates(design)
+    (nuisance,) = cross_fit_nuisance(
+        design, model_y, model_t, folds, seed=seed, n_jobs=n_jobs, progress=progress
+    )
+    y_resid, t_resid = residuals(design, nuisance)
+    target, weight = pseudo_outcomes(y_resid, t_resid[:, 0], clip, design.weights)
+    columns = final_columns(design.spec)
+    inputs = subset_columns(design.features, columns)
+    task = Task(FINAL_TASK, final, inputs, target, sample_weight=weight)
+    per_fold = fit_on_each_fold([task], nuisance.folds, n_jobs=n_jobs, progress=progress)
+    effects = mean_of_other_folds(per_fold[FINAL_TASK], inputs, nuisance.folds)[:, None]
+    fold_models = tuple(per_fold[FINAL_TASK])
+    predictor = FinalModel(
+        (fit_model(task),) if refit else fold_models, columns, final_names(design.spec)
+    )
+    extra = residual_effect_scores(design, nuisance, effects, n_jobs, progress)
+
+    diagnostics = nuisance_diagnostics(design, [nuisance])
+    diagnostics.update(
+        model_final=describe(final),
+        clip_residual=clip,
+        clipped_rows=int(np.sum(np.abs(t_resid[:, 0]) < clip)),
+        **extra.diagnostics,
+    )
+    warn_on_poor_overlap(diagnostics)
+    return fit_from_scores(
+        design,
+        extra.scores,
+        estimator,
+        defined=defined,
+        in_sample=effects,
+        predictor=predictor,
+        diagnostics=diagnostics,
+        notes=notes(design, diagnostics),
+        models={
+            **nuisance.models,
+            FINAL_TASK: fold_models,
+            **({FINAL_REFIT: predictor.models} if refit else {}),
+            **extra.models,
+        },
+    )
+
+
+def pseudo_outcomes(
+    y_resid: np.ndarray, t_resid: np.ndarray, clip: float, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The R-learner's regression target ``Y~ / T~`` and its weight ``T~^2``.
+
+    Parameters
+    ----------
+    y_resid, t_resid : ndarray, shape (n,)
+    clip : float
+        The denominator is ``sign(T~) max(|T~|, clip)`` (sign +1 at 0); the
+        weight uses ``T~`` itself.
+    weights : ndarray, shape (n,), optional
+        The fit's weights, multiplying ``T~^2``.
+
+    Returns
+    -------
+    target, weight : ndarray, shape (n,)
+
+    Examples
+    --------
+    >>> target, weight = pseudo_outcomes(np.array([1.0, 2.0]), np.array([-0.5, 0.0]), 0.1)
+    >>> target, weight  # 1 / -0.5; 2 / +0.1 with weight 0
+    (array([-2., 20.]), array([0.25, 0.  ]))
+    """
+    sign = np.where(t_resid < 0, -1.0, 1.0)
+    target = y_resid / (sign * np.maximum(np.abs(t_resid), clip))
+    weight = t_resid**2 if weights is None else weights * t_resid**2
+    return target, weight
+
+
+@dataclass(frozen=True, eq=False)
+class FinalModel:
+    """The R-learner's final models, for effects of new rows: the mean of their predictions.
+
+    Attributes
+    ----------
+    models : tuple of fitted regressors
+        One per fold, each fitted on that fold's rows; or one fitted on all
+        rows (``refit_final=True``). Each reads the modifier columns (``names``).
+    columns : tuple of int
+        Where those columns sit among the features (``DesignSpec.feature_names``).
+    names : tuple of str
+        The modifier columns the models read, in their column order (``("Intercept",)``,
+        a constant column, when the formula has no modifiers).
+    """
+
+    models: tuple[Any, ...]
+    columns: tuple[int, ...]
+    names: tuple[str, ...]
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Effects of shape (n_rows, 1) for features of shape (n_rows, n_features)."""
+        inputs = subset_columns(features, self.columns)
+        return np.mean([model.predict(inputs) for model in self.models], axis=0)[:, None]
+
+    def effect_components(self, contrast: int) -> EffectComponents:
+        """The mean of the final models, each reading the modifier columns of the features."""
+        models = tuple(ColumnSubsetModel(model, self.columns) for model in self.models)
+        weights = tuple(1.0 / len(models) for _ in models)
+        return EffectComponents(models, tuple("predict" for _ in models), weights=weights)
+
+
+def final_columns(spec: DesignSpec) -> tuple[int, ...]:
+    """Positions of the modifier columns (not the intercept) among the features."""
+    features = spec.feature_names
+    return tuple(features.index(name) for name in spec.modifier_names if name != "Intercept")
+
+
+def final_names(spec: DesignSpec) -> tuple[str, ...]:
+    """What the final model's columns are called (see :class:`FinalModel`)."""
+    return tuple(name for name in spec.modifier_names if name != "Intercept") or ("Intercept",)
+
+
+def notes(design: Design, diagnostics: dict[str, Any]) -> tuple[str, ...]:
+    """What the summary says about the effects, the inference and the nuisance fits."""
+    info = design.spec.treatment
+    average = (
+        "the average effect per unit is their mean (the average partial effect)"
+        if info.kind == "continuous"
+        else "the average effect is their mean"
+    )
+    out = [
+        f"Per-row effects (effect()) come from the R-learner's final model "
+        f"({diagnostics['model_final']} on the modifiers, fitted to the residual ratio with "
+        "weights the squared treatment residual; out of fold for the training rows) and have "
+        "no standard errors; the coefficients are the best linear projection of doubly robust "
+        f"scores built from the nuisance predictions and those effects, and {average}.",
+        nuisance_note(diagnostics, info.name),
+    ]
+    clipped = diagnostics["clipped_rows"]
+    if clipped:
+        out.append(
+            f"{clipped:,} row(s) had a treatment residual within "
+            f"clip_residual={diagnostics['clip_residual']:g} of zero; their residual ratio "
+            "divides by that bound instead, and their weight stays the squared residual."
+        )
+    return tuple(out)
+
+
+def checked_clip(clip_residual: object) -> float:
+    """``clip_residual`` as a positive finite float.
+
+    Raises
+    ------
+    HTEError
+        When it is not a positive finite number.
+    """
+    if (
+        isinstance(clip_residual, bool)
+        or not isinstance(clip_residual, Real)
+        or not math.isfinite(clip_residual)
+        or clip_residual <= 0
+    ):
+        raise HTEError(
+            f"clip_residual={clip_residual!r} must be a positive number (in the treatment's "
+            f"units; default {DEFAULT_CLIP:g}): treatment residuals closer to zero are moved "
+            "out to it before the outcome residual is divided by them."
+        )
+    return float(clip_residual)
+
+
+def checked_flag(value: object, argument: str) -> bool:
+    """``value`` as a bool; anything but True or False is an error naming ``argument``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise HTEError(f"{argument}={value!r} must be True or False.")
+    return bool(value)
+
+
+def final_regressor(model_final: Any, seed: int | None) -> Any:
+    """The prepared final model: a regressor whose ``fit`` takes ``sample_weight``.
+
+    Raises
+    ------
+    HTEError
+        When ``model_final`` is a classifier or its ``fit`` takes no ``sample_weight``.
+    """
+    # Choosing the final model on its own held-out loss (as the X- and DR-learners do) is
+    # not built for the R-learner yet: its default stays the single boosting model.
+    model = FINAL_DEFAULT if model_final is None else model_final
+    final = regressor(model, "model_final", "final", "the final stage predicts effects", seed)
+    if isinstance(final, Candidates):
+        raise HTEError(
+            f"model_final={model_final!r} gives candidates to choose among; the R-learner's "
+            "final stage takes one model: pass a name ('boosting', 'linear', 'forest') or an "
+            "estimator."
+        )
+    if not has_fit_parameter(final, "sample_weight"):
+        raise HTEError(
+            f"model_final ({type(final).__name__}) does not accept sample_weight in fit(), but "
+            "the R-learner weights every row by its squared treatment residual; pass a regressor "
+            "that does, such as HistGradientBoostingRegressor(), RandomForestRegressor() or "
+            "LinearRegression() (a Pipeline passes weights only as step__sample_weight, so use "
+            "its final estimator on its own)."
+        )
+    return final
+
+
+def require_covariates(design: Design) -> None:
+    """The nuisance models need features: raise before fitting anything."""
+    if design.features.shape[1] == 0:
+        raise HTEError(
+            f"formula {design.spec.formula.text!r} has no covariates; the R-learner predicts the "
+            "outcome and the treatment from modifiers and controls, so add some, or use "
+            "method='ols' for a constant effect."
+        )
+
+
+register(
+    Backend(
+        name="rlearner",
+        label="R-learner",
+        fit=fit_rlearner,
+        treatment_kinds=frozenset({"binary", "continuous"}),
+    )
+)
