@@ -16,6 +16,7 @@ reduced to sums that add up over partitions:
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,11 +45,19 @@ class Plan:
         return frame if complete.all() else frame.loc[complete]
 
     def designs(self, complete: pd.DataFrame):  # type: ignore[no-untyped-def]
-        """``(start, rows, design)`` for each block of complete rows, ``start`` its position."""
+        """``(start, rows, design)`` for each block of complete rows, ``start`` its position.
+
+        Once the partition's blocks are done, the garbage collector runs:
+        formulaic's materializer leaves reference cycles holding the rows it
+        was given (views of the whole partition), and Python's automatic
+        collections free them only now and then, so without this a fit keeps
+        garbage partitions in memory in proportion to the rows it reads.
+        """
         start = 0
         for rows in blocks(complete):
             yield start, rows, rebuild_arrays(self.spec, rows, self.columns.weights)
             start += len(rows)
+        gc.collect()
 
 
 @dataclass(frozen=True, eq=False)
