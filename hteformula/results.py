@@ -1008,6 +1008,7 @@ class HTEResult:
             scores.clusters,
             level,
             scores.arms[c],
+            self.design.cluster_name,
         )
 
     # -- saving -----------------------------------------------------------------

@@ -145,7 +145,7 @@ def fit_dml(
         )
         e = treatment_propensities(design, model_t, folds, seed, n_jobs, progress)
         return on_overlap_rows(design, e, rule, refit)
-    estimator = covariance_estimator(vcov, design.clusters, design.cluster_name or "cluster")
+    estimator = covariance_estimator(vcov, design.clusters, design.cluster_name)
     require_rows_for_columns(design.nobs, design.spec.effect_names)
     nuisances = cross_fit_nuisance(
         design, model_y, model_t, folds, repeats, seed, n_jobs=n_jobs, progress=progress

@@ -40,7 +40,7 @@ def fit_ols(design: Design, vcov: str = "HC1", singular: str = "drop") -> Effect
     EffectFit
     """
     require_rows_for_columns(design.nobs, design.x_names)
-    estimator = covariance_estimator(vcov, design.clusters, design.cluster_name or "cluster")
+    estimator = covariance_estimator(vcov, design.clusters, design.cluster_name)
     coef, regression = least_squares(
         design.X, design.y, design.x_names, design.weights, singular=singular
     )

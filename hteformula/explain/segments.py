@@ -242,7 +242,7 @@ def segment_result(
     )
     leaves_all = tree.apply(encoded)
     segments, ordered = [], []
-    cluster_name = design.cluster_name or "cluster"
+    cluster_name = design.cluster_name
     for leaf in np.unique(leaves_all):
         conditions = _conditions(tree, leaf, encoding)
         in_leaf = leaves_all == leaf
@@ -289,7 +289,7 @@ def _segment(
     scores: np.ndarray,
     weights: np.ndarray | None,
     clusters: np.ndarray | None,
-    cluster_name: str,
+    cluster_name: str | None,
     level: float,
 ) -> Segment:
     rule = " and ".join(str(c) for c in conditions) or "everyone"

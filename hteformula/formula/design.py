@@ -56,6 +56,7 @@ from hteformula.formula.treatment import (
     plain,
     treatment_matrix,
 )
+from hteformula.inference.covariance import GIVEN_CLUSTERS
 
 try:  # formulaic warns (rather than fails) on unseen categorical levels
     from formulaic.transforms.contrasts import DataMismatchWarning
@@ -560,7 +561,7 @@ def build_design(
         clusters=_clusters(frame, extra.get("cluster"), cluster),
         n_dropped=rows.n_dropped,
         missing=rows.missing,
-        cluster_name=_argument_name(cluster, "cluster"),
+        cluster_name=_argument_name(cluster, GIVEN_CLUSTERS),
         weights_name=_argument_name(weights, "weights"),
         columns={option: frame[extra[option]].to_numpy() for option in columns},
     )
@@ -733,7 +734,7 @@ def categorical_factors(spec: DesignSpec) -> dict[str, frozenset[str]]:
 
 
 def _argument_name(argument: object, what: str) -> str | None:
-    """How summaries name a weights or cluster argument: its column, or the argument."""
+    """How summaries name a weights or cluster argument: its column, or ``what`` for an array."""
     if argument is None:
         return None
     return argument if isinstance(argument, str) else what

@@ -26,6 +26,7 @@ import numpy as np
 from hteformula.errors import DataError, HTEError
 
 _CHUNK_ROWS = 65_536  # rows per block when a step would otherwise copy the whole design
+GIVEN_CLUSTERS = "the given clusters"  # how labels name clusters passed as an array, not a column
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,13 +161,14 @@ class ClusterRobust:
         clusters when it combines their sums, gives an empty array and then
         ``np.arange(G)``: one code per row of the combined sums.
     name : str
-        The clustering variable, for labels.
+        The clustering variable, for labels: its column, or
+        :data:`GIVEN_CLUSTERS` when the clusters came as an array.
     small_sample : bool
         True for CR1 (``G/(G-1) * (n-1)/(n-k)``), False for CR0.
     """
 
     groups: np.ndarray
-    name: str = "cluster"
+    name: str = GIVEN_CLUSTERS
     small_sample: bool = True
 
     @property
@@ -215,12 +217,14 @@ _ESTIMATORS: dict[str, CovarianceEstimator] = {
 
 
 def covariance_estimator(
-    vcov: str, clusters: np.ndarray | None = None, cluster_name: str = "cluster"
+    vcov: str, clusters: np.ndarray | None = None, cluster_name: str | None = None
 ) -> CovarianceEstimator:
     """The estimator named by ``vcov``, clustered when ``clusters`` is given.
 
     With clusters, ``"HC1"`` (the default) and ``"CR1"`` give CR1 and
     ``"HC0"`` / ``"CR0"`` give CR0; other types cannot be clustered.
+    ``cluster_name`` names the clusters in labels (``Design.cluster_name``:
+    the column, or :data:`GIVEN_CLUSTERS` for an array, also the default).
 
     Examples
     --------
@@ -236,7 +240,7 @@ def covariance_estimator(
                 f"vcov={vcov!r} cannot be combined with cluster=; use vcov='CR1' (the default "
                 "with clusters, as statsmodels' cov_type='cluster') or 'CR0'."
             )
-        return ClusterRobust(np.asarray(clusters), cluster_name, small_sample)
+        return ClusterRobust(np.asarray(clusters), cluster_name or GIVEN_CLUSTERS, small_sample)
     if vcov not in _ESTIMATORS:
         if vcov in ("CR0", "CR1"):
             raise HTEError(f"vcov={vcov!r} needs cluster= (the column that defines the clusters).")

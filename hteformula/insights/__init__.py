@@ -45,6 +45,7 @@ def voice_of(result: FittedResult, level: float = 0.95, unit: str | None = None)
         scale=100.0 if binary_outcome and unit is None else 1.0,
         projected=not result.fit.is_linear,
         better=result.better,
+        learner=str(result.fit.diagnostics.get("learner", result.method_label)),
     )
 
 

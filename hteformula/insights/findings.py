@@ -6,6 +6,9 @@ They read only the public API of a result (``ate``, ``effect``,
 ``heterogeneity_test``, ``fit.coef`` / ``fit.vcov``, ``spec``, ``design``),
 so they hold for every backend: for non-linear learners the coefficients are
 the best linear projection of the effect, and the findings describe it.
+Whether the effect varies at all is, for those learners, also asked of their
+own out-of-fold effects (grf's calibration test), which see heterogeneity that
+no straight line in the modifiers shows.
 
 Evidence is graded on p-values, Holm-adjusted across the modifier variables
 (statsmodels' ``multipletests``), never on the raw size of a coefficient.
@@ -34,6 +37,7 @@ from hteformula.insights.curves import (
     is_affine,
 )
 from hteformula.insights.records import Finding, Quantity, grade_evidence
+from hteformula.policy.own import own_calibration
 from hteformula.protocols import FittedResult
 
 if TYPE_CHECKING:
@@ -94,7 +98,7 @@ def collect_findings(
     (``segments``, one per contrast, from :meth:`HTEResult.segments`).
     """
     findings = average_findings(result, level)
-    heterogeneity = heterogeneity_finding(result)
+    heterogeneity = heterogeneity_finding(result, level)
     findings.append(heterogeneity)
     if heterogeneity.p_value is None or math.isnan(heterogeneity.p_value):
         return findings
@@ -112,7 +116,9 @@ def collect_findings(
             finding = replace(finding, direction="varies")
         modifiers.append(finding)
         findings += [finding] if shape is None else [finding, shape]
-    if not heterogeneity.is_supported:
+    if heterogeneity.direction != "varies":
+        # What follows reads the linear (projected) effect: nothing to say when it is flat,
+        # even where the learner's own effects show that the effect varies otherwise.
         return findings + by_segment
     average = {f.arm: f for f in findings if f.kind == "average"}
     effects = row_effects(result)
@@ -191,30 +197,78 @@ def few_rows_quantities(result: FittedResult, contrast: int) -> tuple[Quantity, 
     )
 
 
-def heterogeneity_finding(result: FittedResult) -> Finding:
-    """The joint Wald test that no modifier changes the effect.
+def heterogeneity_finding(result: FittedResult, level: float = 0.95) -> Finding:
+    """Whether the effect differs between people: the joint Wald test, and the learner's own test.
 
-    Without modifiers the effect is constant by assumption: the finding has a
-    NaN p-value and direction ``"assumed constant"``.
+    The joint Wald test asks whether any modifier term changes the (linear or
+    projected) effect. For a fit whose per-row effects are not linear in the
+    modifier terms (causal forest, meta-learners, R-learner), a flat projection
+    does not mean a constant effect (an effect symmetric in a modifier has no
+    linear trend), so their out-of-fold effects are also judged by grf's
+    calibration test (:func:`~hteformula.policy.own.own_calibration`, no
+    refits): a differential prediction clearly above zero means that the
+    effects they rank people by carry real differences. Being a second look
+    at the same question, its one-sided p-values are Bonferroni-adjusted (times
+    one plus the number of contrasts tested).
+
+    Direction ``"varies"`` when the Wald test finds heterogeneity (graded on
+    it, as for a linear fit); ``"varies, not linearly"`` when only the
+    calibration test does (graded on its adjusted p-value, which is then
+    ``adjusted_p_value``); ``"unclear"`` otherwise. The calibration tests are
+    the quantities ``calibration:<arm>`` (differential prediction and its
+    interval), ``calibration_p:<arm>`` and ``calibration_adjusted_p:<arm>``.
+    Without modifiers the effect is constant by assumption: the finding has
+    a NaN p-value and direction ``"assumed constant"``.
     """
     try:
         test = result.heterogeneity_test()
     except HTEError:
         return Finding(kind="heterogeneity", direction="assumed constant")
     evidence = grade_evidence(test.p_value)
+    direction = "varies" if evidence != "none" else "unclear"
+    adjusted_p = test.p_value
+    calibration = _calibration_quantities(result, level)
+    if direction == "unclear" and calibration:
+        best = min(q.value for q in calibration if q.name.startswith("calibration_adjusted_p:"))
+        if grade_evidence(best) != "none":
+            direction, evidence, adjusted_p = "varies, not linearly", grade_evidence(best), best
     return Finding(
         kind="heterogeneity",
-        direction="varies" if evidence != "none" else "unclear",
+        direction=direction,
         estimate=test.statistic,
         p_value=test.p_value,
-        adjusted_p_value=test.p_value,
+        adjusted_p_value=adjusted_p,
         evidence=evidence,
         quantities=(
             Quantity("df_num", float(test.df_num)),
             Quantity("df_denom", float(test.df_denom)),
             Quantity("terms", float(len(test.terms))),
+            *calibration,
         ),
     )
+
+
+def _calibration_quantities(result: FittedResult, level: float) -> tuple[Quantity, ...]:
+    """The differential prediction of each contrast's own effects, its p and adjusted p."""
+    if result.fit.is_linear:  # the Wald test already sees all the heterogeneity it can model
+        return ()
+    tests = [t for t in own_calibration(result.fit, result.design, level) if t is not None]
+    quantities: list[Quantity] = []
+    for test in tests:
+        diff = test.table.loc["differential.prediction"]
+        p = float(diff.p_value)
+        quantities += [
+            Quantity(
+                f"calibration:{test.arm}",
+                float(diff.estimate),
+                float(diff.conf_low),
+                float(diff.conf_high),
+                "calibration test",
+            ),
+            Quantity(f"calibration_p:{test.arm}", p),
+            Quantity(f"calibration_adjusted_p:{test.arm}", min(1.0, p * (1 + len(tests)))),
+        ]
+    return tuple(quantities)
 
 
 # -- per modifier variable -----------------------------------------------------------

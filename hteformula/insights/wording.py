@@ -20,7 +20,7 @@ from hteformula.formatting import (
     format_p_value,
     p_phrase,
 )
-from hteformula.insights.records import Finding
+from hteformula.insights.records import Finding, Quantity
 
 EVIDENCE_PHRASES = {
     "strong": "strong evidence",
@@ -54,6 +54,9 @@ class Voice:
     better : {"higher", "lower"}
         Which way the outcome should move: who benefits most is then who has
         the largest effects, or the most negative.
+    learner : str
+        What made the per-row effects (``"causal forest"``, ``"T-learner"``),
+        for sentences about them.
     """
 
     outcome: str
@@ -65,6 +68,7 @@ class Voice:
     scale: float = 1.0
     projected: bool = False
     better: str = "higher"
+    learner: str = "learner"
 
     @property
     def ci(self) -> str:
@@ -180,6 +184,11 @@ def few_rows_phrase(finding: Finding) -> str:
 
 
 def heterogeneity_sentence(finding: Finding, voice: Voice) -> str:
+    """The joint Wald test; for a learner, also the calibration test of its own effects.
+
+    A flat projection with a clear calibration test says both: the line is
+    flat, but the effect varies.
+    """
     if finding.direction == "assumed constant":
         return (
             "The formula has no effect modifiers, so the effect is assumed to be the same "
@@ -187,10 +196,40 @@ def heterogeneity_sentence(finding: Finding, voice: Voice) -> str:
         )
     terms = int(finding.quantity("terms").value)
     noun = "term" if terms == 1 else "terms"
+    wald = f"joint Wald test of {terms} modifier {noun}, p {p_phrase(finding.p_value)}"
+    calibrations = [q for q in finding.quantities if q.name.startswith("calibration:")]
+    if finding.direction == "varies, not linearly":
+        best = min(calibrations, key=lambda q: _calibration_p(finding, q, adjusted=True))
+        arm = best.name.split(":", 1)[1]
+        v, lo, hi = format_estimate(best.value, best.low, best.high)
+        effects = f"the {voice.learner}'s out-of-fold effects"
+        if len(calibrations) > 1:
+            effects += f" of {voice.treatment} = {arm}"
+        return (
+            f"The best linear projection of the effect on the modifiers is flat ({wald}), but "
+            f"there is {EVIDENCE_PHRASES[finding.evidence]} that the effect differs between "
+            f"people in a way no straight line shows: {effects} predict the doubly robust scores "
+            f"(grf's calibration test: differential prediction {v}, {voice.ci} {lo} to {hi}, "
+            f"where 1 is ideal; p {p_phrase(_calibration_p(finding, best, adjusted=True))} for "
+            f"> 0, Bonferroni-adjusted for {len(calibrations) + 1} tests)."
+        )
+    if finding.direction == "unclear" and calibrations:
+        ps = _join([p_phrase(_calibration_p(finding, q, adjusted=True)) for q in calibrations])
+        return (
+            f"There is {EVIDENCE_PHRASES[finding.evidence]} that the effect differs between "
+            f"people ({wald}; calibration test of the {voice.learner}'s out-of-fold effects, "
+            f"Bonferroni-adjusted p {ps})."
+        )
     return (
         f"There is {EVIDENCE_PHRASES[finding.evidence]} that the effect differs between people "
-        f"(joint Wald test of {terms} modifier {noun}, p {p_phrase(finding.p_value)})."
+        f"({wald})."
     )
+
+
+def _calibration_p(finding: Finding, calibration: Quantity, adjusted: bool) -> float:
+    arm = calibration.name.split(":", 1)[1]
+    name = "calibration_adjusted_p" if adjusted else "calibration_p"
+    return finding.quantity(f"{name}:{arm}").value
 
 
 def modifier_sentence(finding: Finding, voice: Voice) -> str:
@@ -414,14 +453,18 @@ def segments_sentence(finding: Finding, voice: Voice) -> str:
         "robust scores"
     )
     if finding.direction == "gains and loses":
-        gain = [d for d, (_, q, _) in zip(described, segments, strict=True) if q.low > 0]
-        lose = [d for d, (_, q, _) in zip(described, segments, strict=True) if q.high < 0]
-        who = ("the first gain", "the second lose")
+        raised = [d for d, (_, q, _) in zip(described, segments, strict=True) if q.low > 0]
+        lowered = [d for d, (_, q, _) in zip(described, segments, strict=True) if q.high < 0]
+        who = f"{voice.treatment} = {finding.arm}" if finding.arm else voice.treatment
+        lead = f"By {method}, some people gain from {who} and some lose: it clearly"
         if voice.better == "lower":
-            who = ("the second gain", "the first lose")
+            return (
+                f"{lead} lowers {voice.outcome} (lower is better) for {_join(lowered)}, and "
+                f"clearly raises it for {_join(raised)}."
+            )
         return (
-            f"By {method}, the effect{arm} is clearly positive for {_join(gain)}, and clearly "
-            f"negative for {_join(lose)}: {who[0]} from the treatment, {who[1]}."
+            f"{lead} raises {voice.outcome} for {_join(raised)}, and clearly lowers it for "
+            f"{_join(lowered)}."
         )
     if len(segments) < 2:
         return f"A segment tree ({method}) found no split: {_join(described)}."

@@ -66,6 +66,7 @@ def calibration_test(
     clusters: np.ndarray | None = None,
     level: float = 0.95,
     arm: str = "",
+    cluster_name: str | None = None,
 ) -> CalibrationTest:
     """Regress the scores on the mean prediction and the differential prediction.
 
@@ -75,6 +76,15 @@ def calibration_test(
         Doubly robust scores.
     cate : ndarray, shape (n,)
         Cross-fitted effects.
+    weights : ndarray, shape (n,), optional
+    clusters : ndarray, shape (n,), optional
+        Cluster codes: CR1 errors instead of HC3.
+    level : float
+    arm : str
+        The contrast, for printing.
+    cluster_name : str, optional
+        What the clusters are called in the label (``Design.cluster_name``: the
+        column); default "the given clusters".
 
     Returns
     -------
@@ -88,7 +98,7 @@ def calibration_test(
             "a calibration test needs effects that vary (add modifiers to the formula)."
         )
     coef, regression = least_squares(X, scores, list(NAMES), weights)
-    estimator = covariance_estimator("HC3" if clusters is None else "CR1", clusters)
+    estimator = covariance_estimator("HC3" if clusters is None else "CR1", clusters, cluster_name)
     se = np.sqrt(np.diag(estimator(regression)))
     df = estimator.df(regression)
     statistic = coef / se

@@ -106,12 +106,9 @@ def own_effects(fit: EffectFit, design: Design, n_boot: int = 200) -> tuple[OwnE
         mean = np.average(effects, weights=w)
         sd = float(np.sqrt(np.average((effects - mean) ** 2, weights=w)))
         p10, p90 = np.percentile(effects, [10, 90])
-        calibration, rate = None, None
-        if np.ptp(effects) > 0:
+        calibration, rate = _calibration(fit, design, c), None
+        if calibration is not None:
             try:
-                calibration = calibration_test(
-                    scores.scores[:, c], effects, design.weights, design.clusters, arm=arm
-                )
                 rate = crossfit_rank_average_effect(
                     scores.scores[:, c],
                     effects,
@@ -122,7 +119,55 @@ def own_effects(fit: EffectFit, design: Design, n_boot: int = 200) -> tuple[OwnE
                     arm=arm,
                 )
             except HTEError:  # too few rows (or clusters) per fold to bootstrap
-                calibration, rate = calibration, None
+                rate = None
         out.append(OwnEffects(arm, sd, float(p10), float(p90), calibration, rate))
     _CACHE[fit] = tuple(out)
     return _CACHE[fit]
+
+
+def own_calibration(
+    fit: EffectFit, design: Design, level: float = 0.95
+) -> tuple[CalibrationTest | None, ...]:
+    """grf's calibration test of a fit's own per-row effects, one per contrast, without refits.
+
+    The test :func:`own_effects` prints, at ``level``, without the RATE's
+    bootstrap: cheap enough for insights. Empty for a fit without doubly
+    robust scores or per-row effects of its own (``ols``, ``dml``); a result
+    saved without its training rows gives the tests judged before saving (at
+    95%). None for a contrast whose effects do not vary.
+
+    Examples
+    --------
+    >>> import hteformula as hf
+    >>> df = hf.datasets.engagement_trial(n=400, seed=0)
+    >>> fit = hf.tlearner("Y ~ T * (age + engagement)", df, model="linear", seed=0)
+    >>> [test.arm for test in own_calibration(fit.fit, fit.design)]
+    ['T']
+    >>> own_calibration(hf.ols("Y ~ T * (age + engagement)", df).fit, fit.design)
+    ()
+    """
+    if OWN_EFFECTS in fit.diagnostics and (fit.scores is None or fit.in_sample is None):
+        return tuple(own.calibration for own in fit.diagnostics[OWN_EFFECTS])
+    if fit.scores is None or fit.in_sample is None:
+        return ()
+    return tuple(_calibration(fit, design, c, level) for c in range(len(design.spec.contrasts)))
+
+
+def _calibration(
+    fit: EffectFit, design: Design, contrast: int, level: float = 0.95
+) -> CalibrationTest | None:
+    effects = fit.in_sample[:, contrast]  # type: ignore[index]
+    if np.ptp(effects) == 0:
+        return None
+    try:
+        return calibration_test(
+            fit.scores.scores[:, contrast],  # type: ignore[union-attr]
+            effects,
+            design.weights,
+            design.clusters,
+            level,
+            design.spec.contrasts[contrast],
+            design.cluster_name,
+        )
+    except HTEError:
+        return None

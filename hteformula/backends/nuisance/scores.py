@@ -67,7 +67,7 @@ def projection_estimator(design: Design, vcov: str | None = None) -> CovarianceE
     ``"HC3"`` by default (as grf), CR1 with clusters; any of ``"iid"``, ``"HC0"``-``"HC3"``.
     """
     default = "CR1" if design.clusters is not None else "HC3"
-    return covariance_estimator(vcov or default, design.clusters, design.cluster_name or "cluster")
+    return covariance_estimator(vcov or default, design.clusters, design.cluster_name)
 
 
 def fit_from_scores(
@@ -126,7 +126,7 @@ def fit_from_scores(
         matrix,
         np.ones((design.nobs, 1)),
         ["Intercept"],
-        covariance_estimator("HC1", design.clusters, design.cluster_name or "cluster"),
+        covariance_estimator("HC1", design.clusters, design.cluster_name),
         design.weights,
     )
     ate = tuple(
