@@ -6,7 +6,7 @@ partition, and never holds more than a partition (in blocks of rows) at once:
 1. :mod:`~hteformula.outofcore.scan`: missing values per column, every level of
    every categorical variable and a few real rows that show them; from those
    rows the formula's design spec is built as for an in-memory fit;
-2. :mod:`~hteformula.outofcore.passes`: ``X'WX``, ``X'Wy`` and the means the
+2. :mod:`~hteformula.outofcore.sums`: ``X'WX``, ``X'Wy`` and the means the
    average effect needs, summed over partitions; the coefficients solve the
    normal equations;
 3. the residuals' sums each covariance estimator of :mod:`hteformula.inference`
