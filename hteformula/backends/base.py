@@ -133,6 +133,13 @@ class EffectFit:
         the row's fold of ``scores``: policy evaluation ranks by it instead of
         refitting the method per fold (the T-, S- and DR-learners' in-sample
         effects; dml's final stage refit without each fold). None: it refits.
+    in_sample_leaks : bool
+        True when a row's own outcome can reach its ``in_sample`` effect
+        through models fitted on other folds (the X-learner's effect models are
+        trained on effects imputed by outcome models that saw the row's fold).
+        Tests of ``in_sample`` against the row's own scores (grf's calibration
+        test) then lean towards finding heterogeneity, so insights do not rest
+        on them.
     """
 
     coef: np.ndarray
@@ -150,6 +157,7 @@ class EffectFit:
     aliased: tuple[str, ...] = ()
     in_sample_std_error: np.ndarray | None = None
     out_of_fold: np.ndarray | None = None
+    in_sample_leaks: bool = False
 
     @property
     def defined(self) -> np.ndarray:

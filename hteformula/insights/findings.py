@@ -209,7 +209,9 @@ def heterogeneity_finding(result: FittedResult, level: float = 0.95) -> Finding:
     refits): a differential prediction clearly above zero means that the
     effects they rank people by carry real differences. Being a second look
     at the same question, its one-sided p-values are Bonferroni-adjusted (times
-    one plus the number of contrasts tested).
+    one plus the number of contrasts tested). Not for a fit whose in-sample
+    effects leak the row's own outcome (``EffectFit.in_sample_leaks``, the
+    X-learner's): the test would lean towards finding heterogeneity.
 
     Direction ``"varies"`` when the Wald test finds heterogeneity (graded on
     it, as for a linear fit); ``"varies, not linearly"`` when only the
@@ -251,6 +253,8 @@ def heterogeneity_finding(result: FittedResult, level: float = 0.95) -> Finding:
 def _calibration_quantities(result: FittedResult, level: float) -> tuple[Quantity, ...]:
     """The differential prediction of each contrast's own effects, its p and adjusted p."""
     if result.fit.is_linear:  # the Wald test already sees all the heterogeneity it can model
+        return ()
+    if result.fit.in_sample_leaks:  # a row's own noise reaches its effect: biased towards "varies"
         return ()
     tests = [t for t in own_calibration(result.fit, result.design, level) if t is not None]
     quantities: list[Quantity] = []

@@ -185,6 +185,7 @@ def fit_learner(
         defined=defined,
         in_sample=effects.in_sample,
         out_of_fold=effects.out_of_fold,
+        in_sample_leaks=effects.in_sample_leaks,
         predictor=effects.predictor,
         diagnostics=diagnostics,
         notes=notes,

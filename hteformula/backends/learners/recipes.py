@@ -102,6 +102,9 @@ class Effects:
         ``in_sample`` when no outcome of a row's fold entered the row's effect,
         so policy evaluation can rank by it without refitting the learner
         (``EffectFit.out_of_fold``); None when one did.
+    in_sample_leaks : bool
+        True when a row's own outcome can reach its ``in_sample`` effect
+        (``EffectFit.in_sample_leaks``).
     """
 
     in_sample: np.ndarray
@@ -109,6 +112,7 @@ class Effects:
     models: Mapping[str, tuple[Any, ...]]
     selections: tuple[Selection, ...] = ()
     out_of_fold: np.ndarray | None = None
+    in_sample_leaks: bool = False
 
 
 # -- how the outcome models are fitted ------------------------------------------------
@@ -212,9 +216,10 @@ def x_effects(learner: Learner, inputs: LearnerInputs, first: FirstStage) -> Eff
     models.update({t.name + REFIT: (m,) for t, m in zip(tasks, full, strict=True)})
     # Not out_of_fold: a row's effect model was trained on other folds' effects imputed by
     # outcome models that saw the row's fold, which biases a policy value ranked by it
-    # upward (benchmarks/policy_coverage.py: gain 0.020 where the truth is 0, MC se 0.002).
+    # upward (benchmarks/policy_coverage.py: gain 0.020 where the truth is 0, MC se 0.002),
+    # and a calibration test of them towards finding heterogeneity.
     predictor = LearnerPredictor(effects, arms, data.levels)
-    return Effects(in_sample, predictor, models, chosen.selections)
+    return Effects(in_sample, predictor, models, chosen.selections, in_sample_leaks=True)
 
 
 def imputed_effect_tasks(inputs: LearnerInputs, outcomes: np.ndarray) -> list[Task]:

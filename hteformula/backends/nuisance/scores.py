@@ -82,6 +82,7 @@ def fit_from_scores(
     models: Mapping[str, Any] | None = None,
     defined: np.ndarray | None = None,
     out_of_fold: np.ndarray | None = None,
+    in_sample_leaks: bool = False,
 ) -> EffectFit:
     """The effect fit whose table and average effect come from doubly robust scores.
 
@@ -101,7 +102,7 @@ def fit_from_scores(
         (:func:`partial_effect_scores`), which have no arms to keep them with.
     estimator : CovarianceEstimator
         Covariance of the projection, from :func:`projection_estimator`.
-    in_sample, predictor, diagnostics, notes, models, out_of_fold
+    in_sample, predictor, diagnostics, notes, models, out_of_fold, in_sample_leaks
         The backend's own per-row effects and the rest of :class:`EffectFit`.
     defined : ndarray of bool, shape (n_contrasts * n_modifiers,), optional
         :func:`~hteformula.backends.aliasing.defined_effect_terms`, checked by the
@@ -147,6 +148,7 @@ def fit_from_scores(
         models=FittedModels(models or {}),
         aliased=undefined_names(design, defined),
         out_of_fold=out_of_fold,
+        in_sample_leaks=in_sample_leaks,
     )
 
 
