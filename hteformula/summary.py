@@ -189,10 +189,16 @@ def own_effect_lines(result: FittedResult) -> tuple[str, ...]:
     if not judged:
         return ()
     learner = result.fit.diagnostics.get("learner", result.method_label)
+    kind = (
+        "in-sample: outcome models that saw a row's fold shaped its effect, so the calibration "
+        "and RATE below lean optimistic"
+        if result.fit.in_sample_leaks
+        else "out-of-fold"
+    )
     lines = [
         f"The table and the average effect are the projection and the mean of the doubly "
         f"robust scores, so any learner fitted with the same outcome models, propensity and "
-        f"folds prints them alike. The {learner}'s own per-row effects (out-of-fold) are what "
+        f"folds prints them alike. The {learner}'s own per-row effects ({kind}) are what "
         "differs:"
     ]
     multi = len(judged) > 1

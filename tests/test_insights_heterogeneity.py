@@ -101,6 +101,9 @@ def test_the_xlearner_s_leaking_effects_are_not_evidence(varying):
     assert not [q for q in heterogeneity.quantities if q.name.startswith("calibration")]
     assert heterogeneity.direction in ("varies", "unclear")  # graded on the Wald test alone
     assert "calibration test" not in heterogeneity.sentence
+    assert "per-row effects (in-sample: outcome models that saw a row's fold" in str(
+        xlearner.summary()
+    )
 
 
 def test_ols_keeps_its_wald_sentence(varying):
