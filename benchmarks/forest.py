@@ -1,6 +1,7 @@
 """The causal forest engine against econml's ``CausalForest``, fed the same residuals.
 
-Three parts, each printing a table (``--parts`` picks them):
+Four parts, each printing a table (``--parts`` picks them; the default runs the
+first three):
 
 - ``accuracy``: CATE RMSE on fresh test rows and the share of test rows whose
   95% interval covers the true effect, mean over seeds with the seed standard
@@ -26,10 +27,18 @@ Three parts, each printing a table (``--parts`` picks them):
   baseline, measured in a fresh process per package).
 - ``defaults``: RMSE, coverage and fit time on (a) and (b) at n = 5,000 when one
   option at a time moves away from the defaults (trees, leaf size, subsample
-  share, honest leaf size).
+  share, honest leaf size, trees per group).
+- ``variance``: where the per-row coverage comes from. Design (b) is drawn
+  ``--replications`` times at n = 5,000 and 20,000 with the same test points; for
+  each test point the spread of the forest's estimate over the replications
+  (the true standard deviation, finite trees and nuisance fits included) is
+  compared with the mean little-bags standard error, before (``between -
+  noise``) and after grf's objective-Bayes debiasing, and the coverage is split
+  into its bias and its variance parts.
 
-    python -m benchmarks.forest [--quick] [--parts accuracy speed defaults]
+    python -m benchmarks.forest [--quick] [--parts accuracy speed defaults variance]
                                 [--seeds 8] [--trees N] [--threads 1] [--repeat 3]
+                                [--replications 12]
 
 ``--quick`` runs a small version of everything in a few minutes. Timings are
 ratios measured in the same run; the machine's load average is printed with them.
@@ -53,8 +62,12 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from threadpoolctl import threadpool_limits
 
 from hteformula.forest import ForestOptions, grow_forest
+from hteformula.forest.moments import solve_moment
+from hteformula.forest.variance import little_bags_variance
 
 N_TEST = 2000
+#: Fixed test points of the variance part.
+VARIANCE_TEST_ROWS = 300
 
 
 @dataclass(frozen=True)
@@ -293,6 +306,8 @@ def alternatives(trees: int) -> dict[str, dict]:
         "sample_fraction=0.5": {"sample_fraction": 0.5},
         "min_estimating_rows=5": {"min_estimating_rows": 5},
         "min_leaf_treatment=5": {"min_leaf_treatment": 5.0},
+        "group_size=4": {"group_size": 4},
+        "group_size=8": {"group_size": 8},
         "grf-like: sample_fraction=0.5, min_leaf_size=10": {
             "sample_fraction": 0.5,
             "min_leaf_size": 10,
@@ -323,6 +338,76 @@ def defaults(seeds: int, trees: int, threads: int, n: int) -> pd.DataFrame:
     return table.unstack("design").round(3)
 
 
+# -- part 4: the per-row variance against the spread over replications ----------------
+
+
+def variance_parts(forest, features: np.ndarray) -> dict[str, np.ndarray]:
+    """The little-bags variance of each row of ``features``, part by part.
+
+    Recomputed from each tree's leaf statistics (grf's pseudo-outcomes rho, one
+    per tree) rather than read from the engine, and checked against
+    ``forest.predict``: ``between`` (variance of the group means), ``noise``
+    (what ``between`` owes to averaging few trees per group), ``naive``
+    (``between - noise``) and ``debiased`` (grf's objective-Bayes estimate), each
+    of shape (m,).
+    """
+    group_size = forest.options.group_size
+    rows = features.astype(np.float32)  # the precision the trees split on
+    means = np.stack([tree.leaf_means[tree.leaves(rows)] for tree in forest.trees])
+    _, coefficients = solve_moment(means.mean(axis=0))
+    rho = np.einsum("bij,ij->bi", means, coefficients).reshape(-1, group_size, len(features))
+    group_squared = (rho.mean(axis=1) ** 2).sum(axis=0)
+    n_groups = np.full(len(features), float(rho.shape[0]))
+    between = group_squared / n_groups
+    noise = ((rho**2).mean(axis=(0, 1)) - between) / (group_size - 1)
+    debiased = little_bags_variance((rho**2).sum(axis=(0, 1)), group_squared, n_groups, group_size)
+    np.testing.assert_allclose(debiased, forest.predict(features).variance, rtol=1e-6)
+    return {"between": between, "noise": noise, "naive": between - noise, "debiased": debiased}
+
+
+def variance_study(sizes: list[int], replications: int, trees: int, n_test: int) -> pd.DataFrame:
+    """Per-row variance and coverage of design (b) over replications of the data."""
+    design = "(b) confounded"
+    test = DESIGNS[design](n_test, np.random.default_rng(987_654))
+    z = 1.959964
+    summary = []
+    for n in sizes:
+        estimates, parts = [], []
+        for replication in range(replications):
+            train = DESIGNS[design](n, np.random.default_rng(10_000 + replication))
+            y_resid, t_resid = residuals(train, replication)
+            forest = grow_forest(train.X, y_resid, t_resid, n_trees=trees, seed=replication)
+            estimates.append(forest.predict(test.X, variance=False).estimate)
+            parts.append(variance_parts(forest, test.X))
+            print(f"  n={n} replication {replication} done ({load()})", flush=True)
+        estimate = np.array(estimates)
+        mean = {key: np.mean([p[key] for p in parts], axis=0) for key in parts[0]}
+        debiased = np.array([p["debiased"] for p in parts])
+        true_var = estimate.var(axis=0, ddof=1)  # per test point, over the replications
+        bias = estimate.mean(axis=0) - test.tau
+        summary.append(
+            {
+                "n": n,
+                "replications": replications,
+                "coverage": np.mean(np.abs(estimate - test.tau) <= z * np.sqrt(debiased)),
+                "true SD": np.sqrt(true_var.mean()),
+                "mean SE": np.sqrt(debiased.mean()),
+                "RMS bias": np.sqrt(np.mean(bias**2)),
+                **{
+                    f"{key} / true var": np.median(mean[key] / true_var)
+                    for key in ("noise", "naive", "debiased")
+                },
+                "coverage with true SD": np.mean(
+                    np.abs(estimate - test.tau) <= z * np.sqrt(true_var)
+                ),
+                "coverage without bias": np.mean(
+                    np.abs(estimate - estimate.mean(axis=0)) <= z * np.sqrt(debiased)
+                ),
+            }
+        )
+    return pd.DataFrame(summary).round(3)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small version of every part")
@@ -330,12 +415,15 @@ def main(argv: list[str] | None = None) -> None:
         "--parts",
         nargs="+",
         default=["accuracy", "speed", "defaults"],
-        choices=["accuracy", "speed", "defaults"],
+        choices=["accuracy", "speed", "defaults", "variance"],
     )
     parser.add_argument("--seeds", type=int, default=None, help="seeds (default 8; quick 2)")
     parser.add_argument("--trees", type=int, default=None, help="trees (default: ours)")
     parser.add_argument("--threads", type=int, default=1, help="threads of both forests")
     parser.add_argument("--repeat", type=int, default=None, help="timed runs (default 3; quick 1)")
+    parser.add_argument(
+        "--replications", type=int, default=None, help="variance part (default 12; quick 4)"
+    )
     parser.add_argument(
         "--speed-rows", type=int, default=None, help="default 100,000; quick 20,000"
     )
@@ -359,6 +447,14 @@ def main(argv: list[str] | None = None) -> None:
     if "defaults" in args.parts:
         print("\nDefaults against alternatives, n = 5,000, one option moved at a time")
         print(defaults(2 if quick else 4, trees, args.threads, 5000).to_string())
+    if "variance" in args.parts:
+        replications = args.replications or (4 if quick else 12)
+        sizes = [5000] if quick else [5000, 20_000]
+        print(
+            "\nPer-row variance of design (b) over replications of the data, "
+            f"{VARIANCE_TEST_ROWS} fixed test points (medians over the points)"
+        )
+        print(variance_study(sizes, replications, trees, VARIANCE_TEST_ROWS).to_string(index=False))
     print(f"\n{load()}")
 
 
