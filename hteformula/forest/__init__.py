@@ -31,9 +31,10 @@ same number of trees and threads (``python -m benchmarks.forest``; a 2-core
 machine shared with other jobs, load 8-15, so absolute seconds are inflated
 and only ratios within a run mean anything):
 
-- accuracy: CATE RMSE within a few percent of econml's (ratio 0.97-1.01 over 8
-  seeds on Wager & Athey's design and a confounded one), per-row 95% coverage
-  of the true effect 0.92-0.97 where econml's is 0.79-0.93;
+- accuracy: CATE RMSE within a few percent of econml's (ratio 0.97-1.00 over 8
+  seeds, 1,000 trees, on Wager & Athey's design at n = 5,000 and a confounded
+  one at 5,000 and 20,000), per-row 95% coverage of the true effect 0.96, 0.93
+  and 0.99 where econml's is 0.92, 0.85 and 0.96 (see the intervals below);
 - speed: fit CPU time 0.24x econml's at n = 100,000 (100 trees, one thread),
   peak memory 0.78x.
 
@@ -53,18 +54,18 @@ error, and coverage falls below 0.90 on the confounded design; smaller leaves
 or fewer trees cost accuracy; ``sample_fraction`` moves little but time.
 
 **The per-row intervals** (measured with ``--parts variance``: design (b) drawn
-again 12-16 times, 300 fixed test points, 1,000 trees). The little-bags
+again 12 times, 300 fixed test points, 1,000 trees). The little-bags
 estimate before debiasing (``between - noise``, :mod:`~hteformula.forest.variance`)
-is unbiased for the spread of the forest's estimate over the draws (1.02x and
-1.06x the true variance at n = 5,000 and 20,000), but one tree's noise is 40x
-and 75x the forest's variance, so with 500 groups it is a very noisy estimate
+matches the spread of the forest's estimate over the draws (1.12x and
+1.06x the true variance at n = 5,000 and 20,000), but one tree's noise is 44x
+and 74x the forest's variance, so with 500 groups it is a very noisy estimate
 for any one row, and grf's objective-Bayes debiasing that keeps it positive
-adds about 2x and 4x the true variance (standard errors 1.7x and 2.2x the true
-standard deviation), more as ``n`` grows and the forest's variance falls
+adds about 2.3x and 4.2x the true variance (standard errors 1.8x and 2.2x the
+true standard deviation), more as ``n`` grows and the forest's variance falls
 while a tree's noise does not. That excess offsets the forest's smoothing
 bias (0.6-0.7 standard deviations at a median test point): with the true
-standard deviations the intervals would cover 0.82 and 0.86. Hence coverage
-0.92 at n = 5,000 and 0.99 at 20,000 on design (b). Larger groups
+standard deviations the intervals would cover 0.80 and 0.86. Hence coverage
+0.93 at n = 5,000 and 0.99 at 20,000 on design (b). Larger groups
 (``group_size=4``, econml's choice, or 8) or more trees shrink the excess at
 every ``n`` alike, so coverage at 5,000 falls below 0.90 before coverage at
 20,000 falls below 0.98; a larger ``sample_fraction`` lowers the bias but costs
