@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Real
 from typing import Any
 
@@ -67,15 +67,10 @@ from sklearn.utils.validation import has_fit_parameter
 from hteformula.backends.aliasing import defined_effect_terms
 from hteformula.backends.base import Backend, EffectFit, register
 from hteformula.backends.components import ColumnSubsetModel, EffectComponents, subset_columns
-from hteformula.backends.crossfit import (
-    Fold,
-    Task,
-    fit_model,
-    fit_on_each_fold,
-    mean_of_other_folds,
-)
+from hteformula.backends.crossfit import Fold, Task, fit_model
 from hteformula.backends.nuisance import (
     Candidates,
+    choose_held_out_stage,
     cross_fit_nuisance,
     describe,
     fit_from_scores,
@@ -84,14 +79,15 @@ from hteformula.backends.nuisance import (
     projection_estimator,
     regressor,
     residuals,
+    selection_notes,
     warn_on_poor_overlap,
 )
+from hteformula.backends.nuisance.candidates import R_LOSS, members
 from hteformula.backends.nuisance.effects import residual_effect_scores
 from hteformula.errors import HTEError
 from hteformula.formula.design import Design, DesignSpec
 
 FINAL_TASK = "model_final"
-FINAL_DEFAULT = "boosting"  # the final stage's model when none is given
 FINAL_REFIT = "model_final (refit on all rows)"
 DEFAULT_CLIP = 1e-5
 
@@ -159,17 +155,27 @@ def fit_rlearner(
     columns = final_columns(design.spec)
     inputs = subset_columns(design.features, columns)
     task = Task(FINAL_TASK, final, inputs, target, sample_weight=weight)
-    per_fold = fit_on_each_fold([task], nuisance.folds, n_jobs=n_jobs, progress=progress)
-    effects = mean_of_other_folds(per_fold[FINAL_TASK], inputs, nuisance.folds)[:, None]
-    fold_models = tuple(per_fold[FINAL_TASK])
+
+    def loss(effects: np.ndarray) -> float:
+        return r_loss(y_resid, t_resid[:, 0], effects[:, 0], design.weights)
+
+    stage, chosen = choose_held_out_stage(
+        [task], nuisance.folds, loss, n_jobs=n_jobs, progress=progress
+    )
+    effects = stage.predictions
+    fold_models = stage.per_fold[FINAL_TASK]
+    model = final.model(chosen[0].chosen) if chosen else final
     predictor = FinalModel(
-        (fit_model(task),) if refit else fold_models, columns, final_names(design.spec)
+        (fit_model(replace(task, estimator=model)),) if refit else fold_models,
+        columns,
+        final_names(design.spec),
     )
     extra = residual_effect_scores(design, nuisance, effects, n_jobs, progress)
 
     diagnostics = nuisance_diagnostics(design, [nuisance])
     diagnostics.update(
-        model_final=describe(final),
+        model_final=describe(model),
+        selection=(*diagnostics["selection"], *chosen),
         clip_residual=clip,
         clipped_rows=int(np.sum(np.abs(t_resid[:, 0]) < clip)),
         **extra.diagnostics,
@@ -281,6 +287,7 @@ def notes(design: Design, diagnostics: dict[str, Any]) -> tuple[str, ...]:
         "no standard errors; the coefficients are the best linear projection of doubly robust "
         f"scores built from the nuisance predictions and those effects, and {average}.",
         nuisance_note(diagnostics, info.name),
+        *selection_notes(diagnostics["selection"]),
     ]
     clipped = diagnostics["clipped_rows"]
     if clipped:
@@ -322,32 +329,59 @@ def checked_flag(value: object, argument: str) -> bool:
 
 
 def final_regressor(model_final: Any, seed: int | None) -> Any:
-    """The prepared final model: a regressor whose ``fit`` takes ``sample_weight``.
+    """The prepared final model, or candidates compared by the R-loss.
+
+    Every model (every candidate) must be a regressor whose ``fit`` takes ``sample_weight``.
 
     Raises
     ------
     HTEError
-        When ``model_final`` is a classifier or its ``fit`` takes no ``sample_weight``.
+        When ``model_final`` (a candidate) is a classifier or its ``fit`` takes no
+        ``sample_weight``.
+
+    Examples
+    --------
+    >>> final_regressor(None, 0).loss
+    'R-loss'
     """
-    # Choosing the final model on its own held-out loss (as the X- and DR-learners do) is
-    # not built for the R-learner yet: its default stays the single boosting model.
-    model = FINAL_DEFAULT if model_final is None else model_final
-    final = regressor(model, "model_final", "final", "the final stage predicts effects", seed)
+    final = regressor(model_final, "model_final", "final", "the final stage predicts effects", seed)
     if isinstance(final, Candidates):
-        raise HTEError(
-            f"model_final={model_final!r} gives candidates to choose among; the R-learner's "
-            "final stage takes one model: pass a name ('boosting', 'linear', 'forest') or an "
-            "estimator."
-        )
-    if not has_fit_parameter(final, "sample_weight"):
-        raise HTEError(
-            f"model_final ({type(final).__name__}) does not accept sample_weight in fit(), but "
-            "the R-learner weights every row by its squared treatment residual; pass a regressor "
-            "that does, such as HistGradientBoostingRegressor(), RandomForestRegressor() or "
-            "LinearRegression() (a Pipeline passes weights only as step__sample_weight, so use "
-            "its final estimator on its own)."
-        )
+        final = replace(final, loss=R_LOSS)
+    for member in members(final):
+        if not has_fit_parameter(member, "sample_weight"):
+            raise HTEError(
+                f"model_final ({type(member).__name__}) does not accept sample_weight in fit(), "
+                "but the R-learner weights every row by its squared treatment residual; pass a "
+                "regressor that does, such as HistGradientBoostingRegressor(), "
+                "RandomForestRegressor() or LinearRegression() (a Pipeline passes weights only as "
+                "step__sample_weight, so use its final estimator on its own)."
+            )
     return final
+
+
+def r_loss(
+    y_resid: np.ndarray,
+    t_resid: np.ndarray,
+    effects: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> float:
+    """The R-loss of effects: ``sum w (Y~ - T~ tau)^2 / sum w``.
+
+    Parameters
+    ----------
+    y_resid, t_resid : ndarray, shape (n,)
+        Cross-fitted residuals of the outcome and the treatment.
+    effects : ndarray, shape (n,)
+        Each row's effect, held out (from models fitted without its fold).
+    weights : ndarray, shape (n,), optional
+
+    Examples
+    --------
+    >>> r_loss(np.array([1.0, -1.0]), np.array([0.5, -0.5]), np.array([2.0, 4.0]))
+    0.5
+    """
+    w = np.ones(len(y_resid)) if weights is None else weights
+    return float(np.sum(w * (y_resid - t_resid * effects) ** 2) / np.sum(w))
 
 
 def require_covariates(design: Design) -> None:
