@@ -293,12 +293,14 @@ def mean_of_other_folds(
     ndarray of shape (n,)
         Row ``i`` of test fold ``j``: the mean of ``models[k].predict`` for every ``k != j``.
     """
-    each = np.stack([model.predict(features) for model in models])  # (K, n)
-    total = each.sum(axis=0)
-    out = np.empty(features.shape[0])
-    for j, (_, test) in enumerate(folds):
-        out[test] = (total[test] - each[j, test]) / (len(models) - 1)
-    return out
+    # Each model predicts only the rows outside its own fold: a fifth fewer predictions
+    # (with five folds) than predicting every row and subtracting its own.
+    total = np.zeros(features.shape[0])
+    for model, (_, test) in zip(models, folds, strict=True):
+        others = np.ones(features.shape[0], dtype=bool)
+        others[test] = False
+        total[others] += model.predict(features[others])
+    return total / (len(models) - 1)
 
 
 def fit_model(task: Task) -> Any:
