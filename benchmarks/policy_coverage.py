@@ -16,7 +16,10 @@ without refitting the method per fold: ``dml`` (scores from its out-of-fold
 ``m(x)``, ``e(x)`` and its final stage refit without each fold, which also
 ranks), the X- and DR-learners (their out-of-fold effects), with linear
 models, with and without heterogeneity; ``"constant, dml boosting"`` uses
-dml's default gradient-boosting models (slow).
+dml's default gradient-boosting models (slow). ``"... rlearner reuse"`` and
+``"... rlearner refit"`` rank the same R-learner fit (linear nuisances, a
+boosting final model) by its own out-of-fold effects or by refits of the
+R-learner on each fold's complement (slow), whatever the backend itself does.
 
 Run from the repository root:
     python benchmarks/policy_coverage.py [replications] [--scenarios ...]   (default 300)
@@ -25,6 +28,7 @@ Replications are seeded (seed = 50_000 + r), so runs are reproducible.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -58,6 +62,8 @@ def one_replication(scenario: str, seed: int) -> dict[str, float]:
         res = hf.dml(formula, df, **models, seed=seed)
     elif method == "dml boosting":
         res = hf.dml(formula, df, seed=seed, progress=False)
+    elif method.startswith("rlearner"):
+        res = rlearner_ranked(formula, df, seed, reuse=method.endswith("reuse"))
     else:
         res = hf.ols(formula, df)
         options = {"propensity": 0.5, "model": LinearRegression(), "seed": seed}
@@ -81,6 +87,15 @@ def one_replication(scenario: str, seed: int) -> dict[str, float]:
     return out
 
 
+def rlearner_ranked(formula: str, df, seed: int, reuse: bool) -> hf.HTEResult:
+    """The R-learner with a boosting final model (the most flexible default candidate),
+    ranked by its own out-of-fold effects (reuse) or by refits on each fold's complement."""
+    models = {"model_y": LinearRegression(), "model_t": LogisticRegression()}
+    res = hf.rlearner(formula, df, **models, model_final="boosting", seed=seed, progress=False)
+    ranking = res.fit.in_sample if reuse else None
+    return dataclasses.replace(res, fit=dataclasses.replace(res.fit, out_of_fold=ranking))
+
+
 SCENARIOS = ("heterogeneous, ols", "constant, ols", "heterogeneous, tlearner")
 OWN_PIECES = (
     "constant, dml",
@@ -90,6 +105,10 @@ OWN_PIECES = (
     "constant, drlearner",
     "heterogeneous, drlearner",
     "constant, dml boosting",
+    "constant, rlearner reuse",
+    "constant, rlearner refit",
+    "heterogeneous, rlearner reuse",
+    "heterogeneous, rlearner refit",
 )
 
 

@@ -11,7 +11,8 @@ Settings (n = 2,000 unless said):
   ``benchmarks/dml_coverage.py`` (logistic-linear propensity, effect
   ``1 + x1 - 0.5 x2``), ``LinearRegression`` / ``LogisticRegression``
   nuisances (the outcome model misspecified: ``E[Y|x]`` holds ``e(x) tau(x)``)
-  and the default final model (gradient boosting with early stopping);
+  and the default final model (``"auto"``: ridge or gradient boosting by held-out
+  R-loss; before it, gradient boosting with early stopping);
 - ``continuous, linear nuisances``: the dose of ``benchmarks/dml_coverage.py``
   (effect ``0.5 + 0.8 x1`` per unit), linear nuisances, the default final
   model; the average effect is the average partial effect;

@@ -612,21 +612,28 @@ def rlearner(formula: str, data: object, **options: Any) -> HTEResult:
         modifiers (``age``, ``engagement``); the nuisance models see modifiers
         and controls.
     data : pandas or polars DataFrame
-    model_y : scikit-learn estimator or name, optional
-        Outcome model, cloned per fold. Default: ``HistGradientBoostingRegressor``
-        with early stopping (its classifier's probability for a 0/1 outcome),
-        as every backend (``hteformula.backends.nuisance.DEFAULT_MODELS``). A
-        name (``"linear"``, ``"forest"``, ``"boosting"``, ``"auto"``: the
-        default) gives that family's regressor or classifier.
-    model_t : scikit-learn estimator or name, optional
+    model_y : scikit-learn estimator, name or list of candidates, optional
+        Outcome model, cloned per fold. Default ``"auto"``, as every backend
+        (``hteformula.backends.nuisance.DEFAULT_MODELS``): a ridge regression on
+        standardised features or gradient boosting with early stopping
+        (classifiers' probabilities for a 0/1 outcome), whichever has the
+        smaller out-of-fold squared error. A name (``"linear"``, ``"forest"``,
+        ``"boosting"``) gives that family's model; a list, candidates to choose among.
+    model_t : scikit-learn estimator, name or list of candidates, optional
         Treatment model: a classifier for a binary treatment (its probability
         of treatment), a regressor for a continuous one (which also fits the
-        treatment's conditional variance for the scores). Default:
-        HistGradientBoosting with early stopping. Names as for ``model_y``.
-    model_final : scikit-learn regressor or name, optional
-        The final model of the effect; its ``fit`` must take ``sample_weight``.
-        Default: ``HistGradientBoostingRegressor`` with early stopping. Names as
-        for ``model_y``.
+        treatment's conditional variance for the scores). Default ``"auto"``
+        (log-loss for a binary treatment). Names and lists as for ``model_y``.
+    model_final : scikit-learn regressor, name or list of candidates, optional
+        The final model of the effect; its ``fit`` (every candidate's) must take
+        ``sample_weight``. Default ``"auto"``: the ridge candidate (on the
+        standardised modifiers) or gradient boosting with early stopping,
+        each fitted per fold, whichever has the smaller R-loss
+        ``sum w (Y~ - T~ tau(x))^2`` with every row's ``tau`` from the other
+        folds' models (see :mod:`hteformula.backends.rlearner`); a linear
+        effect gets the linear model, a step-shaped one boosting. The summary
+        gives each candidate's R-loss and the one chosen. Names and lists as
+        for ``model_y``; a model given is used as given.
     folds : int, scikit-learn splitter or list of (train, test) pairs
         Cross-fitting folds of the nuisance models and of the final model's
         out-of-fold effects; stratified by a binary treatment and keeping

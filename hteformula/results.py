@@ -816,7 +816,7 @@ class HTEResult:
 
         Rankings come from models that did not see a row's fold: with the
         fit's own scores, its own out-of-fold effects (``fit.out_of_fold``:
-        dml's and the T-, S- and DR-learners'; nothing is refit); otherwise
+        dml's and the T-, S-, DR- and R-learners'; nothing is refit); otherwise
         the same method and options refit without each fold. Scores
         are cross-fitted AIPW (and IPW) scores: the fit's own (``fit.scores``:
         the learners', dml's), or from an outcome model per

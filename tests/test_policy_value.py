@@ -101,6 +101,17 @@ def test_learners_rank_by_their_own_out_of_fold_effects(trial, method, no_refits
     assert "own out-of-fold effects" in scores.source
 
 
+def test_rlearner_ranks_by_its_own_out_of_fold_effects(trial, no_refits):
+    # Measured honest under a constant effect (benchmarks/policy_coverage.py, "rlearner reuse").
+    options = {"model_y": LinearRegression(), "model_t": LogisticRegression(), "seed": 3}
+    res = hf.rlearner(FORMULA, trial, model_final="boosting", folds=3, **options)
+    scores = res.policy_scores()
+    np.testing.assert_array_equal(scores.cate, res.fit.in_sample)
+    np.testing.assert_array_equal(scores.aipw, res.fit.scores.scores)
+    assert "own out-of-fold effects" in scores.source
+    assert res.policy_value(fraction=0.2).gain.std_error > 0
+
+
 def test_x_learner_is_refit_per_fold(trial):
     # Its in-sample effects come from effects imputed by outcome models that saw the fold.
     options = {"model": LinearRegression(), "propensity": 0.5, "seed": 3, "folds": 3}

@@ -267,3 +267,47 @@ def test_clipping_near_zero_residuals_matches_econml_and_the_documented_rule(dat
     np.testing.assert_allclose(clipped.y_, expected, rtol=1e-8)
     np.testing.assert_allclose(clipped.sample_weight_, t_resid**2, rtol=1e-8, atol=0)
     assert wide.fit.diagnostics["clipped_rows"] == int(inside.sum())
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_final_candidates_are_scored_by_their_held_out_r_loss(data, case):
+    """Each candidate's R-loss, ``sum w (Y~ - T~ tau)^2 / sum w`` with ``tau`` from the
+    other folds' models, equals a hand computation on the same folds; the smaller wins."""
+    outcome, treatment, model_t = CASES[case]
+    folds = list(KFold(3, shuffle=True, random_state=4).split(data))
+    w = data["w"].to_numpy()
+    res = hf.rlearner(
+        f"{outcome} ~ {treatment}{FORMULA_REST}",
+        data,
+        model_y=LinearRegression(),
+        model_t=model_t(),
+        model_final=[LinearRegression(), tree()],
+        folds=folds,
+        weights="w",
+    )
+    y_resid, t_resid = hand_residuals(data, outcome, treatment, model_t, folds, w)
+    target, weight = y_resid / t_resid, w * t_resid**2
+    X = data[MODIFIERS].to_numpy()
+    held_out = {}
+    for name, make in {"LinearRegression": LinearRegression, "DecisionTreeRegressor": tree}.items():
+        fold_models = [
+            make().fit(X[test], target[test], sample_weight=weight[test]) for _, test in folds
+        ]
+        each = np.stack([model.predict(X) for model in fold_models])
+        tau = np.empty(len(data))
+        for j, (_, test) in enumerate(folds):
+            tau[test] = np.delete(each[:, test], j, axis=0).mean(axis=0)
+        held_out[name] = tau
+    losses = {
+        name: np.sum(w * (y_resid - t_resid * tau) ** 2) / np.sum(w)
+        for name, tau in held_out.items()
+    }
+    selection = res.fit.diagnostics["selection"][-1]
+    assert (selection.argument, selection.loss) == ("model_final", "R-loss")
+    assert selection.losses.keys() == losses.keys()
+    for name, loss in losses.items():
+        np.testing.assert_allclose(selection.losses[name], loss, rtol=1e-8)
+    best = min(losses, key=losses.__getitem__)
+    assert selection.chosen == best
+    np.testing.assert_allclose(res.effect()["estimate"], held_out[best], rtol=1e-8, atol=1e-10)
+    assert "model_final: " + best in str(res)

@@ -131,7 +131,7 @@ class EffectFit:
     out_of_fold : ndarray, shape (n, n_contrasts), optional
         Each training row's effect from the fit's own models that did not see
         the row's fold of ``scores``: policy evaluation ranks by it instead of
-        refitting the method per fold (the T-, S- and DR-learners' in-sample
+        refitting the method per fold (the T-, S-, DR- and R-learners' in-sample
         effects; dml's final stage refit without each fold). None: it refits.
     in_sample_leaks : bool
         True when a row's own outcome can reach its ``in_sample`` effect

@@ -9,17 +9,18 @@ with zero outcome predictions.
 
 Rankings: each row's effect from models that did not see its fold. With the
 fit's own scores and its own out-of-fold effects on the same folds
-(``EffectFit.out_of_fold``: the learners', dml's) nothing is refit.
+(``EffectFit.out_of_fold``: the learners' but the X-learner's, the R-learner's,
+dml's) nothing is refit.
 Otherwise the *same method with the same options* is refit on the other
 K - 1 folds of the scores and predicts the held-out fold
 (:func:`crossfit_effects`; cheap for OLS, and it works for every backend).
 
 The two agree where a learner's out-of-fold effects come from models fitted
-on the other folds alone (T- and S-learners). The X- and DR-learners' second
-stages, and dml's final stage refit without a fold, are fitted on other
+on the other folds alone (T- and S-learners). The X-, DR- and R-learners'
+second stages, and dml's final stage refit without a fold, are fitted on other
 folds' pseudo-outcomes or residuals, whose nuisance models saw the held-out
 fold; ``benchmarks/policy_coverage.py --scenarios`` checks that the policy
-intervals keep their coverage with them.
+intervals keep their coverage with them (the X-learner's do not: it is refit).
 """
 
 from __future__ import annotations

@@ -20,9 +20,8 @@ The DR-learner fits one final model on each fold's scores and averages them
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,8 +30,6 @@ from hteformula.backends.crossfit import (
     CrossFit,
     Task,
     fit_model,
-    fit_on_each_fold,
-    mean_of_other_folds,
     run_jobs,
 )
 from hteformula.backends.learners.inputs import LearnerInputs
@@ -47,14 +44,13 @@ from hteformula.backends.learners.predictors import (
     x_learner_weight,
 )
 from hteformula.backends.nuisance import (
-    Candidates,
     Propensity,
     Selection,
     arm_outcome_tasks,
     arm_outcomes,
+    choose_held_out_stage,
     cross_fit_choosing,
 )
-from hteformula.backends.nuisance.selection import selection_of
 from hteformula.inference.aipw import AIPWScores
 
 Predictions = Mapping[str, np.ndarray]
@@ -279,68 +275,24 @@ def dr_effects(learner: Learner, inputs: LearnerInputs, first: FirstStage) -> Ef
         )
         for c, level in enumerate(data.contrasts)
     ]
-    candidates = inputs.final if isinstance(inputs.final, Candidates) else None
-    tried = {
-        name: _final_stage([replace(t, estimator=model) for t in tasks], inputs)
-        for name, model in zip(*_named(inputs.final), strict=True)
-    }
-    selections: tuple[Selection, ...] = ()
-    if candidates is not None:
-        losses = {name: stage.loss for name, stage in tried.items()}
-        seconds = {name: stage.seconds for name, stage in tried.items()}
-        selections = (selection_of(candidates, losses, seconds),)
-    stage = tried[selections[0].chosen] if selections else next(iter(tried.values()))
+    scores = first.scores.scores
+    w = np.ones(len(data.y)) if data.weights is None else data.weights
+
+    def loss(effects: np.ndarray) -> float:  # weighted mean squared error, every contrast
+        return float(np.sum(w[:, None] * (scores - effects) ** 2) / (w.sum() * scores.shape[1]))
+
+    stage, selections = choose_held_out_stage(
+        tasks, data.folds, loss, n_jobs=data.n_jobs, progress=data.progress
+    )
     arms, models = learner.outcome_models.refit(inputs)
-    models.update({name: tuple(fitted) for name, fitted in stage.per_fold.items()})
-    predictor = LearnerPredictor(stage.final, arms, data.levels)
+    models.update(stage.per_fold)
+    final = FinalModels(tuple(stage.per_fold[task.name] for task in tasks))
+    predictor = LearnerPredictor(final, arms, data.levels)
     # The fold models saw other folds' scores, whose nuisance models saw the row's fold;
     # the scores are orthogonal to those nuisances, so to first order that changes no
     # ranking with the row's own noise (no bias in benchmarks/policy_coverage.py).
-    return Effects(stage.in_sample, predictor, models, selections, out_of_fold=stage.in_sample)
-
-
-@dataclass(frozen=True, eq=False)
-class FinalStage:
-    """The DR-learner's final models fitted per fold, their held-out effects and loss.
-
-    Attributes
-    ----------
-    final : FinalModels
-    per_fold : mapping of str to list
-        The fitted models of each task, one per fold.
-    in_sample : ndarray, shape (n, K - 1)
-        Each row's effect from the other folds' models.
-    loss : float
-        Weighted mean squared error of ``in_sample`` against the scores, over every contrast.
-    seconds : float
-    """
-
-    final: FinalModels
-    per_fold: Mapping[str, list[Any]]
-    in_sample: np.ndarray
-    loss: float
-    seconds: float
-
-
-def _final_stage(tasks: Sequence[Task], inputs: LearnerInputs) -> FinalStage:
-    data = inputs.data
-    start = time.perf_counter()
-    per_fold = fit_on_each_fold(tasks, data.folds, n_jobs=data.n_jobs, progress=data.progress)
-    seconds = time.perf_counter() - start
-    final = FinalModels(tuple(tuple(per_fold[task.name]) for task in tasks))
-    in_sample = np.column_stack(
-        [mean_of_other_folds(models, data.features, data.folds) for models in final.models]
-    )
-    scores = np.column_stack([task.y for task in tasks])
-    w = np.ones(len(data.y)) if data.weights is None else data.weights
-    loss = float(np.sum(w[:, None] * (scores - in_sample) ** 2) / (w.sum() * scores.shape[1]))
-    return FinalStage(final, per_fold, in_sample, loss, seconds)
-
-
-def _named(model: Any) -> tuple[tuple[str, ...], tuple[Any, ...]]:
-    if isinstance(model, Candidates):
-        return model.names, model.models
-    return (type(model).__name__,), (model,)
+    in_sample = stage.predictions
+    return Effects(in_sample, predictor, models, selections, out_of_fold=in_sample)
 
 
 # -- shared ----------------------------------------------------------------------

@@ -8,7 +8,8 @@ A backend that cross-fits takes everything about its nuisance models from here:
   cloning and seeding (nested ``random_state`` included) and the checks that
   name a bad model;
 - :mod:`.selection`: choosing each nuisance's model among candidates by its
-  out-of-fold loss on the cross-fitting folds;
+  out-of-fold loss on the cross-fitting folds, and a second stage's model
+  (fitted per fold) by its held-out loss;
 - :mod:`.arms`: the rows, arms and folds (:class:`CrossFitting`) and the
   outcome model of each arm;
 - :mod:`.propensity`: known or cross-fitted assignment probabilities;
@@ -104,8 +105,11 @@ from hteformula.backends.nuisance.scores import (
 )
 from hteformula.backends.nuisance.selection import (
     Chosen,
+    HeldOutStage,
     Selection,
+    choose_held_out_stage,
     cross_fit_choosing,
+    held_out_stage,
     selection_notes,
 )
 
@@ -123,6 +127,7 @@ __all__ = [
     "Chosen",
     "CrossFitting",
     "EstimatedPropensity",
+    "HeldOutStage",
     "KnownPropensity",
     "NamedModel",
     "Nuisance",
@@ -139,6 +144,7 @@ __all__ = [
     "arm_task_name",
     "auc",
     "binary_log_loss",
+    "choose_held_out_stage",
     "clipped_labels",
     "clipped_propensities",
     "cross_fit_choosing",
@@ -151,6 +157,7 @@ __all__ = [
     "fit_from_scores",
     "folds_for",
     "folds_within",
+    "held_out_stage",
     "is_model",
     "is_model_name",
     "nuisance_diagnostics",

@@ -178,9 +178,11 @@ NAMED_MODELS: Mapping[str, NamedModel] = MappingProxyType(
 AUTO = "auto"
 AUTO_CANDIDATES = ("linear", "boosting")
 
-#: The losses candidates are compared by.
+#: The losses candidates are compared by (the R-loss: the R-learner's final
+#: model, :mod:`hteformula.backends.rlearner`).
 SQUARED_ERROR = "squared error"
 LOG_LOSS = "log-loss"
+R_LOSS = "R-loss"
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,7 +200,7 @@ class Candidates:
     models : tuple of estimators
         Unfitted, prepared (cloned and seeded).
     loss : str
-        :data:`SQUARED_ERROR` or :data:`LOG_LOSS`.
+        :data:`SQUARED_ERROR`, :data:`LOG_LOSS` or :data:`R_LOSS`.
     """
 
     argument: str

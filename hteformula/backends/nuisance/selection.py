@@ -16,19 +16,39 @@ Picking the smallest of a few cross-validated losses, and using the same
 out-of-fold predictions, is the usual cross-validated choice (the "discrete
 super learner" of van der Laan, Polley & Hubbard 2007): with two or three
 candidates the optimism of the winner's loss is negligible next to its noise.
+
+**Second stages** (the DR-learner's final model, the R-learner's) are not
+cross-fitted but fitted on each fold's rows alone, a row's effect being the
+mean of the other folds' models (:func:`held_out_stage`).
+:func:`choose_held_out_stage` fits every candidate so and keeps the one whose
+held-out effects have the smallest loss, the backend's own (the squared error
+against the DR-learner's scores, the R-learner's R-loss): the effects it then
+uses are the chosen candidate's held-out effects, so a row's effect comes from
+models fitted without its fold whichever candidate wins. The choice itself is
+one decision taken from the losses of all rows, so a row's outcome reaches
+its own effect through it only as one term among n in a comparison of two
+sums (the discrete super learner again).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from hteformula.backends.crossfit import CrossFit, Fold, Task, cross_fit_repeated
+from hteformula.backends.crossfit import (
+    CrossFit,
+    Fold,
+    Task,
+    cross_fit_repeated,
+    fit_on_each_fold,
+    mean_of_other_folds,
+)
 from hteformula.backends.nuisance.candidates import LOG_LOSS, SQUARED_ERROR, Candidates, describe
 
 
@@ -40,11 +60,12 @@ class Selection:
     ----------
     argument : str
         The option the candidates were given by (``"model"``, ``"propensity"``,
-        ``"final_model"``, ``"model_y"``, ``"model_t"``).
+        ``"final_model"``, ``"model_y"``, ``"model_t"``, ``"model_final"``).
     loss : str
-        ``"squared error"`` or ``"log-loss"``.
+        ``"squared error"``, ``"log-loss"`` or ``"R-loss"``.
     losses : mapping of str to float
-        Every candidate's out-of-fold loss (mean over repetitions of cross-fitting).
+        Every candidate's out-of-fold loss (mean over repetitions of cross-fitting;
+        a second stage's: of its held-out effects).
     seconds : mapping of str to float
         Every candidate's fit time in seconds, all folds and tasks together.
     chosen : str
@@ -156,6 +177,95 @@ def cross_fit_choosing(
         renamed.update({_candidate_task(t.name, selection.chosen): t.name for t in group})
     dropped = every_candidate - set(renamed)
     return Chosen([_kept(fit, renamed, dropped) for fit in fits], tuple(selections), models)
+
+
+@dataclass(frozen=True, eq=False)
+class HeldOutStage:
+    """A second stage fitted on each fold's rows alone, and each row's held-out prediction.
+
+    Attributes
+    ----------
+    per_fold : mapping of str to tuple
+        Per task: the fitted models, one per fold (fitted on that fold's rows), in fold order.
+    predictions : ndarray, shape (n, n_tasks)
+        Row ``i`` of fold ``j``, column ``t``: the mean prediction of task
+        ``t``'s models of the folds other than ``j``.
+    seconds : float
+        The time the fold fits took.
+    """
+
+    per_fold: Mapping[str, tuple[Any, ...]]
+    predictions: np.ndarray
+    seconds: float
+
+
+def held_out_stage(
+    tasks: Sequence[Task],
+    folds: Sequence[Fold],
+    *,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+) -> HeldOutStage:
+    """Fit every task on each fold's rows alone; predict each row with the other folds' models.
+
+    See :func:`~hteformula.backends.crossfit.fit_on_each_fold` and
+    :func:`~hteformula.backends.crossfit.mean_of_other_folds`.
+    """
+    start = time.perf_counter()
+    fitted = fit_on_each_fold(tasks, folds, n_jobs=n_jobs, progress=progress)
+    seconds = time.perf_counter() - start
+    per_fold = {task.name: tuple(fitted[task.name]) for task in tasks}
+    predictions = np.column_stack(
+        [mean_of_other_folds(per_fold[task.name], task.X, folds) for task in tasks]
+    )
+    return HeldOutStage(per_fold, predictions, seconds)
+
+
+def choose_held_out_stage(
+    tasks: Sequence[Task],
+    folds: Sequence[Fold],
+    loss: Callable[[np.ndarray], float],
+    *,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+) -> tuple[HeldOutStage, tuple[Selection, ...]]:
+    """A second stage fitted per fold, its model chosen among candidates by a held-out loss.
+
+    Parameters
+    ----------
+    tasks : sequence of Task
+        All with the same estimator: a model, or :class:`~.candidates.Candidates`.
+    folds : list of (train, test)
+    loss : callable
+        ``loss(predictions) -> float`` of :attr:`HeldOutStage.predictions`,
+        shape (n, n_tasks); smaller is better.
+    n_jobs, progress
+        As in :func:`~hteformula.backends.crossfit.cross_fit`.
+
+    Returns
+    -------
+    stage : HeldOutStage
+        The chosen candidate's (the model's itself when there are no candidates).
+    selections : tuple of Selection
+        One record of the choice (every candidate's loss and fit time), or
+        none without candidates.
+    """
+    candidates = tasks[0].estimator
+    if not isinstance(candidates, Candidates):
+        return held_out_stage(tasks, folds, n_jobs=n_jobs, progress=progress), ()
+    tried = {
+        name: held_out_stage(
+            [dataclasses.replace(task, estimator=model) for task in tasks],
+            folds,
+            n_jobs=n_jobs,
+            progress=progress,
+        )
+        for name, model in zip(candidates.names, candidates.models, strict=True)
+    }
+    losses = {name: float(loss(stage.predictions)) for name, stage in tried.items()}
+    seconds = {name: stage.seconds for name, stage in tried.items()}
+    selection = selection_of(candidates, losses, seconds)
+    return tried[selection.chosen], (selection,)
 
 
 def selection_notes(selections: Sequence[Selection]) -> tuple[str, ...]:
