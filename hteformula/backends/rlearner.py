@@ -111,7 +111,6 @@ from numbers import Real
 from typing import Any
 
 import numpy as np
-from sklearn.utils.validation import has_fit_parameter
 
 from hteformula.backends.aliasing import defined_effect_terms
 from hteformula.backends.base import Backend, EffectFit, register
@@ -131,8 +130,9 @@ from hteformula.backends.nuisance import (
     selection_notes,
     warn_on_poor_overlap,
 )
-from hteformula.backends.nuisance.candidates import R_LOSS, members
+from hteformula.backends.nuisance.candidates import R_LOSS
 from hteformula.backends.nuisance.effects import residual_effect_scores
+from hteformula.backends.nuisance.models import require_sample_weight
 from hteformula.errors import HTEError
 from hteformula.formula.design import Design, DesignSpec
 
@@ -402,15 +402,14 @@ def final_regressor(model_final: Any, seed: int | None) -> Any:
     final = regressor(model_final, "model_final", "final", "the final stage predicts effects", seed)
     if isinstance(final, Candidates):
         final = replace(final, loss=R_LOSS)
-    for member in members(final):
-        if not has_fit_parameter(member, "sample_weight"):
-            raise HTEError(
-                f"model_final ({type(member).__name__}) does not accept sample_weight in fit(), "
-                "but the R-learner weights every row by its squared treatment residual; pass a "
-                "regressor that does, such as HistGradientBoostingRegressor(), "
-                "RandomForestRegressor() or LinearRegression() (a Pipeline passes weights only as "
-                "step__sample_weight, so use its final estimator on its own)."
-            )
+    require_sample_weight(
+        final,
+        "model_final",
+        "but the R-learner weights every row by its squared treatment residual; pass a "
+        "regressor that does, such as HistGradientBoostingRegressor(), "
+        "RandomForestRegressor() or LinearRegression() (a Pipeline passes weights only as "
+        "step__sample_weight, so use its final estimator on its own).",
+    )
     return final
 
 

@@ -280,12 +280,22 @@ def require_weights_accepted(model: Any, argument: str, weights_name: str | None
     """With weights, ``model.fit`` (every candidate's) must take ``sample_weight``."""
     if weights_name is None:
         return
+    require_sample_weight(
+        model,
+        argument,
+        f"so it cannot honour weights={weights_name!r}; pass a model that does (e.g. the "
+        "default models) or drop the weights.",
+    )
+
+
+def require_sample_weight(model: Any, argument: str, why_and_advice: str) -> None:
+    """``model.fit`` (every candidate's) must take ``sample_weight``; else an error ending in
+    ``why_and_advice`` (why the weights are needed and what to pass instead)."""
     for member in members(model):
         if not has_fit_parameter(member, "sample_weight"):
             raise HTEError(
                 f"{argument} ({type(member).__name__}) does not accept sample_weight in fit(), "
-                f"so it cannot honour weights={weights_name!r}; pass a model that does (e.g. the "
-                "default models) or drop the weights."
+                + why_and_advice
             )
 
 
