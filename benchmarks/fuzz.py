@@ -36,14 +36,17 @@ from fuzz_inputs import Outcome, calls, check_call, frames  # noqa: E402
 
 def run(
     examples: int, random_seed: int, failures: Path | None = None
-) -> tuple[list[Outcome], collections.Counter]:
+) -> tuple[list[Outcome], collections.Counter, collections.Counter]:
     """Generate ``examples`` calls (no shrinking: every failure is kept) and check each.
 
-    With ``failures``, each failing example's frame and call are pickled there, to replay
-    with ``fuzz_inputs.check_call(*pickle.load(file))``.
+    Returns the outcomes, the errors by class and the outcomes by (method, kind). With
+    ``failures``, the frame and call of each failing example (``failure-N.pkl``) and of
+    each one with a stray warning (``warning-N.pkl``) are pickled there, to replay with
+    ``fuzz_inputs.check_call(*pickle.load(file))``.
     """
     outcomes: list[Outcome] = []
     errors: collections.Counter = collections.Counter()
+    by_method: collections.Counter = collections.Counter()
 
     @seed(random_seed)
     @settings(
@@ -57,14 +60,16 @@ def run(
     def fuzz(frame, call):  # type: ignore[no-untyped-def]
         outcome = check_call(frame, call)
         outcomes.append(outcome)
+        by_method[call["method"], outcome.kind] += 1
         if outcome.kind == "HTEError":
             errors[outcome.failure.split(":", 1)[0]] += 1
-        elif outcome.kind == "other" and failures is not None:
-            with (failures / f"failure-{len(outcomes)}.pkl").open("wb") as handle:
+        if failures is not None and (outcome.kind == "other" or outcome.warnings):
+            name = "failure" if outcome.kind == "other" else "warning"
+            with (failures / f"{name}-{len(outcomes)}.pkl").open("wb") as handle:
                 pickle.dump((frame, call), handle)
 
     fuzz()
-    return outcomes, errors
+    return outcomes, errors, by_method
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     with threadpool_limits(limits=1):
         if args.save_failures is not None:
             args.save_failures.mkdir(parents=True, exist_ok=True)
-        outcomes, errors = run(examples, args.seed, args.save_failures)
+        outcomes, errors, by_method = run(examples, args.seed, args.save_failures)
     elapsed = time.perf_counter() - start
     kinds = collections.Counter(o.kind for o in outcomes)
     others = [o for o in outcomes if o.kind == "other"]
@@ -101,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'warnings other than HTEWarning':<36}{sum(stray.values()):>10,}")
     for warning, count in stray.most_common(10):
         print(f"  {count:>6,}  {warning[:110]}")
-    for outcome in others[:10]:
+    print()
+    kinds_shown = ("result", "HTEError", "other")
+    print(f"{'method':<16}" + "".join(f"{kind:>10}" for kind in kinds_shown))
+    for method in sorted({method for method, _ in by_method}):
+        print(f"{method:<16}" + "".join(f"{by_method[method, k]:>10,}" for k in kinds_shown))
+    for outcome in others[:30]:
         print("\n--- " + outcome.failure)
     return 1 if others else 0
 

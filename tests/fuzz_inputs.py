@@ -7,8 +7,12 @@ syntax errors); frames from column recipes with NaN, inf, strings, categories,
 constant and duplicated columns, numbers stored as text, tiny and empty
 frames. After a fit succeeds, the result is asked for what users ask of it.
 
+Calls draw every registered method with fast models (:data:`FAST_MODELS`) and
+the backend's own options, valid and invalid (:data:`BACKEND_EXTRAS`).
+
 The property (:func:`check_call`): no exception other than ``HTEError``
-escapes, and the caller's frame is exactly as it was.
+escapes, the caller's frame is exactly as it was and the caller's models are
+left unfitted (they are cloned).
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from hypothesis import strategies as st
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.utils.validation import check_is_fitted
 
 import hteformula as hf
 
@@ -235,31 +242,102 @@ def formulas(draw: st.DrawFn) -> str:
 
 # -- calls ---------------------------------------------------------------------------------
 
-FAST_MODELS = {
+# Fast settings of every registered backend (``test_fuzz`` checks that none is missing):
+# linear and logistic nuisance models, two folds, a small forest.
+FAST_MODELS: dict[str, dict[str, Any]] = {
+    "ols": {},
     "dml": {"model_y": LinearRegression(), "model_t": LogisticRegression(), "folds": 2},
     "tlearner": {"model": LinearRegression(), "propensity": 0.5, "folds": 2},
+    "slearner": {"model": LinearRegression(), "propensity": LogisticRegression(), "folds": 2},
+    "xlearner": {
+        "model": LinearRegression(),
+        "propensity": LogisticRegression(),
+        "final_model": LinearRegression(),
+        "folds": 2,
+    },
+    "drlearner": {
+        "model": LinearRegression(),
+        "propensity": LogisticRegression(),
+        "final_model": LinearRegression(),
+        "folds": 2,
+    },
+    "rlearner": {
+        "model_y": LinearRegression(),
+        "model_t": LogisticRegression(),
+        "model_final": LinearRegression(),
+        "folds": 2,
+    },
+    "causal_forest": {
+        "model_y": LinearRegression(),
+        "model_t": LogisticRegression(),
+        "folds": 2,
+        "n_trees": 20,
+        "min_leaf_size": 2,  # honest leaves fit into the small frames
+        "sample_fraction": 0.5,
+    },
+}
+# Hypothesis favours the first entries: ols (the quickest, the most options) first.
+METHODS = ("ols", "ols", *sorted(set(FAST_MODELS) - {"ols"}))
+
+# Options every backend takes, valid values first and a few invalid ones.
+COMMON_EXTRAS: dict[str, list[Any]] = {
+    "weights": ["w", "w", "nope"],
+    "cluster": ["g", "g", "arm"],
+    "treatment": ["t", "t", "arm", "x1", "nope"],
+    "missing": ["raise", "drop", "omit"],
+    "better": ["lower", "lower", "higher", "down"],
+    "singular": ["raise", "drop"],
+    "vcov": ["HC3", "iid", "HC0", "HC9"],
+    "level": [0.9, 0.9, 95, 0.0],
+}
+_OVERLAP = {"overlap": ["trim", "none", "clip", "cut"], "overlap_bound": [0.05, 0.2, 0.6, -1]}
+_PROPENSITY = {
+    "propensity": [
+        LogisticRegression(),
+        0.3,
+        {"a": 0.5, "b": 0.25, "c": 0.25},
+        "w",
+        1.5,
+        LinearRegression(),
+    ]
+}
+_NUISANCE = {"model_t": [LinearRegression(), LogisticRegression()], "folds": [3, 1, 200]}
+# Options of one backend, drawn on top of the common ones.
+BACKEND_EXTRAS: dict[str, dict[str, list[Any]]] = {
+    "dml": {**_OVERLAP, **_NUISANCE, "repeats": [2, 0]},
+    "tlearner": {**_OVERLAP, **_PROPENSITY},
+    "slearner": {**_OVERLAP, **_PROPENSITY},
+    "xlearner": {**_OVERLAP, **_PROPENSITY, "final_model": [LogisticRegression(), "nope"]},
+    "drlearner": {**_OVERLAP, **_PROPENSITY, "final_model": [LogisticRegression(), "nope"]},
+    "rlearner": {
+        **_NUISANCE,
+        "clip_residual": [0.1, 1e-3, 0.0, -1.0, "small"],
+        "refit_final": [True, False, "yes"],
+        "model_final": [LogisticRegression(), "linear", "nope"],
+    },
+    "causal_forest": {
+        **_NUISANCE,
+        "min_leaf_size": [1, 5, 0, 2.5, 1000],
+        "sample_fraction": [0.3, 0.9, 0.0],
+        "mtry": [1, 2, 0, 50],
+        "n_trees": [10, 21, 0],
+        "honesty": [False, "no"],
+        "min_leaf_treatment": [2, -1],
+        "rows_per_cluster": [2, 0],
+    },
 }
 
 
 @st.composite
 def calls(draw: st.DrawFn) -> dict[str, Any]:
     """The arguments of one ``hf.fit`` call besides the data."""
-    method = draw(st.sampled_from(["ols", "ols", "ols", "ols", "dml", "tlearner"]))
+    method = draw(st.sampled_from(METHODS))
     options: dict[str, Any] = {"method": method, "formula": draw(formulas())}
-    if method in FAST_MODELS:
-        options.update(FAST_MODELS[method])
-    extras = {
-        "weights": ["w", "w", "nope"],
-        "cluster": ["g", "g", "arm"],
-        "treatment": ["t", "t", "arm", "x1", "nope"],
-        "missing": ["raise", "drop", "omit"],
-        "better": ["lower", "lower", "higher", "down"],
-        "singular": ["raise", "drop"],
-        "vcov": ["HC3", "iid", "HC0", "HC9"],
-        "level": [0.9, 0.9, 95, 0.0],
-    }
-    for name in draw(st.lists(st.sampled_from(sorted(extras)), max_size=2, unique=True)):
-        options[name] = draw(st.sampled_from(extras[name]))
+    options.update(FAST_MODELS[method])
+    for extras in (COMMON_EXTRAS, BACKEND_EXTRAS.get(method)):
+        if extras:
+            for name in draw(st.lists(st.sampled_from(sorted(extras)), max_size=2, unique=True)):
+                options[name] = draw(st.sampled_from(extras[name]))
     return options
 
 
@@ -327,4 +405,18 @@ def check_call(frame: pd.DataFrame, call: dict[str, Any]) -> Outcome:
         pd.testing.assert_frame_equal(frame, before)
     except AssertionError as error:
         return Outcome("other", failure=f"{formula!r} {call}: the caller's frame changed: {error}")
+    fitted = [name for name, value in call.items() if _is_fitted(value)]
+    if fitted:
+        return Outcome("other", failure=f"{formula!r} {call}: the caller's {fitted} were fitted")
     return outcome
+
+
+def _is_fitted(value: object) -> bool:
+    """Whether ``value`` is a scikit-learn estimator that has been fitted."""
+    if not isinstance(value, BaseEstimator):
+        return False
+    try:
+        check_is_fitted(value)
+    except NotFittedError:
+        return False
+    return True

@@ -7,6 +7,7 @@ keeps to a few dozen examples, derandomized so that the suite is reproducible.
 from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
+from sklearn.linear_model import LinearRegression
 
 import fuzz_inputs
 import hteformula as hf
@@ -47,3 +48,19 @@ def test_the_property_catches_other_exceptions_and_changed_frames(monkeypatch):
         patch.setattr(fuzz_inputs.hf, "fit", broken)
         outcome = check_call(data, call)
     assert outcome.kind == "other" and "KeyError" in outcome.failure
+
+    fit = hf.fit
+
+    def fitting(formula, frame, model, **options):  # fits the caller's model, not a clone
+        model.fit(frame[["age"]], frame["Y"])
+        return fit(formula, frame, **options)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fuzz_inputs.hf, "fit", fitting)
+        outcome = check_call(data, {**call, "model": LinearRegression()})
+    assert outcome.kind == "other" and "['model'] were fitted" in outcome.failure
+
+
+def test_every_registered_method_is_fuzzed_with_fast_settings():
+    assert set(fuzz_inputs.FAST_MODELS) == set(hf.backends.backend_names())
+    assert set(fuzz_inputs.METHODS) == set(hf.backends.backend_names())
