@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -111,6 +113,19 @@ def test_too_few_rows_of_an_arm_for_the_folds_names_the_arm():
         make_folds(100, 5, stratify=t, arm_names=["control", "treated"])
     with pytest.raises(HTEError, match=r"arm '1' has 3 row\(s\)"):
         make_folds(100, 5, stratify=t)
+
+
+@pytest.mark.parametrize(
+    ("n", "treated", "folds"),
+    [(100, 3, 5), (4, 2, 3)],
+    ids=["scikit-learn warned", "scikit-learn raised a ValueError"],
+)
+def test_too_few_rows_of_an_arm_is_named_with_clusters_too(n, treated, folds):
+    t = np.array([1] * treated + [0] * (n - treated))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(HTEError, match=rf"arm '\w+' has {treated} row\(s\) but folds="):
+            make_folds(n, folds, stratify=t, arm_names=["control", "treated"], groups=np.arange(n))
 
 
 def test_explicit_folds_must_train_on_every_arm():

@@ -430,6 +430,15 @@ def _splitter(  # type: ignore[no-untyped-def]
         raise HTEError(f"folds={k} is too few; cross-fitting needs at least 2 folds.")
     if k > n:
         raise HTEError(f"folds={k} is more than the {n} rows.")
+    if stratify is not None:  # with clusters too: scikit-learn's splitters fail on such arms
+        counts = np.bincount(stratify, minlength=len(arm_names))
+        smallest = int(np.argmin(counts))
+        if counts[smallest] < k:
+            raise DataError(
+                f"arm {arm_names[smallest]!r} has {counts[smallest]} row(s) but folds={k}: every "
+                f"fold needs rows of every arm; use at most {max(int(counts[smallest]), 2)} "
+                "folds, or collect more rows of that arm."
+            )
     if groups is not None:
         n_groups = len(np.unique(groups))
         if n_groups < k:
@@ -441,14 +450,6 @@ def _splitter(  # type: ignore[no-untyped-def]
             return StratifiedGroupKFold(k, shuffle=True, random_state=seed)
         return GroupKFold(k, shuffle=True, random_state=seed)
     if stratify is not None:
-        counts = np.bincount(stratify, minlength=len(arm_names))
-        smallest = int(np.argmin(counts))
-        if counts[smallest] < k:
-            raise DataError(
-                f"arm {arm_names[smallest]!r} has {counts[smallest]} row(s) but folds={k}: every "
-                f"fold needs rows of every arm; use at most {max(int(counts[smallest]), 2)} "
-                "folds, or collect more rows of that arm."
-            )
         return StratifiedKFold(k, shuffle=True, random_state=seed)
     return KFold(k, shuffle=True, random_state=seed)
 
