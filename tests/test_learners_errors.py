@@ -175,3 +175,33 @@ def test_bad_input_is_named(data, case):
     for fragment in fragments:
         assert fragment in message, message
     pd.testing.assert_frame_equal(data, before)
+
+
+FAST = {
+    "tlearner": {"model": LINEAR, "propensity": 0.5},
+    "xlearner": {"model": LINEAR, "propensity": 0.5},
+    "rlearner": {
+        "model_y": LINEAR,
+        "model_t": LogisticRegression(),
+        "model_final": LINEAR,
+    },
+}
+
+
+@pytest.mark.parametrize("method", list(FAST))
+@pytest.mark.parametrize("vcov", ["HC1", "HC0", "iid", "CR1"])
+def test_as_many_rows_as_projected_columns_is_named(data, method, vcov):
+    # four rows and four effect-design columns: the projection of the scores fits them exactly
+    # (HC0 gave standard errors of 1e-14, HC1, iid and CR1 a ZeroDivisionError)
+    rows = pd.concat([data[data["T"] == 0].head(2), data[data["T"] == 1].head(2)])
+    options = {"cluster": np.arange(4)} if vcov == "CR1" else {"vcov": vcov}
+    too_few = r"too few rows: 4 row\(s\) for 4 design columns"
+    with pytest.warns(hf.HTEWarning, match="few rows"), pytest.raises(hf.DataError, match=too_few):
+        hf.fit(
+            "Y ~ T * (age + engagement + income)",
+            rows,
+            method=method,
+            folds=2,
+            **options,
+            **FAST[method],
+        )

@@ -29,7 +29,7 @@ from hteformula.backends.nuisance.residuals import Nuisance
 from hteformula.formula.design import Design
 from hteformula.inference import CovarianceEstimator, covariance_estimator, estimate_from
 from hteformula.inference.aipw import AIPWScores, aipw_scores
-from hteformula.inference.least_squares import with_undefined
+from hteformula.inference.least_squares import require_rows_for_columns, with_undefined
 from hteformula.inference.projection import project_scores
 
 
@@ -111,18 +111,20 @@ def fit_from_scores(
     Returns
     -------
     EffectFit
+
+    Raises
+    ------
+    DataError
+        When there are no more rows than projected columns.
     """
     matrix = scores.scores if isinstance(scores, AIPWScores) else scores
     if defined is None:
         defined = np.ones(len(design.spec.effect_names), dtype=bool)
     kept = defined[: design.spec.n_modifiers]
-    blp = project_scores(
-        matrix,
-        design.modifiers[:, kept],
-        [name for name, ok in zip(design.spec.modifier_names, kept, strict=True) if ok],
-        estimator,
-        design.weights,
-    )
+    names = tuple(name for name, ok in zip(design.spec.modifier_names, kept, strict=True) if ok)
+    # as many rows as columns fit the scores exactly: no residuals, no standard errors
+    require_rows_for_columns(design.nobs, names)
+    blp = project_scores(matrix, design.modifiers[:, kept], names, estimator, design.weights)
     mean = project_scores(
         matrix,
         np.ones((design.nobs, 1)),
