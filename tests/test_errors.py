@@ -317,6 +317,28 @@ def test_surprises_are_named_errors(data, case):
     assert "\n" not in message and "\x1b" not in message
 
 
+@pytest.mark.parametrize(
+    ("formula", "huge", "named"),
+    [
+        ("Y ~ dose * age", "dose", "'dose', 'dose:age'"),  # the forest raised a ValueError
+        ("Y ~ T * age", "Y", "'Y'"),
+        ("Y ~ T + T:age", "age", "'T:age'"),
+    ],
+)
+@pytest.mark.parametrize("method", ["causal_forest", "dml", "tlearner", "rlearner"])
+def test_values_whose_squares_overflow_are_named_before_any_model_is_fitted(
+    data, formula, huge, named, method
+):
+    options = {"folds": 2, "n_trees": 20} if method == "causal_forest" else {"folds": 2}
+    huge_data = changed(data, **{huge: data[huge] * 1e200})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warnings from deep inside a fit
+        with pytest.raises(hf.DataError) as caught:
+            hf.fit(formula, huge_data, method=method, **options)
+    assert f"column(s) {named} hold values too large" in str(caught.value)
+    assert "rescale" in str(caught.value)
+
+
 def test_a_backticked_name_works(data):
     renamed = data.rename(columns={"age": "my age"})
     res = hf.ols("Y ~ T * (`my age` + engagement)", renamed)

@@ -57,6 +57,7 @@ from hteformula.formula.treatment import (
     treatment_matrix,
 )
 from hteformula.inference.covariance import GIVEN_CLUSTERS
+from hteformula.inference.least_squares import too_large_error
 
 try:  # formulaic warns (rather than fails) on unseen categorical levels
     from formulaic.transforms.contrasts import DataMismatchWarning
@@ -548,6 +549,11 @@ def build_design(
         outcome_spec=outcome_spec,
         modifier_spec=_modifier_spec(rhs_spec, structure, modifier_names, frame, modifiers),
     )
+    # every backend squares these (controls only ols, which checks them itself)
+    _require_squares_finite(y[:, None], (parsed.outcome,))
+    x_names = tuple(rhs_spec.column_names)
+    _require_squares_finite(X[:, [x_names.index(n) for n in effect_names]], effect_names)
+    _require_squares_finite(modifiers, modifier_names)
     treatment_values = treatment_matrix(frame[info.name], info)
     warn_on_small_arms(TreatmentMoments.of(treatment_values), info, effect_columns.shape[1])
     return _assemble(
@@ -1056,6 +1062,14 @@ def _require_finite(matrix: np.ndarray, names: tuple[str, ...], index: pd.Index)
         f"row {plain(index[rows[0]])!r}; fix or drop those rows (a transform such as np.log(0) "
         "gives -inf)."
     )
+
+
+def _require_squares_finite(matrix: np.ndarray, names: Sequence[str]) -> None:
+    """Columns whose sum of squares overflows would give NaN and inf deep inside a fit."""
+    with np.errstate(over="ignore"):
+        squares = np.einsum("ij,ij->j", matrix, matrix)
+    if not np.isfinite(squares).all():
+        raise too_large_error(matrix, names)
 
 
 def _weights(frame: pd.DataFrame, column: str | None, argument: object) -> np.ndarray | None:

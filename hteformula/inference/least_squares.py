@@ -234,8 +234,8 @@ def too_large_error(X: np.ndarray, names: Sequence[str]) -> DataError:
     largest = float(np.max(np.abs(X[:, columns])))
     listed = ", ".join(repr(names[j]) for j in columns[:6])
     return DataError(
-        f"column(s) {listed} hold values too large for least squares in double precision (up "
-        f"to {largest:.3g}): their squares overflow; rescale them (e.g. divide by a power of 10)."
+        f"column(s) {listed} hold values too large to compute with in double precision (up to "
+        f"{largest:.3g}): their squares overflow; rescale them (e.g. divide by a power of 10)."
     )
 
 
