@@ -244,6 +244,13 @@ class HTEResult:
         multi-arm treatment, an :class:`ArmEstimates` with one estimate per
         non-reference arm. Weighted fits average with the weights.
 
+        For ``ols`` and ``dml`` it is the linear effect at the rows' mean
+        modifiers, with a standard error for these rows' average effect (their
+        modifiers held fixed). For the score-based backends (meta-learners,
+        R-learner, causal forest) it is the mean of the doubly robust scores,
+        with a standard error for the average effect in the population the rows
+        come from, which also counts how the effect varies between rows.
+
         Returns
         -------
         Estimate
