@@ -329,9 +329,9 @@ BACKEND_EXTRAS: dict[str, dict[str, list[Any]]] = {
 
 
 @st.composite
-def calls(draw: st.DrawFn) -> dict[str, Any]:
-    """The arguments of one ``hf.fit`` call besides the data."""
-    method = draw(st.sampled_from(METHODS))
+def calls(draw: st.DrawFn, methods: tuple[str, ...] = METHODS) -> dict[str, Any]:
+    """The arguments of one ``hf.fit`` call besides the data, by one of ``methods``."""
+    method = draw(st.sampled_from(methods))
     options: dict[str, Any] = {"method": method, "formula": draw(formulas())}
     options.update(FAST_MODELS[method])
     for extras in (COMMON_EXTRAS, BACKEND_EXTRAS.get(method)):

@@ -6,12 +6,15 @@ keeps to a few dozen examples, derandomized so that the suite is reproducible.
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from sklearn.linear_model import LinearRegression
 
 import fuzz_inputs
 import hteformula as hf
-from fuzz_inputs import calls, check_call, frames
+from fuzz_inputs import FAST_MODELS, calls, check_call, frames
 
 
 @settings(
@@ -25,6 +28,17 @@ from fuzz_inputs import calls, check_call, frames
 def test_every_call_ends_in_a_result_or_an_hte_error(frame, call):
     outcome = check_call(frame, call)
     assert outcome.kind in ("result", "HTEError"), outcome.failure
+
+
+@pytest.mark.parametrize("method", sorted(fuzz_inputs.FAST_MODELS))
+def test_every_method_fits_a_plain_call_and_answers_every_question(method):
+    # the random calls above end mostly in errors, and may not draw every method
+    rng = np.random.default_rng(0)
+    kinds = fuzz_inputs.COLUMN_KINDS
+    frame = pd.DataFrame({c: kinds[k](rng, 80) for c, k in fuzz_inputs.USUAL_KINDS.items()})
+    call = {"method": method, "formula": "y ~ t * (x1 + x2) + c", **FAST_MODELS[method]}
+    outcome = check_call(frame, call)
+    assert (outcome.kind, outcome.steps, outcome.warnings) == ("result", 7, []), outcome
 
 
 def test_the_property_catches_other_exceptions_and_changed_frames(monkeypatch):
