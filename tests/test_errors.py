@@ -323,6 +323,7 @@ def test_surprises_are_named_errors(data, case):
         ("Y ~ dose * age", "dose", "'dose', 'dose:age'"),  # the forest raised a ValueError
         ("Y ~ T * age", "Y", "'Y'"),
         ("Y ~ T + T:age", "age", "'T:age'"),
+        ("Y ~ T * age + income", "income", "'income'"),  # "auto" nuisance models said NaN
     ],
 )
 @pytest.mark.parametrize("method", ["causal_forest", "dml", "tlearner", "rlearner"])

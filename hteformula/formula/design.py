@@ -549,10 +549,10 @@ def build_design(
         outcome_spec=outcome_spec,
         modifier_spec=_modifier_spec(rhs_spec, structure, modifier_names, frame, modifiers),
     )
-    # every backend squares these (controls only ols, which checks them itself)
+    # every backend squares these: least squares, the scores, the linear nuisance candidates
+    # (controls included: a default "auto" nuisance model would fail on NaN with no name)
     _require_squares_finite(y[:, None], (parsed.outcome,))
-    x_names = tuple(rhs_spec.column_names)
-    _require_squares_finite(X[:, [x_names.index(n) for n in effect_names]], effect_names)
+    _require_squares_finite(X, tuple(rhs_spec.column_names))
     _require_squares_finite(modifiers, modifier_names)
     treatment_values = treatment_matrix(frame[info.name], info)
     warn_on_small_arms(TreatmentMoments.of(treatment_values), info, effect_columns.shape[1])
