@@ -7,6 +7,11 @@ squares of ``Y - m(x)`` on ``(T - e(x)) (x) M``, the residualised treatment
 times the effect design, with the same covariance estimators as interacted
 OLS. For a discrete treatment ``e(x)`` holds class probabilities and there is
 one residual column per non-reference arm, as in econml's ``LinearDML``.
+The standard errors treat the cross-fitted ``m`` and ``e`` as known, which is
+right to first order when both models are consistent; with a misspecified
+outcome model the fitted ``e`` moves the estimate too, and the standard errors
+can be conservative (``benchmarks/dose_score_variance.py``: 16% too large for
+one coefficient with a linear ``model_y``).
 
 Categorical variables reach the nuisance models as the formula's 0/1 dummy
 columns (``design.features``), for every model alike. For a gradient-boosted
